@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.9"
+# dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
+# ///
+"""List the models of DigitalOcean's Serverless Inference API (or any OpenAI-compatible server).
+
+examples:
+  gradient_models.py                       aligned table: ID, OWNED BY, CREATED
+  gradient_models.py --filter llama 70b    every word must match the id or owner
+  gradient_models.py --ids | head -3       one id per line, for shell loops
+  gradient_models.py --json | jq -r '.models[].id'
+  gradient_models.py --prices              add USD per 1M tokens from the pricing cache
+  gradient_models.py --base-url http://127.0.0.1:8080/v1   a local llama.cpp / vLLM server
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import gradient_common as common
+
+COLUMNS = ("ID", "OWNED BY", "CREATED")
+PRICE_COLUMNS = ("IN $/1M", "OUT $/1M")
+
+
+def parse_models(document) -> list:
+    """The `data` list of an OpenAI model list, checked and normalised, sorted by id."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise common.GradientError("invalid_response", "the model list has no `data` array")
+    models = []
+    for entry in data:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise common.GradientError("invalid_response", "a model in the list has no string `id`")
+        created = entry.get("created")
+        models.append({
+            "id": entry["id"],
+            "owned_by": entry.get("owned_by") if isinstance(entry.get("owned_by"), str) else None,
+            "created": created if isinstance(created, int) and not isinstance(created, bool) else None,
+        })
+    return sorted(models, key=lambda model: model["id"])
+
+
+def matches(model: dict, words: list) -> bool:
+    haystack = f"{model['id']} {model['owned_by'] or ''}".lower()
+    return all(word.lower() in haystack for word in words)
+
+
+def format_date(created) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(created)) if created is not None else "-"
+
+
+def format_price(value) -> str:
+    return "-" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def render_table(models: list, with_prices: bool = False) -> str:
+    header = COLUMNS + (PRICE_COLUMNS if with_prices else ())
+    rows = [header]
+    for model in models:
+        row = (common.one_line(model["id"], 200), common.one_line(model["owned_by"] or "-", 60),
+               format_date(model["created"]))
+        if with_prices:
+            pricing = model.get("pricing") or {}
+            row += (format_price(pricing.get("input_price")), format_price(pricing.get("output_price")))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def attach_prices(models: list) -> None:
+    import gradient_pricing
+
+    rows = gradient_pricing.load_offline_prices()
+    for model in models:
+        row = gradient_pricing.match_price(model["id"], rows)
+        model["pricing"] = gradient_pricing.pricing_summary(row) if row else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradient_models.py", description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--filter", nargs="+", metavar="QUERY", default=[],
+                        help="case-insensitive substring of id or owner; several words must all match")
+    parser.add_argument("--ids", action="store_true", help="print only the ids, one per line")
+    parser.add_argument("--prices", action="store_true",
+                        help="add input/output USD per 1M tokens (cached pricing or bundled snapshot)")
+    common.add_common_args(parser)
+    return parser
+
+
+def list_models(args: argparse.Namespace) -> int:
+    client = common.Client.from_args(args)
+    document, _ = client.get_json("models")
+    models = [model for model in parse_models(document) if matches(model, args.filter)]
+    if args.prices:
+        attach_prices(models)
+    if not models:
+        print(f"no model matches {' '.join(args.filter)!r}" if args.filter else "the server lists no models",
+              file=sys.stderr)
+    if args.json:
+        common.emit_json({"models": models, "count": len(models)})
+    elif args.ids:
+        sys.stdout.write("".join(model["id"] + "\n" for model in models))
+    elif models:
+        print(render_table(models, args.prices))
+    return common.EXIT_OK
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return common.run(list_models, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Isolation for every test: no real key, a temporary HOME and pricing cache,
+no proxies; plus the fake API server and a helper to run scripts as processes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fakeapi import FakeAPI  # noqa: E402
+
+FAKE_KEY = "sk-do-FAKEKEY-7c1e9b4d2a-never-print-me"
+ISOLATED_PREFIXES = ("GRADIENT_", "DIGITALOCEAN_", "VULTR_", "GITEE_", "OPENDATASKY_")
+ISOLATED_NAMES = ("MODEL_ACCESS_KEY", "http_proxy", "https_proxy", "all_proxy",
+                  "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "no_proxy")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith(ISOLATED_PREFIXES) or name in ISOLATED_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(tmp_path / "pricing_cache.json"))
+    monkeypatch.setenv("GRADIENT_PRICING_URL", "http://127.0.0.1:9/no-pricing-page-in-tests")
+    return home
+
+
+@pytest.fixture
+def api():
+    server = FakeAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    """A distinctive fake key in the environment; tests assert it never shows."""
+    monkeypatch.setenv("GRADIENT_API_KEY", FAKE_KEY)
+    return FAKE_KEY
+
+
+def run_script(name: str, *args: str, input: bytes | str | None = None, env: dict | None = None,
+               timeout: float = 60, stdin=None) -> subprocess.CompletedProcess:
+    """Run scripts/NAME.py as a real process with the (isolated) environment."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env["PYTHONIOENCODING"] = "utf-8"
+    if isinstance(input, str):
+        input = input.encode()
+    kwargs = {"input": input} if input is not None else {"stdin": stdin if stdin is not None else subprocess.DEVNULL}
+    return subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *args], capture_output=True,
+                          env=full_env, timeout=timeout, **kwargs)
+
+
+@pytest.fixture
+def script():
+    return run_script

@@ -1,0 +1,193 @@
+"""gradient_models.py in process and as a subprocess, against the fake API."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import gradient_models
+from conftest import FAKE_KEY, SCRIPTS
+from fakeapi import Reply
+
+MODELS = {"object": "list", "data": [
+    {"id": "openai-gpt-oss-120b", "object": "model", "created": 1752255238, "owned_by": "digitalocean"},
+    {"id": "alibaba-qwen3-32b", "object": "model", "created": 1752255238, "owned_by": "digitalocean"},
+    {"id": "llama3.3-70b-instruct", "object": "model", "created": 1700000000, "owned_by": "meta"},
+    {"id": "llama3-8b-instruct", "object": "model", "owned_by": "meta"},
+]}
+
+
+@pytest.fixture
+def models_api(api, keyed):
+    api.json("GET", "/v1/models", MODELS, headers={"x-request-id": "req-models"})
+    return api
+
+
+def run_models(api, *argv):
+    return gradient_models.main(["--base-url", api.url, *argv])
+
+
+def test_table_is_sorted_aligned_with_dates(models_api, capsys):
+    assert run_models(models_api) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "OWNED", "BY", "CREATED"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "alibaba-qwen3-32b", "llama3-8b-instruct", "llama3.3-70b-instruct", "openai-gpt-oss-120b"]
+    assert lines[1].split()[2] == "2025-07-11"
+    assert lines[2].split()[2] == "-"
+    owner_column = lines[0].index("OWNED BY")
+    assert all(line[owner_column - 2:owner_column] == "  " for line in lines[1:])
+    assert "\x1b" not in "".join(lines)
+    assert models_api.calls("GET", "/v1/models")[0].headers["Authorization"] == f"Bearer {FAKE_KEY}"
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["LLAMA"], ["llama3-8b-instruct", "llama3.3-70b-instruct"]),
+    (["llama", "70b"], ["llama3.3-70b-instruct"]),
+    (["meta"], ["llama3-8b-instruct", "llama3.3-70b-instruct"]),
+    (["digitalocean", "qwen"], ["alibaba-qwen3-32b"]),
+])
+def test_filter_all_words_on_id_and_owner(models_api, capsys, words, expected):
+    assert run_models(models_api, "--ids", "--filter", *words) == 0
+    assert capsys.readouterr().out.split() == expected
+
+
+def test_filter_without_match_prints_nothing_and_exits_0(models_api, capsys):
+    assert run_models(models_api, "--filter", "nothing-like-this") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no model matches" in captured.err
+
+
+def test_json_output(models_api, capsys):
+    assert run_models(models_api, "--json", "--filter", "qwen") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "models": [{"id": "alibaba-qwen3-32b", "owned_by": "digitalocean", "created": 1752255238}], "count": 1}
+
+
+def test_wrong_shape_is_invalid_response(api, capsys):
+    api.json("GET", "/v1/models", {"object": "list"})
+    assert run_models(api, "--json") == 1
+    assert json.loads(capsys.readouterr().err)["error"]["type"] == "invalid_response"
+
+
+@pytest.mark.parametrize("status, body, type_, words", [
+    (401, {"error": {"message": "invalid token"}}, "auth", ["HTTP 401", "invalid token", "model access key"]),
+    (403, {"message": "quota exceeded"}, "permission", ["HTTP 403", "quota exceeded"]),
+    (404, {"detail": "no such route"}, "not_found", ["HTTP 404", "no such route", "gradient_models.py"]),
+])
+def test_json_errors_with_hints(api, keyed, capsys, status, body, type_, words):
+    api.json("GET", "/v1/models", body, status=status, headers={"x-request-id": "req-9"})
+    assert run_models(api, "--json") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error = json.loads(captured.err)["error"]
+    assert (error["type"], error["status"], error["request_id"]) == (type_, status, "req-9")
+    text = error["message"] + " " + error["hint"]
+    assert all(word in text for word in words)
+
+
+def test_html_502_page_is_summarised(api, capsys, monkeypatch):
+    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    page = "<html><head><title>502 Bad Gateway</title></head><body>" + "<p>nginx</p>" * 500 + "</body></html>"
+    api.add("GET", "/v1/models", Reply(502, body=page, headers={"Content-Type": "text/html"}))
+    assert run_models(api) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: server returned an HTML page (502): 502 Bad Gateway")
+    assert "<p>" not in err and err.count("\n") == 1
+
+
+def test_429_retry_after_1_then_success(api, capsys):
+    api.add("GET", "/v1/models", Reply(429, headers={"Retry-After": "1"}), Reply(json=MODELS))
+    assert run_models(api, "--ids") == 0
+    assert len(api.calls("GET", "/v1/models")) == 2
+    assert "openai-gpt-oss-120b" in capsys.readouterr().out
+
+
+def test_429_retry_after_an_hour_is_not_retried(api, capsys):
+    api.add("GET", "/v1/models", Reply(429, headers={"Retry-After": "3600"},
+                                       json={"error": {"message": "slow down"}}))
+    assert run_models(api) == 1
+    assert len(api.calls()) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 429" in err and "wait 3600 s" in err and "try again after" in err
+
+
+def test_500_three_times_then_gives_up(api, capsys, monkeypatch):
+    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    api.add("GET", "/v1/models", Reply(500, json={"error": {"message": "boom"}}))
+    assert run_models(api) == 1
+    assert len(api.calls()) == 3
+    assert "retried 2 times" in capsys.readouterr().err
+
+
+def test_connection_refused(capsys, monkeypatch):
+    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    assert gradient_models.main(["--base-url", "http://127.0.0.1:9/v1"]) == 1
+    assert "connection refused by 127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_timeout(api, capsys):
+    api.add("GET", "/v1/models", Reply(json=MODELS, delay=2))
+    assert run_models(api, "--timeout", "0.3", "--max-retries", "0") == 1
+    assert "error: no answer from" in capsys.readouterr().err
+
+
+def test_missing_key_exits_1_before_any_request(capsys):
+    assert gradient_models.main([]) == 1
+    err = capsys.readouterr().err
+    assert "GRADIENT_API_KEY" in err and "Model access keys" in err
+
+
+def test_verbose_never_shows_the_key(models_api, capsys):
+    assert run_models(models_api, "--verbose") == 0
+    captured = capsys.readouterr()
+    assert "Bearer ***" in captured.err and FAKE_KEY not in captured.err + captured.out
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as caught:
+        gradient_models.main(["--no-such-flag"])
+    assert caught.value.code == 2
+
+
+# ---------------------------------------------------------------- as processes
+
+def test_subprocess_table_and_json(models_api, script):
+    done = script("gradient_models", "--base-url", models_api.url)
+    assert done.returncode == 0 and done.stderr == b""
+    assert done.stdout.decode().splitlines()[1].startswith("alibaba-qwen3-32b")
+    done = script("gradient_models", "--base-url", models_api.url, "--json")
+    assert json.loads(done.stdout)["count"] == 4
+
+
+def test_subprocess_error_and_exit_codes(api, script):
+    api.json("GET", "/v1/models", {"error": {"message": "bad key"}}, status=401)
+    done = script("gradient_models", "--base-url", api.url, env={"GRADIENT_API_KEY": FAKE_KEY, })
+    assert done.returncode == 1 and done.stdout == b""
+    assert done.stderr.decode().startswith("error: HTTP 401 Unauthorized: bad key")
+    assert FAKE_KEY.encode() not in done.stderr
+    assert script("gradient_models", "--frobnicate").returncode == 2
+    done = script("gradient_models")
+    assert done.returncode == 1 and b"GRADIENT_API_KEY" in done.stderr
+
+
+def test_subprocess_runs_from_any_directory(models_api, tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPTS / "gradient_models.py"), "--ids",
+                           "--base-url", models_api.url], cwd=tmp_path, capture_output=True, timeout=60)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 4
+
+
+def test_subprocess_help_has_examples(script):
+    done = script("gradient_models", "--help")
+    assert done.returncode == 0 and b"examples:" in done.stdout and b"--filter" in done.stdout
+
+
+def test_broken_pipe_has_no_traceback(api):
+    many = {"data": [{"id": f"model-{i:05d}", "owned_by": "x"} for i in range(20000)]}
+    api.json("GET", "/v1/models", many)
+    command = (f"{sys.executable} {SCRIPTS / 'gradient_models.py'} --ids --base-url {api.url} | head -n 1")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60)
+    assert done.stdout == b"model-00000\n"
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
