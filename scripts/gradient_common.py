@@ -190,6 +190,21 @@ def hint_for_status(status: int, retries: int, key_help: str = DO_KEY_HELP) -> s
     return None
 
 
+IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
+
+
+def sniff_image(head: bytes) -> str | None:
+    """The image format from its first bytes (png, jpeg, webp, gif), or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return next((name for magic, name in IMAGE_SIGNATURES if head.startswith(magic)), None)
+
+
 def html_title(text: str) -> str | None:
     match = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     return one_line(match.group(1), 120) if match and match.group(1).strip() else None

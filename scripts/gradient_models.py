@@ -82,7 +82,7 @@ def attach_prices(models: list) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gradient_models.py", description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--filter", nargs="+", metavar="QUERY", default=[],
                         help="case-insensitive substring of id or owner; several words must all match")

@@ -1,0 +1,634 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.9"
+# dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
+# ///
+"""Chat with a model on DigitalOcean's Serverless Inference API: chat completions or the Responses API.
+
+examples:
+  gradient_chat.py --prompt "Explain serverless inference in one paragraph."
+  gradient_chat.py --model llama3.3-70b-instruct --system "Be terse." --prompt "Haiku on clouds"
+  git diff | gradient_chat.py --prompt "Review this diff"        stdin goes before the prompt
+  gradient_chat.py --prompt - < question.txt                      the prompt from stdin
+  gradient_chat.py --messages history.json --prompt "And then?"   earlier turns from a file
+  gradient_chat.py --image chart.png --prompt "What does this chart show?"
+  gradient_chat.py --responses-api --prompt "Explain prompt caching" --usage
+  gradient_chat.py --json --prompt "2+2?" | jq -r .content
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import codecs
+import json
+import math
+import os
+import re
+import select
+import stat
+import sys
+import time
+from dataclasses import dataclass, field
+
+import gradient_common as common
+
+DEFAULT_MODEL = "openai-gpt-oss-120b"
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+STDIN_WAIT = 1.0  # how long an open stdin pipe may stay silent before it is ignored
+ROLES = ("system", "developer", "user", "assistant", "tool")
+SSE_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class UsageError(Exception):
+    """Bad input found after argument parsing; reported like argparse's errors (exit 2)."""
+
+
+# ---------------------------------------------------------------- input helpers
+
+def float_in_range(low: float, high: float):
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if math.isnan(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} must be between {low:g} and {high:g}")
+        return value
+    return convert
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def validate_messages(data) -> list:
+    """Check a messages file: a JSON array of {role, content}; errors name the bad index."""
+    if not isinstance(data, list):
+        raise UsageError("the messages file must hold a JSON array of {role, content} objects")
+    for index, message in enumerate(data):
+        where = f"messages file, entry {index}"
+        if not isinstance(message, dict):
+            raise UsageError(f"{where}: not an object")
+        if message.get("role") not in ROLES:
+            raise UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
+        content = message.get("content")
+        if not (isinstance(content, str) or (isinstance(content, list) and content)):
+            raise UsageError(f"{where}: content must be a string or a non-empty list of parts")
+    return data
+
+
+def decode_text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        common.warn(f"{what} is not valid UTF-8; undecodable bytes were replaced")
+        return data.decode("utf-8", "replace")
+
+
+def stdin_state(stream, wait: float) -> str:
+    """'ready' when stdin is a file, or a pipe that sends something (or closes) within `wait`;
+    'silent' for an open pipe that nobody writes to (it must not hang the command);
+    'none' for a terminal or no stdin at all."""
+    if stream is None or stream.isatty():
+        return "none"
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return "none"
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
+        return "ready"
+    ready, _, _ = select.select([fd], [], [], wait)
+    return "ready" if ready else "silent"
+
+
+def read_stdin(stream) -> str:
+    return decode_text(stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode(), "stdin")
+
+
+def image_url(spec: str) -> str:
+    """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
+    if re.match(r"(?i)(https?|data):", spec):
+        return spec
+    try:
+        size = os.path.getsize(spec)
+        if size > MAX_IMAGE_BYTES:
+            raise common.GradientError("io", f"image {spec} is {size / 1048576:.1f} MB; the limit is 20 MB")
+        with open(spec, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise common.GradientError("io", f"cannot read image {spec}: {exc.strerror or exc}") from None
+    kind = common.sniff_image(data[:16])
+    if kind is None:
+        raise common.GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# ---------------------------------------------------------------- request bodies
+
+def user_content(prompt: str, images: list, api: str):
+    if not images:
+        return prompt
+    if api == "chat":
+        return [{"type": "text", "text": prompt}] + [
+            {"type": "image_url", "image_url": {"url": url}} for url in images]
+    return [{"type": "input_text", "text": prompt}] + [
+        {"type": "input_image", "image_url": url} for url in images]
+
+
+def mark_for_caching(messages: list) -> list:
+    """Anthropic prompt caching: cache_control on the system prompt, else on the first user turn."""
+    target = next((m for m in messages if m["role"] == "system"), None) or next(
+        (m for m in messages if m["role"] == "user"), None)
+    if target is None:
+        return messages
+    content = target["content"]
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else [dict(p) for p in content]
+    parts[-1]["cache_control"] = {"type": "ephemeral"}
+    return [dict(m, content=parts) if m is target else m for m in messages]
+
+
+def chat_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
+              max_tokens=None, max_tokens_field="max_completion_tokens", stream=False, cache=False) -> dict:
+    messages = ([{"role": "system", "content": system}] if system else []) + list(history)
+    if prompt is not None:
+        messages.append({"role": "user", "content": user_content(prompt, images, "chat")})
+    if cache and model.startswith("anthropic-"):
+        messages = mark_for_caching(messages)
+    body = {"model": model, "messages": messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body[max_tokens_field] = max_tokens
+    return body
+
+
+def responses_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
+                   max_tokens=None, stream=False, cache=False) -> dict:
+    if history or images:
+        items = [{"role": m["role"], "content": m["content"]} for m in history]
+        if prompt is not None:
+            items.append({"role": "user", "content": user_content(prompt, images, "responses")})
+        body = {"model": model, "input": items}
+    else:
+        body = {"model": model, "input": prompt}
+    if system:
+        body["instructions"] = system
+    if max_tokens is not None:
+        body["max_output_tokens"] = max_tokens
+    if temperature is not None:
+        body["temperature"] = temperature
+    if stream:
+        body["stream"] = True
+    if cache:
+        body["store"] = True
+    return body
+
+
+# ---------------------------------------------------------------- answers
+
+@dataclass
+class Answer:
+    model: str
+    api: str
+    content: str = ""
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: dict = field(default_factory=dict)
+    id: str | None = None
+    complete: bool = False
+
+
+def count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def normalize_usage(usage) -> dict:
+    """The same usage keys for both APIs; anything that is not a whole number becomes null."""
+    if not isinstance(usage, dict):
+        return {"input_tokens": None, "output_tokens": None, "total_tokens": None, "cached_input_tokens": None}
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    cached = count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if cached is None:
+        cached = count(usage.get("cache_read_input_tokens"))
+    input_tokens = count(usage.get("prompt_tokens", usage.get("input_tokens")))
+    output_tokens = count(usage.get("completion_tokens", usage.get("output_tokens")))
+    total = count(usage.get("total_tokens"))
+    if total is None and input_tokens is not None and output_tokens is not None:
+        total = input_tokens + output_tokens
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total,
+            "cached_input_tokens": cached}
+
+
+def text_of(content) -> str:
+    """Message content as text: a string, or the text of a list of parts; null is empty."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def parse_chat(document, answer: Answer) -> Answer:
+    choices = document.get("choices") if isinstance(document, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise common.GradientError("invalid_response", "the answer has no choices")
+    message = choices[0].get("message") if isinstance(choices[0].get("message"), dict) else {}
+    answer.content = text_of(message.get("content"))
+    answer.reasoning = text_of(message.get("reasoning_content") or message.get("reasoning"))
+    answer.finish_reason = choices[0].get("finish_reason")
+    answer.usage = normalize_usage(document.get("usage"))
+    answer.id = document.get("id")
+    answer.model = document.get("model") or answer.model
+    answer.complete = True
+    return answer
+
+
+def finish_reason_of(response: dict) -> str | None:
+    status = response.get("status")
+    details = response.get("incomplete_details") or {}
+    if status == "incomplete" and isinstance(details, dict) and details.get("reason") == "max_output_tokens":
+        return "length"
+    return {"completed": "stop"}.get(status, status)
+
+
+def parse_responses(document, answer: Answer) -> Answer:
+    output = document.get("output") if isinstance(document, dict) else None
+    if not isinstance(output, list):
+        raise common.GradientError("invalid_response", "the answer has no output list")
+    texts, thoughts = [], []
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        parts = item.get("content") if isinstance(item.get("content"), list) else []
+        if item.get("type") == "message":
+            texts += [p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "output_text"]
+        elif item.get("type") == "reasoning":
+            thoughts += [p.get("text", "") for p in parts if isinstance(p, dict)]
+            summary = item.get("summary") if isinstance(item.get("summary"), list) else []
+            thoughts += [p.get("text", "") for p in summary if isinstance(p, dict) and not parts]
+    answer.content = "".join(t for t in texts if isinstance(t, str))
+    answer.reasoning = "".join(t for t in thoughts if isinstance(t, str))
+    answer.finish_reason = finish_reason_of(document)
+    answer.usage = normalize_usage(document.get("usage"))
+    answer.id = document.get("id")
+    answer.model = document.get("model") or answer.model
+    answer.complete = True
+    return answer
+
+
+def stream_error(payload) -> common.GradientError:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("code") or json.dumps(error)
+    else:
+        message = error or payload.get("message") or "unknown error"
+    return common.GradientError("server", f"the stream reported an error: {common.one_line(str(message))}",
+                                hint="what was printed before the error stays printed")
+
+
+def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
+    """Fold one chat.completion.chunk into the answer; return its (text, reasoning) deltas."""
+    if "error" in chunk:
+        raise stream_error(chunk)
+    answer.id = answer.id or chunk.get("id")
+    answer.model = chunk.get("model") or answer.model
+    if chunk.get("usage"):
+        answer.usage = normalize_usage(chunk["usage"])
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "", ""
+    delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
+    text = text_of(delta.get("content"))
+    thought = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
+    answer.content += text
+    answer.reasoning += thought
+    answer.finish_reason = choices[0].get("finish_reason") or answer.finish_reason
+    return text, thought
+
+
+def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tuple:
+    """Fold one Responses streaming event into the answer; return its (text, reasoning) deltas."""
+    kind = payload.get("type") or event_name
+    delta = payload.get("delta") if isinstance(payload.get("delta"), str) else ""
+    if kind == "response.output_text.delta":
+        answer.content += delta
+        return delta, ""
+    if kind in ("response.reasoning_text.delta", "response.reasoning.delta",
+                "response.reasoning_summary_text.delta"):
+        answer.reasoning += delta
+        return "", delta
+    if kind == "error":
+        raise stream_error(payload)
+    response = payload.get("response") if isinstance(payload.get("response"), dict) else {}
+    if kind == "response.failed":
+        raise stream_error(response if response.get("error") else payload)
+    if kind == "response.created":
+        answer.id = response.get("id") or answer.id
+    if kind in ("response.completed", "response.incomplete"):
+        answer.id = response.get("id") or answer.id
+        answer.model = response.get("model") or answer.model
+        answer.usage = normalize_usage(response.get("usage"))
+        answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
+        if not answer.content and isinstance(response.get("output"), list):
+            parse_responses(response, answer)
+        answer.complete = True
+    return "", ""
+
+
+class SSEParser:
+    """Server-sent events as the WHATWG spec reads them: CR, LF or CRLF line ends, lines
+    split across reads, several data lines per event, comments. Yields (event, data)."""
+
+    def __init__(self):
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buffer = ""
+        self._skip_lf = False
+        self._started = False
+        self._event = ""
+        self._data = []
+
+    def feed(self, chunk: bytes) -> list:
+        text = self._decoder.decode(chunk)
+        if not self._started and text:
+            self._started = True
+            text = text[1:] if text.startswith("\ufeff") else text
+        if self._skip_lf and text:
+            text = text[1:] if text.startswith("\n") else text
+            self._skip_lf = False
+        self._buffer += text
+        events = []
+        start = 0
+        for match in SSE_LINE_END.finditer(self._buffer):
+            if match.group() == "\r" and match.end() == len(self._buffer):
+                self._skip_lf = True  # the LF of this CRLF may come with the next read
+            event = self._line(self._buffer[start:match.start()])
+            if event:
+                events.append(event)
+            start = match.end()
+        self._buffer = self._buffer[start:]
+        return events
+
+    def finish(self) -> list:
+        """At the end of the stream, an event missing its closing blank line is still delivered."""
+        events = self.feed(b"")
+        line, self._buffer = self._buffer + self._decoder.decode(b"", final=True), ""
+        for event in (self._line(line) if line else None, self._line("")):
+            if event:
+                events.append(event)
+        return events
+
+    def _line(self, line: str):
+        if not line:
+            if not self._data:
+                self._event = ""
+                return None
+            event = (self._event or "message", "\n".join(self._data))
+            self._event, self._data = "", []
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+
+# ---------------------------------------------------------------- the request
+
+def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool) -> Answer:
+    parser = SSEParser()
+    done = False
+
+    def handle(events):
+        nonlocal done
+        for event_name, data in events:
+            if data.strip() == "[DONE]":
+                done = True
+                continue
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                if verbose:
+                    common.log(f"skipping a stream event that is not JSON: {common.one_line(data, 80)}")
+                continue
+            if not isinstance(payload, dict):
+                continue
+            if answer.api == "chat":
+                text, thought = apply_chat_chunk(answer, payload)
+            else:
+                text, thought = apply_responses_event(answer, event_name, payload)
+            if text:
+                on_text(text)
+            if thought:
+                on_reasoning(thought)
+
+    for chunk in common.iter_body(response):
+        handle(parser.feed(chunk))
+    handle(parser.finish())
+    if answer.api == "chat" and done:
+        answer.complete = True
+    if not answer.complete:
+        raise common.GradientError(
+            "invalid_response",
+            "the stream ended before it was complete (no " + ("[DONE])" if answer.api == "chat" else
+                                                              "response.completed)"),
+            hint="the answer above may be cut off; try again")
+    return answer
+
+
+def check_answer(answer: Answer) -> None:
+    if answer.content:
+        return
+    if answer.finish_reason == "length":
+        common.warn("the answer is empty: max tokens cut it off"
+                    + (" while the model was reasoning" if answer.reasoning else "") + "; raise --max-tokens")
+        return
+    raise common.GradientError("invalid_response", "the model returned no text"
+                               + (f" (finish_reason {answer.finish_reason})" if answer.finish_reason else ""))
+
+
+# ---------------------------------------------------------------- rendering
+
+def usage_line(usage: dict, cost, price_source) -> str:
+    def number(value):
+        return "?" if value is None else str(value)
+
+    line = f"tokens: {number(usage.get('input_tokens'))} in, {number(usage.get('output_tokens'))} out"
+    if usage.get("cached_input_tokens"):
+        line += f" ({usage['cached_input_tokens']} cached)"
+    if cost is not None:
+        line += f", cost ${cost:.6f}" + (f" ({price_source})" if price_source else "")
+    elif price_source:
+        line += f", cost unknown ({price_source})"
+    return line
+
+
+def estimate_cost(model: str, usage: dict):
+    """USD for this call from cached or bundled prices (never a live scrape mid-chat)."""
+    try:
+        import gradient_pricing
+    except ImportError:
+        return None, None
+    return gradient_pricing.cost_for(model, usage)
+
+
+def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
+    return {"model": answer.model, "api": answer.api, "content": answer.content,
+            "reasoning": answer.reasoning or None, "finish_reason": answer.finish_reason,
+            "usage": answer.usage or normalize_usage(None), "cost_usd": cost, "id": answer.id,
+            "request_id": request_id, "duration_ms": duration_ms}
+
+
+# ---------------------------------------------------------------- command
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-p", "--prompt", metavar="TEXT",
+                        help="the user's message; '-' reads it from stdin. Piped stdin with a prompt "
+                             "goes before it, separated by a blank line")
+    parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_MODEL", DEFAULT_MODEL),
+                        help="model id (env GRADIENT_MODEL; default %(default)s); list them with gradient_models.py")
+    parser.add_argument("-s", "--system", metavar="TEXT", help="system prompt (Responses API: instructions)")
+    parser.add_argument("--messages", metavar="FILE",
+                        help="earlier turns: a JSON array of {role, content}; '-' reads it from stdin")
+    parser.add_argument("--image", action="append", default=[], metavar="PATH|URL",
+                        help="attach an image (repeatable): a URL, or a local PNG/JPEG/WebP/GIF up to 20 MB")
+    parser.add_argument("--responses-api", action="store_true", help="use /responses instead of /chat/completions")
+    parser.add_argument("--cache", action="store_true",
+                        help="prompt caching: on anthropic-* chat models marks the system prompt (or first "
+                             "user turn) with cache_control; with --responses-api sends store: true, which "
+                             "DigitalOcean treats as best-effort. Other models cache automatically")
+    parser.add_argument("-t", "--temperature", type=float_in_range(0, 2), metavar="F",
+                        help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
+    parser.add_argument("--max-tokens", type=positive_int, metavar="N",
+                        help="answer length limit, sent as max_completion_tokens (or the provider's field; "
+                             "Responses API: max_output_tokens)")
+    stream = parser.add_mutually_exclusive_group()
+    stream.add_argument("--stream", dest="stream", action="store_true", default=None,
+                        help="stream the answer (default when stdout is a terminal and --json is not given)")
+    stream.add_argument("--no-stream", dest="stream", action="store_false", help="wait for the whole answer")
+    parser.add_argument("--no-stdin", action="store_true",
+                        help="ignore stdin (skips the short wait on a silent stdin pipe)")
+    parser.add_argument("--show-reasoning", action="store_true", help="write the model's reasoning to stderr")
+    parser.add_argument("-u", "--usage", action="store_true",
+                        help="print token usage (and cost when a price is known) to stderr")
+    common.add_common_args(parser)
+    return parser
+
+
+def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
+    """The prompt and earlier turns from flags, files and stdin."""
+    if args.prompt == "-" and args.messages == "-":
+        raise UsageError("--prompt - and --messages - cannot both read stdin")
+    stdin_used = "-" in (args.prompt, args.messages)
+    history = []
+    if args.messages:
+        try:
+            if args.messages == "-":
+                raw = read_stdin(stdin)
+            else:
+                with open(args.messages, "rb") as handle:
+                    raw = decode_text(handle.read(), f"messages file {args.messages}")
+            history = validate_messages(json.loads(raw))
+        except OSError as exc:
+            raise UsageError(f"cannot read messages file {args.messages}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise UsageError(f"the messages file is not JSON: {exc}") from None
+    prompt = args.prompt
+    if prompt == "-":
+        prompt = read_stdin(stdin)
+    elif not stdin_used and not args.no_stdin:
+        state = stdin_state(stdin, STDIN_WAIT)
+        piped = read_stdin(stdin) if state == "ready" else ""
+        if piped.strip():
+            prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
+        elif state == "silent" and prompt is not None:
+            common.warn(f"stdin sent nothing within {STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
+    if prompt is None and not history:
+        raise UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt, history
+
+
+def chat(args: argparse.Namespace) -> int:
+    prompt, history = gather_inputs(args, sys.stdin)
+    client = common.Client.from_args(args)
+    images = [image_url(spec) for spec in args.image]
+    api = "responses" if args.responses_api else "chat"
+    streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
+    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache)
+    if api == "chat":
+        body = chat_body(args.model, args.system, history, prompt, images,
+                         max_tokens_field=client.settings.provider.max_tokens_field, **options)
+    else:
+        body = responses_body(args.model, args.system, history, prompt, images, **options)
+    answer = Answer(model=args.model, api=api)
+    started = time.monotonic()
+    path = "chat/completions" if api == "chat" else "responses"
+    printed = False
+    if streaming:
+        response = client.send("POST", client.url(path), json_body=body,
+                               headers={"Accept": "text/event-stream"})
+
+        def on_text(text):
+            nonlocal printed
+            if not args.json:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                printed = True
+
+        def on_reasoning(text):
+            if args.show_reasoning:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+        try:
+            stream_answer(response, answer, on_text, on_reasoning, args.verbose)
+        finally:
+            if printed:
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+    else:
+        document, response = client.post_json(path, body)
+        (parse_chat if api == "chat" else parse_responses)(document, answer)
+        if args.show_reasoning and answer.reasoning:
+            sys.stderr.write(answer.reasoning.rstrip() + "\n")
+    duration_ms = round((time.monotonic() - started) * 1000)
+    if args.show_reasoning and streaming and answer.reasoning:
+        sys.stderr.write("\n")
+    check_answer(answer)
+    cost, price_source = estimate_cost(answer.model, answer.usage)
+    if args.json:
+        common.emit_json(envelope(answer, cost, common.request_id(response), duration_ms))
+    elif not streaming and answer.content:
+        sys.stdout.write(answer.content.rstrip("\n") + "\n")
+    if args.usage:
+        print(usage_line(answer.usage, cost, price_source), file=sys.stderr)
+    return common.EXIT_OK
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return common.run(chat, args)
+    except UsageError as exc:
+        parser.error(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
