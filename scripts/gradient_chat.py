@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 import gradient_common as common
+import gradient_pricing
 
 DEFAULT_MODEL = "openai-gpt-oss-120b"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -475,15 +476,6 @@ def usage_line(usage: dict, cost, price_source) -> str:
     return line
 
 
-def estimate_cost(model: str, usage: dict):
-    """USD for this call from cached or bundled prices (never a live scrape mid-chat)."""
-    try:
-        import gradient_pricing
-    except ImportError:
-        return None, None
-    return gradient_pricing.cost_for(model, usage)
-
-
 def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
     return {"model": answer.model, "api": answer.api, "content": answer.content,
             "reasoning": answer.reasoning or None, "finish_reason": answer.finish_reason,
@@ -611,7 +603,7 @@ def chat(args: argparse.Namespace) -> int:
     if args.show_reasoning and streaming and answer.reasoning:
         sys.stderr.write("\n")
     check_answer(answer)
-    cost, price_source = estimate_cost(answer.model, answer.usage)
+    cost, price_source = gradient_pricing.cost_for(answer.model, answer.usage)
     if args.json:
         common.emit_json(envelope(answer, cost, common.request_id(response), duration_ms))
     elif not streaming and answer.content:

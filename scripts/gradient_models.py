@@ -72,12 +72,13 @@ def render_table(models: list, with_prices: bool = False) -> str:
 
 
 def attach_prices(models: list) -> None:
+    """Each model's pricing row (or None) from the cache or bundled snapshot, never a live scrape."""
     import gradient_pricing
 
-    rows = gradient_pricing.load_offline_prices()
+    prices = gradient_pricing.offline_prices()
+    rows = prices.models if prices else []
     for model in models:
-        row = gradient_pricing.match_price(model["id"], rows)
-        model["pricing"] = gradient_pricing.pricing_summary(row) if row else None
+        model["pricing"] = gradient_pricing.match_price(model["id"], rows)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -521,3 +521,20 @@ def test_subprocess_json_and_key_never_printed(api, script):
     assert json.loads(done.stdout)["content"] == "Hello!"
     assert FAKE_KEY.encode() not in done.stdout + done.stderr
     assert b"Bearer ***" in done.stderr
+
+
+def test_cost_from_the_bundled_snapshot(api, no_stdin, capsys):
+    api.json("POST", CHAT, chat_completion(usage={"prompt_tokens": 1000, "completion_tokens": 500}))
+    assert run_chat(api, "--prompt", "Q", "--json", "--usage") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["cost_usd"] == pytest.approx(1000 * 0.10 / 1e6 + 500 * 0.70 / 1e6)
+    assert "cost $0.000450 (prices: bundled snapshot of 2026-02-16)" in captured.err
+    assert api.calls("GET") == []  # never a live scrape in the middle of a chat
+
+
+def test_cost_unknown_for_unpriced_models(api, no_stdin, capsys):
+    api.json("POST", CHAT, chat_completion(model="some-local-model"))
+    assert run_chat(api, "--prompt", "Q", "--model", "some-local-model", "--json", "--usage") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["cost_usd"] is None
+    assert "cost unknown (no price known for some-local-model)" in captured.err

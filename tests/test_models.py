@@ -191,3 +191,18 @@ def test_broken_pipe_has_no_traceback(api):
     done = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60)
     assert done.stdout == b"model-00000\n"
     assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr
+
+
+def test_prices_column_and_json_pricing_object(models_api, capsys):
+    assert run_models(models_api, "--prices") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "IN $/1M" in lines[0] and "OUT $/1M" in lines[0]
+    by_id = {line.split()[0]: line.split() for line in lines[1:]}
+    assert by_id["openai-gpt-oss-120b"][-2:] == ["0.1", "0.7"]
+    assert by_id["alibaba-qwen3-32b"][-2:] == ["0.25", "0.55"]
+    assert by_id["llama3-8b-instruct"][-2:] == ["-", "-"]  # no sure match: no price
+    assert run_models(models_api, "--prices", "--json") == 0
+    models = {m["id"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert models["llama3.3-70b-instruct"]["pricing"]["model"] == "Llama 3.3 Instruct-70B"
+    assert models["llama3.3-70b-instruct"]["pricing"]["input_price"] == 0.65
+    assert models["llama3-8b-instruct"]["pricing"] is None

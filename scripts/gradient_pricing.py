@@ -1,0 +1,625 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.9"
+# dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
+# ///
+"""DigitalOcean Serverless Inference prices, scraped from the docs into a 24-hour cache.
+
+Order: fresh cache, live page (saved to the cache), stale cache, bundled snapshot.
+No API key is needed.
+
+examples:
+  gradient_pricing.py --model gpt-oss                 both gpt-oss rows; API ids work too
+  gradient_pricing.py --estimate 20000 1000           what 20k in + 1k out tokens cost, cheapest first
+  gradient_pricing.py --json | jq '.models[] | select(.input_price < 0.5)'
+  gradient_pricing.py --changes                       for cron: prints only when prices changed
+  gradient_pricing.py --strict --json > /dev/null     exit 1 unless live or fresh prices were had
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+import gradient_common as common
+
+PRICING_URLS = (  # newest first: the page moved with the product's renames
+    "https://docs.digitalocean.com/products/inference/details/pricing/",
+    "https://docs.digitalocean.com/products/inference-hub/details/pricing/",
+    "https://docs.digitalocean.com/products/gradient-ai-platform/details/pricing/",
+)
+DEFAULT_CACHE = os.path.join(tempfile.gettempdir(), "gradient_pricing_cache.json")
+SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
+SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
+SCHEMA_VERSION = 1
+FETCH_TIMEOUT = 15.0
+TOKEN_UNIT = "per 1M tokens"
+ROW_KEYS = ("provider", "model", "input_price", "output_price", "cached_input_price", "price", "unit")
+
+PRICE = re.compile(r"\$\s*([0-9][0-9,]*(?:\.[0-9]+)?)")
+TOKEN_SCALE = (  # what to multiply by to get USD per 1M tokens
+    (re.compile(r"(1\s*m\b|1,000,000|million|mtok)"), 1.0),
+    (re.compile(r"(1\s*k\b|1,000\b|thousand)"), 1000.0),
+    (re.compile(r"\btokens?\b"), 1_000_000.0),
+)
+VENDOR_PREFIXES = {"openai", "anthropic", "alibaba", "meta", "deepseek", "mistral", "mistralai",
+                   "google", "xai", "cohere", "qwen", "microsoft", "nvidia", "amazon"}
+NOISE_TOKENS = {"instruct", "chat", "it", "latest", "preview", "hf"}
+
+
+class PriceSet(NamedTuple):
+    source: str  # live, cache, stale_cache, snapshot
+    fetched_at: str
+    url: str | None
+    models: list
+
+
+# ---------------------------------------------------------------- price cells
+
+def token_scale(unit_text: str) -> float | None:
+    for pattern, scale in TOKEN_SCALE:
+        if pattern.search(unit_text):
+            return scale
+    return None
+
+
+def amounts(text: str) -> list:
+    """(USD, the words after it up to the next amount) for each $ amount in a cell."""
+    found = list(PRICE.finditer(text))
+    result = []
+    for index, match in enumerate(found):
+        end = found[index + 1].start() if index + 1 < len(found) else len(text)
+        words = text[match.end():end].strip(" \t\n/|,;")
+        result.append((float(match.group(1).replace(",", "")), " ".join(words.split())))
+    return result
+
+
+def parse_price_cell(text: str, context: str = "") -> dict | None:
+    """Prices of one table cell. Token prices become USD per 1M tokens: input_price,
+    output_price and cached_input_price; other units keep `price` and `unit`."""
+    found = amounts(text)
+    if not found:
+        return None
+    context = context.lower()
+    result = {}
+    bare = []
+    for value, unit_words in found:
+        words = unit_words.lower()
+        words_or_context = words if words else context
+        scale = token_scale(words_or_context) if ("token" in words_or_context or "tok" in words_or_context) else None
+        if scale is None:
+            if not words and not context:
+                bare.append(value)
+                continue
+            unit = re.sub(r"^(?i:usd|us\$)\s*", "", unit_words or context)
+            result.setdefault("price", value)
+            result.setdefault("unit", unit if unit.startswith("per") else f"per {unit}")
+            continue
+        price = round(value * scale, 6)
+        if "cache" in words:
+            result["cached_input_price"] = price
+        elif "input" in words or "prompt" in words:
+            result["input_price"] = price
+        elif "output" in words or "completion" in words:
+            result["output_price"] = price
+        elif words or not bare:
+            bare.append(price)
+    if bare and "input_price" not in result and "output_price" not in result and "token" in (text + context).lower():
+        result["input_price"] = bare[0]
+        result["output_price"] = bare[1] if len(bare) > 1 else bare[0]
+    if "input_price" in result or "output_price" in result:
+        result.setdefault("input_price", result.get("output_price"))
+        result.setdefault("output_price", result.get("input_price"))
+        result["unit"] = TOKEN_UNIT
+        result.pop("price", None)
+        return result
+    return result if "price" in result else None
+
+
+def make_row(provider: str, model: str, prices: dict) -> dict:
+    row = dict.fromkeys(ROW_KEYS)
+    row.update(prices, provider=provider, model=model)
+    return row
+
+
+def rows_from_table(header: list, body: list, provider: str, verbose: bool = False) -> list:
+    """Pricing rows of one table, found by header words and $ cells, not by ids or classes."""
+    names = [common.one_line(h).lower() for h in header]
+    model_col = next((i for i, h in enumerate(names) if "model" in h or h == "name"), 0)
+    provider_col = next((i for i, h in enumerate(names) if "provider" in h), None)
+    input_col = next((i for i, h in enumerate(names) if "input" in h and "output" not in h), None)
+    output_col = next((i for i, h in enumerate(names) if "output" in h and "input" not in h), None)
+    preferred = [i for i, h in enumerate(names) if i != model_col and "agent" not in h
+                 and re.search(r"serverless|price|pricing|cost|rate|usd|\$", h)]
+    rows = []
+    for cells in body:
+        if len(cells) <= model_col:
+            continue
+        model = common.one_line(cells[model_col], 120)
+        if not model or PRICE.search(model):
+            continue
+        row_provider = common.one_line(cells[provider_col], 60) if provider_col is not None and \
+            provider_col < len(cells) else provider
+        prices = None
+        if input_col is not None and output_col is not None and max(input_col, output_col) < len(cells):
+            # bare amounts under Input/Output headers are LLM token prices per 1M unless the header says
+            found_in, found_out = (parse_price_cell(cells[col], names[col] if "token" in names[col]
+                                                    else names[col] + " per 1m tokens")
+                                   for col in (input_col, output_col))
+            if found_in and found_out and "price" not in found_in:
+                prices = {"input_price": found_in["input_price"], "output_price": found_out["output_price"],
+                          "unit": TOKEN_UNIT}
+        candidates = preferred + [i for i in range(len(cells)) if i not in preferred and i != model_col
+                                  and i < len(names) and "agent" not in names[i]]
+        for column in candidates:
+            if prices or column >= len(cells):
+                break
+            prices = parse_price_cell(cells[column], names[column] if column < len(names) else "")
+        if prices:
+            rows.append(make_row(row_provider, model, prices))
+        elif verbose:
+            common.log(f"skipped {row_provider} / {model}: no price found")
+    return rows
+
+
+# ---------------------------------------------------------------- pages
+
+def table_label(table) -> str:
+    """The provider a table belongs to: its tab label, else the nearest heading."""
+    panel = table.find_parent(lambda tag: tag.get("role") == "tabpanel" or any(
+        "tab-content" in c or "tab-pane" in c or c == "tab" for c in tag.get("class", [])))
+    if panel is not None:
+        labelled = panel.get("aria-labelledby")
+        if labelled:
+            owner = panel.find_parent("html") or panel
+            tab = owner.find(id=labelled)
+            if tab is not None and tab.get_text(strip=True):
+                return common.one_line(tab.get_text(" ", strip=True), 60)
+        if panel.get("id"):
+            root = panel.find_parent("html") or panel.parent
+            tab = root.find(attrs={"aria-controls": panel["id"]}) if root is not None else None
+            if tab is not None and tab.get_text(strip=True):
+                return common.one_line(tab.get_text(" ", strip=True), 60)
+    previous = table.find_previous(lambda tag: tag.name in ("label", "h1", "h2", "h3", "h4", "h5", "h6")
+                                   or tag.get("role") == "tab")
+    return common.one_line(previous.get_text(" ", strip=True), 60) if previous is not None else ""
+
+
+def cell_text(cell) -> str:
+    return cell.get_text("\n", strip=True)
+
+
+def parse_html(html: str, verbose: bool = False) -> list:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    rows = []
+    for table in soup.find_all("table"):
+        lines = table.find_all("tr")
+        if not lines:
+            continue
+        head_cells = lines[0].find_all(["th", "td"])
+        header = [cell_text(c) for c in head_cells]
+        body = [[cell_text(c) for c in line.find_all(["th", "td"])] for line in lines[1:]]
+        rows += rows_from_table(header, body, table_label(table), verbose)
+    return rows
+
+
+MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$|^\s*\*\*([^*]+)\*\*\s*$|"
+                        r"""^\s*\{\{[<%]\s*tab\s+(?:name=)?["']([^"']+)["']""")
+
+
+def split_md_row(line: str) -> list:
+    cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+    return [re.sub(r"<br\s*/?>", "\n", c, flags=re.I).replace("\\|", "|").strip() for c in cells]
+
+
+def parse_markdown(text: str, verbose: bool = False) -> list:
+    """Pricing rows from Markdown tables; the provider is the nearest heading or tab name."""
+    rows, label = [], ""
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        heading = MD_HEADING.match(line)
+        if heading:
+            label = common.one_line(re.sub(r"[*_`]", "", next(g for g in heading.groups()[1:] if g)), 60)
+        if line.lstrip().startswith("|") and index + 1 < len(lines) and re.match(
+                r"^\s*\|?\s*:?-{3,}", lines[index + 1]):
+            header = split_md_row(line)
+            body = []
+            index += 2
+            while index < len(lines) and lines[index].lstrip().startswith("|"):
+                body.append(split_md_row(re.sub(r"\*\*|`", "", lines[index])))
+                index += 1
+            rows += rows_from_table(header, body, label, verbose)
+            continue
+        index += 1
+    return rows
+
+
+# ---------------------------------------------------------------- fetching
+
+def fetch_markdown_twin(client, url: str, timeout: float, verbose: bool) -> list:
+    """Rows from the page's Markdown twin (<url>index.html.md); none when it cannot be had."""
+    twin = (url if url.endswith("/") else url + "/") + "index.html.md"
+    try:
+        response = client.send("GET", twin, authorized=False)
+        text = b"".join(common.iter_body(response, time.monotonic() + timeout)).decode("utf-8", "replace")
+    except common.GradientError as error:
+        if verbose:
+            common.log(f"no Markdown twin at {twin}: {error.message}")
+        return []
+    return parse_markdown(text, verbose)
+
+
+def fetch_live(urls, timeout: float, max_retries: int, verbose: bool) -> tuple:
+    """(rows, url) from the first page that has pricing tables, trying its Markdown twin too."""
+    settings = common.Settings("", None, common.DEFAULT_PROVIDER, common.PROVIDERS[common.DEFAULT_PROVIDER],
+                               timeout, max_retries, verbose)
+    client = common.Client(settings)
+    last_error = None
+    for url in urls:
+        try:
+            response = client.send("GET", url, authorized=False, headers={"Accept": "text/html"})
+            page = b"".join(common.iter_body(response, time.monotonic() + timeout))
+            final_url = response.url
+            rows = parse_html(page.decode(response.encoding or "utf-8", "replace"), verbose)
+            if not rows:
+                rows = fetch_markdown_twin(client, final_url, timeout, verbose)
+            if rows:
+                return rows, final_url
+            last_error = common.GradientError("parse", f"no pricing table at {final_url}: the pricing page "
+                                              "layout changed", hint="prices below come from a fallback")
+        except common.GradientError as error:
+            last_error = error if not (last_error and last_error.type == "parse") else last_error
+            if error.type in ("connection", "timeout"):
+                break  # every known URL is on the same host
+    raise last_error
+
+
+# ---------------------------------------------------------------- cache
+
+def parse_time(text) -> float | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def validate_document(document) -> list:
+    """The model rows of a cache or snapshot document; ValueError when it is not one."""
+    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError("wrong schema version")
+    if parse_time(document.get("fetched_at")) is None:
+        raise ValueError("no valid fetched_at")
+    models = document.get("models")
+    if not isinstance(models, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("model"), str) for m in models):
+        raise ValueError("no valid models list")
+    return [make_row(m.get("provider") or "", m["model"], {k: m.get(k) for k in ROW_KEYS[2:]}) for m in models]
+
+
+def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
+    """The cache, only when it is a regular file of ours (not a planted symlink) and valid."""
+    def distrust(why):
+        if not quiet:
+            common.warn(f"ignoring pricing cache {path}: {why}")
+        return None
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return distrust("it is a symlink" if os.path.islink(path) else exc.strerror)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return distrust("it is owned by another user")
+        try:
+            document = json.loads(handle.read())
+            models = validate_document(document)
+        except ValueError as exc:
+            return distrust(f"corrupt ({exc})")
+    return PriceSet("cache", document["fetched_at"], document.get("url"), models)
+
+
+def write_cache(path: str, prices: PriceSet) -> bool:
+    """Atomic: a temporary file in the same folder, then os.replace. Failure only warns."""
+    document = {"schema_version": SCHEMA_VERSION, "fetched_at": prices.fetched_at, "url": prices.url,
+                "models": prices.models}
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".gradient_pricing.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        return True
+    except OSError as exc:
+        common.warn(f"could not write the pricing cache {path}: {exc.strerror or exc}")
+        if temporary:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+        return False
+
+
+def read_snapshot() -> PriceSet | None:
+    for path in (SNAPSHOT, SNAPSHOT_INSTALLED):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+            return PriceSet("snapshot", document["fetched_at"], document.get("url"), validate_document(document))
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def age_seconds(prices: PriceSet, now: float | None = None) -> float:
+    return (time.time() if now is None else now) - (parse_time(prices.fetched_at) or 0)
+
+
+def describe_age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(seconds, 0) / 60:.0f} min old"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h old"
+    return f"{seconds / 86400:.0f} days old"
+
+
+def describe_source(prices: PriceSet, now: float | None = None) -> str:
+    age = age_seconds(prices, now)
+    if prices.source == "live":
+        return "live"
+    if prices.source == "cache":
+        return f"cache, {describe_age(age)}"
+    if prices.source == "stale_cache":
+        return f"STALE cache, {describe_age(age)}"
+    return f"bundled snapshot of {prices.fetched_at[:10]}"
+
+
+def cache_path(args=None) -> str:
+    return getattr(args, "cache_file", None) or common.env_default("GRADIENT_PRICING_CACHE", DEFAULT_CACHE)
+
+
+def offline_prices(quiet: bool = True) -> PriceSet | None:
+    """Cached prices of any age, else the bundled snapshot: for other scripts, never a live scrape."""
+    cached = read_cache(cache_path(), quiet=quiet)
+    if cached is not None:
+        fresh = age_seconds(cached) < 24 * 3600
+        return cached if fresh else cached._replace(source="stale_cache")
+    return read_snapshot()
+
+
+# ---------------------------------------------------------------- matching API ids to prices
+
+def name_tokens(text: str) -> list:
+    """Lowercase words and numbers: 'Llama 3.3 Instruct-70B' -> ['3.3', '70', 'b', 'instruct', 'llama']."""
+    words = re.findall(r"[a-z]+|\d+(?:\.\d+)*", text.lower())
+    return [w for w in words if w not in NOISE_TOKENS and not re.fullmatch(r"\d{4,}", w)]
+
+
+def match_price(api_id: str, rows: list) -> dict | None:
+    """The pricing row of an API model id, or None. Precision first: the id and the display
+    name must have the same words and numbers once the vendor prefix is set aside; several
+    matches with different prices give None."""
+    if not api_id:
+        return None
+    wanted = name_tokens(api_id.split("/")[-1])
+    found = []
+    for row in rows:
+        if row.get("unit") != TOKEN_UNIT:
+            continue
+        vendor = set(name_tokens(row.get("provider") or "")) | VENDOR_PREFIXES
+        ours = sorted(t for t in wanted if t not in vendor)
+        theirs = sorted(t for t in name_tokens(row["model"]) if t not in vendor)
+        if ours and ours == theirs:
+            found.append(row)
+    prices = {(r["input_price"], r["output_price"]) for r in found}
+    return found[0] if len(prices) == 1 else None
+
+
+def query_matches(query: str, row: dict) -> bool:
+    """--model: a substring of model or provider (ignoring case and punctuation), or an API id."""
+    squeeze = lambda text: re.sub(r"[^a-z0-9.]", "", text.lower())  # noqa: E731
+    wanted = squeeze(query)
+    haystacks = (squeeze(row["model"]), squeeze(row.get("provider") or ""),
+                 squeeze((row.get("provider") or "") + row["model"]))
+    return any(wanted in hay for hay in haystacks) or match_price(query, [row]) is not None
+
+
+def cost_usd(row: dict, usage: dict) -> float | None:
+    input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    if row is None or input_tokens is None or output_tokens is None or row.get("input_price") is None:
+        return None
+    cached = usage.get("cached_input_tokens") or 0
+    cached_price = row.get("cached_input_price")
+    if cached_price is None or cached > input_tokens:
+        cached, cached_price = 0, 0.0
+    total = ((input_tokens - cached) * row["input_price"] + cached * cached_price
+             + output_tokens * row["output_price"]) / 1_000_000
+    return round(total, 8)
+
+
+def cost_for(model_id: str, usage: dict) -> tuple:
+    """(USD, where the price came from) for a call's usage; (None, why) when unknown."""
+    prices = offline_prices()
+    if prices is None:
+        return None, "no prices cached"
+    row = match_price(model_id, prices.models)
+    if row is None:
+        return None, f"no price known for {model_id}"
+    return cost_usd(row, usage), f"prices: {describe_source(prices)}"
+
+
+# ---------------------------------------------------------------- changes
+
+def price_key(row: dict) -> tuple:
+    return (row.get("provider") or "", row["model"], row.get("unit") or "")
+
+
+def diff_prices(before: list, after: list) -> list:
+    old = {price_key(r): r for r in before}
+    new = {price_key(r): r for r in after}
+    compared = ("input_price", "output_price", "cached_input_price", "price")
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        was, now = old.get(key), new.get(key)
+        if was is None:
+            changes.append({"change": "added", "provider": key[0], "model": key[1], "before": None, "after": now})
+        elif now is None:
+            changes.append({"change": "removed", "provider": key[0], "model": key[1], "before": was, "after": None})
+        elif any(was.get(k) != now.get(k) for k in compared):
+            changes.append({"change": "changed", "provider": key[0], "model": key[1], "before": was, "after": now})
+    return changes
+
+
+# ---------------------------------------------------------------- rendering
+
+def money(value, places: int = 4) -> str:
+    """$0.10, $0.198, $1,000.00: at least cents, at most `places` decimals."""
+    if value is None:
+        return "-"
+    whole, fraction = f"{value:,.{places}f}".split(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+def price_text(row: dict) -> str:
+    if row.get("unit") == TOKEN_UNIT:
+        return f"{money(row['input_price'])} in, {money(row['output_price'])} out"
+    return f"{money(row.get('price'))} {row.get('unit') or ''}".strip()
+
+
+def render_changes(changes: list) -> str:
+    signs = {"added": "+", "removed": "-", "changed": "~"}
+    lines = []
+    for change in changes:
+        name = f"{change['provider']} {change['model']}".strip()
+        if change["change"] == "changed":
+            lines.append(f"~ {name}: {price_text(change['before'])} -> {price_text(change['after'])}")
+        else:
+            lines.append(f"{signs[change['change']]} {name}: {price_text(change['before'] or change['after'])}")
+    return "\n".join(lines)
+
+
+def render_table(rows: list, with_estimate: bool) -> str:
+    header = ["PROVIDER", "MODEL", "INPUT $/1M", "OUTPUT $/1M"] + (["EST. COST"] if with_estimate else [])
+    table = [header]
+    for row in rows:
+        if row.get("unit") == TOKEN_UNIT:
+            cells = [money(row["input_price"]), money(row["output_price"])]
+        else:
+            cells = [f"{money(row.get('price'))} {row.get('unit') or ''}".strip(), ""]
+        if with_estimate:
+            cells.append(money(row.get("estimated_cost_usd"), 6) if row.get("estimated_cost_usd") is not None else "")
+        table.append([common.one_line(row.get("provider") or "-", 40), common.one_line(row["model"], 80)] + cells)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+
+
+# ---------------------------------------------------------------- command
+
+def load_prices(args: argparse.Namespace, path: str) -> tuple:
+    """(PriceSet, the cache as it was before, why live/fresh data was not had or None)."""
+    cached = read_cache(path)
+    fresh = cached is not None and -3600 < age_seconds(cached) < args.max_age * 3600
+    if fresh and not args.no_cache and not args.changes:
+        return cached, cached, None
+    urls = [args.url] if args.url else list(PRICING_URLS)
+    try:
+        rows, url = fetch_live(urls, args.timeout, args.max_retries, args.verbose)
+    except common.GradientError as error:
+        problem = error
+    else:
+        live = PriceSet("live", iso_utc(time.time()), url, rows)
+        write_cache(path, live)
+        return live, cached, None
+    if cached is not None:
+        fallback = cached._replace(source="cache" if fresh else "stale_cache")
+        common.warn(f"live prices unavailable ({problem.message}); using the {describe_source(fallback)}")
+        return fallback, cached, problem
+    snapshot = read_snapshot()
+    if snapshot is None:
+        raise problem
+    common.warn(f"live prices unavailable ({problem.message}); using the {describe_source(snapshot)}")
+    return snapshot, cached, problem
+
+
+def pricing(args: argparse.Namespace) -> int:
+    path = cache_path(args)
+    prices, before, problem = load_prices(args, path)
+    if args.changes:
+        if problem is not None:
+            raise problem
+        changes = diff_prices(before.models if before else [], prices.models)
+        if args.json:
+            common.emit_json({"changes": changes})
+        elif changes:
+            print(render_changes(changes))
+        return common.EXIT_OK
+    rows = [dict(r) for r in prices.models if not args.model or query_matches(args.model, r)]
+    if args.estimate:
+        tokens = {"input_tokens": args.estimate[0], "output_tokens": args.estimate[1]}
+        for row in rows:
+            row["estimated_cost_usd"] = cost_usd(row, tokens) if row.get("unit") == TOKEN_UNIT else None
+        rows.sort(key=lambda r: (r["estimated_cost_usd"] is None, r["estimated_cost_usd"] or 0))
+    if not rows:
+        print(f"no price matches {args.model!r}", file=sys.stderr)
+    if args.json:
+        common.emit_json({"source": prices.source, "fetched_at": prices.fetched_at,
+                          "age_seconds": 0 if prices.source == "live" else max(round(age_seconds(prices)), 0),
+                          "url": prices.url,
+                          "count": len(rows), "models": rows})
+    elif rows:
+        print(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
+        print(render_table(rows, bool(args.estimate)))
+    if args.strict and problem is not None and prices.source != "cache":
+        raise common.GradientError(problem.type, f"--strict: no live or fresh prices ({problem.message})")
+    return common.EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    description, _, examples = __doc__.partition("examples:")
+    parser = argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", metavar="QUERY",
+                        help="case-insensitive match on model or provider; API ids work (openai-gpt-oss-120b)")
+    parser.add_argument("--no-cache", action="store_true", help="skip the fresh cache and fetch the page")
+    parser.add_argument("--estimate", nargs=2, type=common.non_negative_int, metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
+                        help="add estimated_cost_usd to each token-priced row, cheapest first")
+    parser.add_argument("--changes", action="store_true",
+                        help="fetch, compare with the cache and print only added, removed and changed prices")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when neither live nor fresh cached prices could be had (monitoring)")
+    parser.add_argument("--url", default=common.env_default("GRADIENT_PRICING_URL", None),
+                        help="fetch this pricing page instead of the known docs URLs (env GRADIENT_PRICING_URL)")
+    parser.add_argument("--cache-file", metavar="PATH",
+                        help=f"cache path (env GRADIENT_PRICING_CACHE; default {DEFAULT_CACHE})")
+    parser.add_argument("--max-age", type=common.positive_float, default=24.0, metavar="HOURS",
+                        help="how long the cache stays fresh (default %(default)g h)")
+    common.add_common_args(parser, default_timeout=FETCH_TIMEOUT, needs_key=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return common.run(pricing, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

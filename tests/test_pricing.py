@@ -1,0 +1,437 @@
+"""gradient_pricing.py: parsing, cache and fallbacks, matching API ids, output modes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import gradient_pricing as pricing
+from conftest import SCRIPTS
+from fakeapi import Reply
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def compact(rows):
+    return {(r["provider"], r["model"]): {k: v for k, v in r.items() if v is not None and k not in ("provider", "model")}
+            for r in rows}
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "pricing_cache.json"
+
+
+@pytest.fixture
+def page(api, monkeypatch):
+    """Serve a pricing page at /pricing/ and point the script at it."""
+    def serve(body: str, path="/pricing/", content_type=HTML, status=200):
+        api.add("GET", path, Reply(status, body=body, headers=content_type))
+        monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + path)
+    return serve
+
+
+def write_cache(path, models, age_hours=1.0, **extra):
+    fetched = pricing.iso_utc(time.time() - age_hours * 3600)
+    document = {"schema_version": 1, "fetched_at": fetched, "url": "https://cached.example/", "models": models}
+    document.update(extra)
+    path.write_text(json.dumps(document))
+
+
+def row(model, input_price, output_price, provider="OpenAI"):
+    return pricing.make_row(provider, model, {"input_price": input_price, "output_price": output_price,
+                                              "unit": pricing.TOKEN_UNIT})
+
+
+def run_json(capsys, *argv):
+    code = pricing.main(["--json", *argv])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out else None), captured.err
+
+
+# ---------------------------------------------------------------- parsing
+
+def test_2026_tab_layout():
+    rows = compact(pricing.parse_html(fixture("pricing_2026_tabs.html")))
+    assert rows[("OpenAI", "gpt-oss-120b")] == {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"}
+    assert rows[("OpenAI", "gpt-oss-20b")] == {"input_price": 0.05, "output_price": 0.45, "unit": "per 1M tokens"}
+    assert rows[("OpenAI", "GPT-5")]["cached_input_price"] == 0.125
+    assert rows[("OpenAI", "GPT-5 mini")] == {"input_price": 0.25, "output_price": 2.0, "unit": "per 1M tokens"}
+    assert rows[("Anthropic", "Claude 3.7 Sonnet")]["output_price"] == 15.0
+    assert rows[("Meta", "Llama 3.3 Instruct-70B")] == {"input_price": 0.65, "output_price": 0.65,
+                                                        "unit": "per 1M tokens"}
+    assert rows[("Alibaba", "Qwen3-32B")]["output_price"] == 0.55
+    assert rows[("DeepSeek", "DeepSeek R1 Distill Llama 70B")]["input_price"] == 0.99
+    per_unit = {model: (r["price"], r["unit"]) for (_, model), r in rows.items() if "price" in r}
+    assert per_unit == {"fal-ai/flux/schnell": (0.003, "per megapixel"), "GPT Image 1": (0.04, "per image"),
+                        "Stable Audio 2.5": (0.2, "per second"),
+                        "ElevenLabs Multilingual v2": (0.1, "per 1K characters"),
+                        "Dedicated indexing cluster": (1000.0, "per month")}
+    assert not any(model == "GPT-6 preview" for _, model in rows)
+
+
+def test_headings_layout_with_separate_columns_and_commas():
+    rows = compact(pricing.parse_html(fixture("pricing_headings.html")))
+    assert rows == {
+        ("OpenAI", "gpt-oss-120b"): {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"},
+        ("OpenAI", "gpt-oss-20b"): {"input_price": 0.05, "output_price": 0.45, "unit": "per 1M tokens"},
+        ("Meta", "Llama 3.3 Instruct-70B"): {"input_price": 0.65, "output_price": 0.65, "unit": "per 1M tokens"},
+        ("Big spenders", "Mega Model"): {"input_price": 1250.5, "output_price": 1250.5, "unit": "per 1M tokens"},
+    }
+
+
+def test_markdown_twin():
+    rows = compact(pricing.parse_markdown(fixture("pricing_twin.md")))
+    assert rows == {
+        ("OpenAI", "gpt-oss-120b"): {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"},
+        ("OpenAI", "GPT-5"): {"input_price": 1.25, "output_price": 10.0, "unit": "per 1M tokens"},
+        ("Meta", "Llama 3.3 Instruct-70B"): {"input_price": 0.65, "output_price": 0.65, "unit": "per 1M tokens"},
+        ("Images", "GPT Image 1"): {"price": 0.04, "unit": "per image"},
+    }
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("$0.10 per 1M input tokens\n$0.70 per 1M output tokens", {"input_price": 0.1, "output_price": 0.7}),
+    ("$0.70 per 1M output tokens / $0.10 per 1M input tokens", {"input_price": 0.1, "output_price": 0.7}),
+    ("$0.65 per 1M tokens", {"input_price": 0.65, "output_price": 0.65}),
+    ("$0.65 per million tokens", {"input_price": 0.65, "output_price": 0.65}),
+    ("$1,000.00 per 1M tokens", {"input_price": 1000.0, "output_price": 1000.0}),
+    ("$0.002 per 1K tokens", {"input_price": 2.0, "output_price": 2.0}),
+    ("$1.25 per 1M input tokens $0.125 per 1M cached input tokens $10 per 1M output tokens",
+     {"input_price": 1.25, "output_price": 10.0, "cached_input_price": 0.125}),
+])
+def test_token_price_cells(cell, expected):
+    assert pricing.parse_price_cell(cell) == dict(expected, unit="per 1M tokens")
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("$0.04 per image", {"price": 0.04, "unit": "per image"}),
+    ("$0.20 per second", {"price": 0.2, "unit": "per second"}),
+    ("$0.10 per 1K characters", {"price": 0.1, "unit": "per 1K characters"}),
+    ("Same as serverless inference", None),
+    ("", None),
+])
+def test_per_unit_and_unpriced_cells(cell, expected):
+    assert pricing.parse_price_cell(cell) == expected
+
+
+def test_verbose_says_which_rows_were_skipped(capsys):
+    pricing.parse_html(fixture("pricing_2026_tabs.html"), verbose=True)
+    assert "skipped OpenAI / GPT-6 preview: no price found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- id matching
+
+MATCHES = [
+    ("openai-gpt-oss-120b", "gpt-oss-120b"), ("openai-gpt-oss-20b", "gpt-oss-20b"),
+    ("llama3.3-70b-instruct", "Llama 3.3 Instruct-70B"),
+    ("deepseek-r1-distill-llama-70b", "DeepSeek R1 Distill Llama 70B"),
+    ("alibaba-qwen3-32b", "Qwen3-32B"), ("anthropic-claude-3.7-sonnet", "Claude 3.7 Sonnet"),
+    ("openai-gpt-5", "GPT-5"), ("openai-gpt-5-mini", "GPT-5 mini"), ("openai-gpt-5-nano", "GPT-5 nano"),
+    ("anthropic-claude-sonnet-4", "Claude Sonnet 4"), ("anthropic-claude-opus-4", "Claude Opus 4"),
+    ("mistral-nemo-instruct-2407", "NeMo"), ("anthropic-claude-3.5-haiku", "Claude 3.5 Haiku"),
+]
+NO_MATCH = ["openai-gpt-4o", "llama3-8b-instruct", "anthropic-claude-opus-4-7", "fal-ai/flux/schnell",
+            "openai-gpt-image-1", "", "gpt"]
+
+
+@pytest.fixture(scope="module")
+def snapshot_rows():
+    return pricing.read_snapshot().models
+
+
+@pytest.mark.parametrize("api_id, display", MATCHES)
+def test_api_ids_map_to_their_price_row(snapshot_rows, api_id, display):
+    assert pricing.match_price(api_id, snapshot_rows)["model"] == display
+
+
+@pytest.mark.parametrize("api_id", NO_MATCH)
+def test_no_price_is_better_than_a_wrong_price(snapshot_rows, api_id):
+    assert pricing.match_price(api_id, snapshot_rows) is None
+
+
+def test_gpt_5_never_maps_to_its_siblings(snapshot_rows):
+    found = pricing.match_price("openai-gpt-5", snapshot_rows)
+    assert found["model"] == "GPT-5" and found["input_price"] == 1.25
+    for sibling in ("GPT-5 nano", "GPT-5.2", "GPT-5 mini"):
+        only_sibling = [r for r in snapshot_rows if r["model"] == sibling]
+        assert pricing.match_price("openai-gpt-5", only_sibling) is None
+
+
+def test_ambiguous_matches_with_different_prices_give_none():
+    rows = [row("gpt-oss-120b", 0.1, 0.7), row("GPT OSS 120B", 0.2, 0.9, provider="Other")]
+    assert pricing.match_price("openai-gpt-oss-120b", rows) is None
+
+
+# ---------------------------------------------------------------- fetching, cache and fallbacks
+
+def test_live_fetch_writes_the_cache(page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    code, document, err = run_json(capsys, "--cache-file", str(cache), "--model", "gpt-oss")
+    assert code == 0 and err == ""
+    assert document["source"] == "live" and document["count"] == 2 and document["age_seconds"] == 0
+    assert [m["model"] for m in document["models"]] == ["gpt-oss-120b", "gpt-oss-20b"]
+    assert set(document["models"][0]) >= {"provider", "model", "input_price", "output_price", "unit"}
+    saved = json.loads(cache.read_text())
+    assert saved["schema_version"] == 1 and saved["url"].endswith("/pricing/") and len(saved["models"]) == 18
+    assert saved["fetched_at"].endswith("Z")
+
+
+def test_fresh_cache_is_used_without_a_request(api, page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)], age_hours=3)
+    code, document, _ = run_json(capsys, "--cache-file", str(cache))
+    assert code == 0 and document["source"] == "cache" and api.requests == []
+    assert pricing.main(["--cache-file", str(cache)]) == 0
+    assert capsys.readouterr().out.startswith("prices: cache, 3 h old")
+
+
+def test_expired_cache_and_no_cache_fetch_live(api, page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)], age_hours=25)
+    assert run_json(capsys, "--cache-file", str(cache))[1]["source"] == "live"
+    assert run_json(capsys, "--cache-file", str(cache), "--no-cache")[1]["source"] == "live"
+    assert len(api.requests) == 2
+    write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)], age_hours=2)
+    assert run_json(capsys, "--cache-file", str(cache), "--max-age", "1")[1]["source"] == "live"
+
+
+def test_env_names_the_cache_file(page, tmp_path, monkeypatch, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    moved = tmp_path / "elsewhere.json"
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(moved))
+    assert run_json(capsys)[0] == 0 and moved.exists()
+
+
+def test_markdown_twin_is_tried_when_the_html_has_no_table(api, page, cache, capsys):
+    page(fixture("pricing_no_tables.html"))
+    api.add("GET", "/pricing/index.html.md", Reply(body=fixture("pricing_twin.md"),
+                                                   headers={"Content-Type": "text/markdown"}))
+    code, document, _ = run_json(capsys, "--cache-file", str(cache))
+    assert code == 0 and document["source"] == "live" and document["count"] == 4
+    assert [r.path for r in api.requests] == ["/pricing/", "/pricing/index.html.md"]
+
+
+def test_redirects_are_followed_and_the_twin_is_relative_to_the_final_url(api, monkeypatch, cache, capsys):
+    api.add("GET", "/old/pricing/", Reply(301, headers={"Location": "/new/pricing/"}))
+    api.add("GET", "/new/pricing/", Reply(body=fixture("pricing_no_tables.html"), headers=HTML))
+    api.add("GET", "/new/pricing/index.html.md", Reply(body=fixture("pricing_twin.md")))
+    monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + "/old/pricing/")
+    code, document, _ = run_json(capsys, "--cache-file", str(cache))
+    assert code == 0 and document["url"] == api.origin + "/new/pricing/"
+
+
+def test_layout_change_is_a_parse_error_never_cached(api, page, cache, capsys):
+    page(fixture("pricing_no_tables.html"))
+    api.add("GET", "/pricing/index.html.md", Reply(404, body="not found", headers={"Content-Type": "text/plain"}))
+    code, document, err = run_json(capsys, "--cache-file", str(cache))
+    assert code == 0 and document["source"] == "snapshot"
+    assert "the pricing page layout changed" in err and "bundled snapshot of 2026-02-16" in err
+    assert not cache.exists()
+
+
+def test_stale_cache_fallback_with_its_age(page, cache, capsys):
+    page("oops", status=500, content_type={"Content-Type": "text/plain"})
+    write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)], age_hours=96)
+    code = pricing.main(["--cache-file", str(cache), "--max-retries", "0"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out.startswith("prices: STALE cache, 4 days old")
+    assert "live prices unavailable (HTTP 500" in captured.err and "STALE cache, 4 days old" in captured.err
+
+
+def test_snapshot_fallback_offline(cache, capsys):
+    code, document, err = run_json(capsys, "--cache-file", str(cache), "--max-retries", "0", "--model", "gpt-oss")
+    assert code == 0 and document["source"] == "snapshot" and document["fetched_at"] == "2026-02-16T09:00:00Z"
+    assert [(m["model"], m["input_price"], m["output_price"]) for m in document["models"]] == [
+        ("gpt-oss-120b", 0.1, 0.7), ("gpt-oss-20b", 0.05, 0.45)]
+    assert "connection refused" in err and "bundled snapshot of 2026-02-16" in err
+
+
+def test_nothing_at_all_exits_1(cache, monkeypatch, capsys):
+    monkeypatch.setattr(pricing, "SNAPSHOT", "/nonexistent/snapshot.json")
+    monkeypatch.setattr(pricing, "SNAPSHOT_INSTALLED", "/nonexistent/snapshot.json")
+    assert pricing.main(["--cache-file", str(cache), "--max-retries", "0"]) == 1
+    assert capsys.readouterr().err.startswith("error: connection refused")
+
+
+@pytest.mark.parametrize("source_age, strict_code", [(None, 1), (96, 1), (1, 0)])
+def test_strict(page, cache, capsys, source_age, strict_code):
+    page("down", status=503, content_type={"Content-Type": "text/plain"})
+    if source_age is not None:
+        write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)], age_hours=source_age)
+    code = pricing.main(["--cache-file", str(cache), "--strict", "--max-retries", "0"])
+    err = capsys.readouterr().err
+    assert code == strict_code
+    assert ("--strict: no live or fresh prices" in err) == (strict_code == 1)
+
+
+@pytest.mark.parametrize("content, why", [
+    ("{not json", "corrupt"),
+    (json.dumps({"schema_version": 99, "fetched_at": "2026-01-01T00:00:00Z", "models": []}), "schema"),
+    (json.dumps({"schema_version": 1, "fetched_at": "yesterday", "models": []}), "fetched_at"),
+    (json.dumps({"schema_version": 1, "fetched_at": "2026-01-01T00:00:00Z", "models": [1]}), "models"),
+    ("", "corrupt"),
+])
+def test_corrupt_or_wrong_schema_cache_is_ignored_with_a_warning(page, cache, capsys, content, why):
+    page(fixture("pricing_2026_tabs.html"))
+    cache.write_text(content)
+    code, document, err = run_json(capsys, "--cache-file", str(cache))
+    assert code == 0 and document["source"] == "live"
+    assert "ignoring pricing cache" in err and why in err
+    assert json.loads(cache.read_text())["schema_version"] == 1  # replaced by the good one
+
+
+def test_symlinked_cache_is_not_trusted(page, cache, tmp_path, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    planted = tmp_path / "planted.json"
+    write_cache(planted, [row("gpt-oss-120b", 99.0, 99.0)], age_hours=1)
+    cache.symlink_to(planted)
+    code, document, err = run_json(capsys, "--cache-file", str(cache))
+    assert document["source"] == "live" and "symlink" in err
+    assert json.loads(planted.read_text())["models"][0]["input_price"] == 99.0  # the target is untouched
+    assert not cache.is_symlink()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_foreign_owned_cache_is_not_trusted(page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    write_cache(cache, [row("gpt-oss-120b", 99.0, 99.0)], age_hours=1)
+    os.chown(cache, 65534, 65534)
+    code, document, err = run_json(capsys, "--cache-file", str(cache))
+    assert document["source"] == "live" and "owned by another user" in err
+
+
+def test_unwritable_cache_folder_still_shows_prices(page, tmp_path, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    code, document, err = run_json(capsys, "--cache-file", str(tmp_path / "missing" / "cache.json"))
+    assert code == 0 and document["source"] == "live" and "could not write the pricing cache" in err
+
+
+def test_atomic_write_under_8_concurrent_processes(page, cache):
+    page(fixture("pricing_2026_tabs.html"))
+    processes = [subprocess.Popen([sys.executable, str(SCRIPTS / "gradient_pricing.py"), "--no-cache", "--json",
+                                   "--cache-file", str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL) for _ in range(8)]
+    seen = []
+    while any(p.poll() is None for p in processes):
+        if cache.exists():
+            seen.append(cache.read_text())  # a reader during the writes never sees half a file
+        time.sleep(0.005)
+    results = [p.communicate(timeout=60) for p in processes]
+    assert all(p.returncode == 0 for p in processes), results
+    assert all(json.loads(out)["source"] == "live" for out, _ in results)
+    for text in seen + [cache.read_text()]:
+        assert len(json.loads(text)["models"]) == 18
+    assert [p.name for p in cache.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# ---------------------------------------------------------------- output modes
+
+def test_table_output(page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    assert pricing.main(["--cache-file", str(cache), "--model", "openai-gpt-oss-120b"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("prices: live (http://127.0.0.1")
+    assert lines[1].split() == ["PROVIDER", "MODEL", "INPUT", "$/1M", "OUTPUT", "$/1M"]
+    assert lines[2].split() == ["OpenAI", "gpt-oss-120b", "$0.10", "$0.70"]
+    assert len(lines) == 3
+
+
+def test_per_unit_rows_show_their_unit(page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    assert pricing.main(["--cache-file", str(cache), "--model", "image"]) == 0
+    assert "$0.04 per image" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("gpt-oss", {"gpt-oss-120b", "gpt-oss-20b"}), ("GPT-OSS-120B", {"gpt-oss-120b"}),
+    ("openai-gpt-oss-120b", {"gpt-oss-120b"}), ("llama3.3-70b-instruct", {"Llama 3.3 Instruct-70B"}),
+    ("deepseek", {"DeepSeek R1 Distill Llama 70B"}), ("anthropic", {"Claude Sonnet 4.5", "Claude 3.7 Sonnet",
+                                                                    "Claude Opus 4"}),
+])
+def test_model_query(page, cache, capsys, query, expected):
+    page(fixture("pricing_2026_tabs.html"))
+    document = run_json(capsys, "--cache-file", str(cache), "--model", query)[1]
+    assert {m["model"] for m in document["models"]} == expected
+
+
+def test_model_query_without_match(cache, capsys):
+    code, document, err = run_json(capsys, "--cache-file", str(cache), "--model", "zzz", "--max-retries", "0")
+    assert code == 0 and document["count"] == 0 and "no price matches 'zzz'" in err
+
+
+def test_estimate_cheapest_first(page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    document = run_json(capsys, "--cache-file", str(cache), "--estimate", "1000000", "100000")[1]
+    costs = [m["estimated_cost_usd"] for m in document["models"]]
+    token_costs = [c for c in costs if c is not None]
+    assert token_costs == sorted(token_costs) and costs.index(None) == len(token_costs)
+    first = document["models"][0]
+    assert (first["model"], first["estimated_cost_usd"]) == ("GPT-5 nano", 0.09)  # 0.05 + 0.1 * 0.40
+    assert pricing.main(["--cache-file", str(cache), "--estimate", "1000000", "100000", "--model", "gpt-oss"]) == 0
+    assert "EST. COST" in capsys.readouterr().out
+
+
+def test_changes(page, cache, capsys):
+    page(fixture("pricing_2026_tabs.html"))
+    assert pricing.main(["--cache-file", str(cache)]) == 0
+    capsys.readouterr()
+    assert pricing.main(["--cache-file", str(cache), "--changes"]) == 0
+    assert capsys.readouterr().out == ""  # nothing changed: cron mails nothing
+    models = json.loads(cache.read_text())["models"]
+    for entry in models:
+        if entry["model"] == "gpt-oss-120b":
+            entry["output_price"] = 0.5
+    models = [m for m in models if m["model"] != "GPT-5.2"] + [row("Old Model", 1.0, 1.0)]
+    write_cache(cache, models, age_hours=1)
+    assert pricing.main(["--cache-file", str(cache), "--changes"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "~ OpenAI gpt-oss-120b: $0.10 in, $0.50 out -> $0.10 in, $0.70 out" in out
+    assert "+ OpenAI GPT-5.2: $1.75 in, $14.00 out" in out
+    assert "- OpenAI Old Model: $1.00 in, $1.00 out" in out
+    assert len(out) == 3
+    assert run_json(capsys, "--cache-file", str(cache), "--changes")[1] == {"changes": []}
+
+
+def test_changes_when_the_page_cannot_be_fetched_exits_1(cache, capsys):
+    write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)])
+    assert pricing.main(["--cache-file", str(cache), "--changes", "--max-retries", "0"]) == 1
+    assert "connection refused" in capsys.readouterr().err
+
+
+def test_snapshot_matches_the_fact_sheet():
+    facts = json.loads((Path(__file__).parents[2] / "shared" / "reference" / "pricing_facts_2026-02.json")
+                       .read_text()) if (Path(__file__).parents[2] / "shared").exists() else None
+    snapshot = pricing.read_snapshot()
+    assert snapshot.source == "snapshot" and len(snapshot.models) == 24
+    if facts:
+        assert [(m["model"], m["input_price"], m["output_price"]) for m in snapshot.models] == [
+            (m["model"], m["input_price"], m["output_price"]) for m in facts["models"]]
+
+
+# ---------------------------------------------------------------- cost in other scripts
+
+def test_cost_for_uses_cache_then_snapshot(cache, monkeypatch):
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000, "cached_input_tokens": None}
+    assert pricing.cost_for("openai-gpt-oss-120b", usage) == (0.8, "prices: bundled snapshot of 2026-02-16")
+    write_cache(cache, [row("gpt-oss-120b", 1.0, 2.0)], age_hours=2)
+    assert pricing.cost_for("openai-gpt-oss-120b", usage) == (3.0, "prices: cache, 2 h old")
+    assert pricing.cost_for("unknown-model", usage) == (None, "no price known for unknown-model")
+
+
+def test_cached_input_tokens_use_the_cached_price():
+    priced = pricing.make_row("OpenAI", "GPT-5", {"input_price": 1.25, "output_price": 10.0,
+                                                  "cached_input_price": 0.125, "unit": pricing.TOKEN_UNIT})
+    usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cached_input_tokens": 600_000}
+    assert pricing.cost_usd(priced, usage) == pytest.approx(0.4 * 1.25 + 0.6 * 0.125)
