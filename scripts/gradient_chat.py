@@ -40,10 +40,6 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-class UsageError(Exception):
-    """Bad input found after argument parsing; reported like argparse's errors (exit 2)."""
-
-
 # ---------------------------------------------------------------- input helpers
 
 def float_in_range(low: float, high: float):
@@ -71,16 +67,16 @@ def positive_int(text: str) -> int:
 def validate_messages(data) -> list:
     """Check a messages file: a JSON array of {role, content}; errors name the bad index."""
     if not isinstance(data, list):
-        raise UsageError("the messages file must hold a JSON array of {role, content} objects")
+        raise common.UsageError("the messages file must hold a JSON array of {role, content} objects")
     for index, message in enumerate(data):
         where = f"messages file, entry {index}"
         if not isinstance(message, dict):
-            raise UsageError(f"{where}: not an object")
+            raise common.UsageError(f"{where}: not an object")
         if message.get("role") not in ROLES:
-            raise UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
+            raise common.UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
         content = message.get("content")
         if not (isinstance(content, str) or (isinstance(content, list) and content)):
-            raise UsageError(f"{where}: content must be a string or a non-empty list of parts")
+            raise common.UsageError(f"{where}: content must be a string or a non-empty list of parts")
     return data
 
 
@@ -524,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
 def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     """The prompt and earlier turns from flags, files and stdin."""
     if args.prompt == "-" and args.messages == "-":
-        raise UsageError("--prompt - and --messages - cannot both read stdin")
+        raise common.UsageError("--prompt - and --messages - cannot both read stdin")
     stdin_used = "-" in (args.prompt, args.messages)
     history = []
     if args.messages:
@@ -536,9 +532,9 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
                     raw = decode_text(handle.read(), f"messages file {args.messages}")
             history = validate_messages(json.loads(raw))
         except OSError as exc:
-            raise UsageError(f"cannot read messages file {args.messages}: {exc.strerror or exc}") from None
+            raise common.UsageError(f"cannot read messages file {args.messages}: {exc.strerror or exc}") from None
         except ValueError as exc:
-            raise UsageError(f"the messages file is not JSON: {exc}") from None
+            raise common.UsageError(f"the messages file is not JSON: {exc}") from None
     prompt = args.prompt
     if prompt == "-":
         prompt = read_stdin(stdin)
@@ -550,9 +546,9 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
         elif state == "silent" and prompt is not None:
             common.warn(f"stdin sent nothing within {STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
     if prompt is None and not history:
-        raise UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
+        raise common.UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
     if prompt is not None and not prompt.strip():
-        raise UsageError("the prompt is empty")
+        raise common.UsageError("the prompt is empty")
     return prompt, history
 
 
@@ -618,7 +614,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return common.run(chat, args)
-    except UsageError as exc:
+    except common.UsageError as exc:
         parser.error(str(exc))
 
 

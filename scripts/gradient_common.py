@@ -100,6 +100,10 @@ class GradientError(Exception):
         return line
 
 
+class UsageError(Exception):
+    """Bad input found after argument parsing; main() hands it to parser.error (exit 2)."""
+
+
 # ---------------------------------------------------------------- pure helpers
 
 def warn(message: str) -> None:

@@ -7,13 +7,11 @@ import os
 import subprocess
 import sys
 import time
-import zlib
-import struct
 
 import pytest
 
 import gradient_chat
-from conftest import FAKE_KEY, SCRIPTS
+from conftest import FAKE_KEY, SCRIPTS, tiny_png
 from fakeapi import Reply, sse, sse_reply
 
 CHAT = "/v1/chat/completions"
@@ -76,15 +74,6 @@ def pipe_stdin(monkeypatch):
 
 def run_chat(api, *argv):
     return gradient_chat.main(["--base-url", api.url, *argv])
-
-
-def tiny_png(path):
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
-    path.write_bytes(data)
-    return data
 
 
 # ---------------------------------------------------------------- request bodies
@@ -153,7 +142,8 @@ def test_cache_control_only_for_anthropic_models(api, no_stdin):
 
 
 def test_image_parts_from_a_real_png_and_a_url(api, no_stdin, tmp_path):
-    png = tiny_png(tmp_path / "dot.png")
+    png = tiny_png()
+    (tmp_path / "dot.png").write_bytes(png)
     api.json("POST", CHAT, chat_completion())
     api.json("POST", RESPONSES, responses_answer())
     images = ["--image", str(tmp_path / "dot.png"), "--image", "https://example.com/cat.jpg"]
