@@ -24,8 +24,6 @@ import json
 import math
 import os
 import re
-import select
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,7 +33,6 @@ import gradient_pricing
 
 DEFAULT_MODEL = "openai-gpt-oss-120b"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-STDIN_WAIT = 1.0  # how long an open stdin pipe may stay silent before it is ignored
 ROLES = ("system", "developer", "user", "assistant", "tool")
 SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -54,16 +51,6 @@ def float_in_range(low: float, high: float):
     return convert
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
 def validate_messages(data) -> list:
     """Check a messages file: a JSON array of {role, content}; errors name the bad index."""
     if not isinstance(data, list):
@@ -78,35 +65,6 @@ def validate_messages(data) -> list:
         if not (isinstance(content, str) or (isinstance(content, list) and content)):
             raise common.UsageError(f"{where}: content must be a string or a non-empty list of parts")
     return data
-
-
-def decode_text(data: bytes, what: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        common.warn(f"{what} is not valid UTF-8; undecodable bytes were replaced")
-        return data.decode("utf-8", "replace")
-
-
-def stdin_state(stream, wait: float) -> str:
-    """'ready' when stdin is a file, or a pipe that sends something (or closes) within `wait`;
-    'silent' for an open pipe that nobody writes to (it must not hang the command);
-    'none' for a terminal or no stdin at all."""
-    if stream is None or stream.isatty():
-        return "none"
-    try:
-        fd = stream.fileno()
-        mode = os.fstat(fd).st_mode
-    except (OSError, ValueError):
-        return "none"
-    if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
-        return "ready"
-    ready, _, _ = select.select([fd], [], [], wait)
-    return "ready" if ready else "silent"
-
-
-def read_stdin(stream) -> str:
-    return decode_text(stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode(), "stdin")
 
 
 def image_url(spec: str) -> str:
@@ -204,27 +162,6 @@ class Answer:
     complete: bool = False
 
 
-def count(value):
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def normalize_usage(usage) -> dict:
-    """The same usage keys for both APIs; anything that is not a whole number becomes null."""
-    if not isinstance(usage, dict):
-        return {"input_tokens": None, "output_tokens": None, "total_tokens": None, "cached_input_tokens": None}
-    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    cached = count(details.get("cached_tokens")) if isinstance(details, dict) else None
-    if cached is None:
-        cached = count(usage.get("cache_read_input_tokens"))
-    input_tokens = count(usage.get("prompt_tokens", usage.get("input_tokens")))
-    output_tokens = count(usage.get("completion_tokens", usage.get("output_tokens")))
-    total = count(usage.get("total_tokens"))
-    if total is None and input_tokens is not None and output_tokens is not None:
-        total = input_tokens + output_tokens
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total,
-            "cached_input_tokens": cached}
-
-
 def text_of(content) -> str:
     """Message content as text: a string, or the text of a list of parts; null is empty."""
     if isinstance(content, str):
@@ -242,7 +179,7 @@ def parse_chat(document, answer: Answer) -> Answer:
     answer.content = text_of(message.get("content"))
     answer.reasoning = text_of(message.get("reasoning_content") or message.get("reasoning"))
     answer.finish_reason = choices[0].get("finish_reason")
-    answer.usage = normalize_usage(document.get("usage"))
+    answer.usage = common.normalize_usage(document.get("usage"))
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
     answer.complete = True
@@ -275,7 +212,7 @@ def parse_responses(document, answer: Answer) -> Answer:
     answer.content = "".join(t for t in texts if isinstance(t, str))
     answer.reasoning = "".join(t for t in thoughts if isinstance(t, str))
     answer.finish_reason = finish_reason_of(document)
-    answer.usage = normalize_usage(document.get("usage"))
+    answer.usage = common.normalize_usage(document.get("usage"))
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
     answer.complete = True
@@ -299,7 +236,7 @@ def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
     answer.id = answer.id or chunk.get("id")
     answer.model = chunk.get("model") or answer.model
     if chunk.get("usage"):
-        answer.usage = normalize_usage(chunk["usage"])
+        answer.usage = common.normalize_usage(chunk["usage"])
     choices = chunk.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return "", ""
@@ -333,7 +270,7 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
     if kind in ("response.completed", "response.incomplete"):
         answer.id = response.get("id") or answer.id
         answer.model = response.get("model") or answer.model
-        answer.usage = normalize_usage(response.get("usage"))
+        answer.usage = common.normalize_usage(response.get("usage"))
         answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
         if not answer.content and isinstance(response.get("output"), list):
             parse_responses(response, answer)
@@ -458,24 +395,10 @@ def check_answer(answer: Answer) -> None:
 
 # ---------------------------------------------------------------- rendering
 
-def usage_line(usage: dict, cost, price_source) -> str:
-    def number(value):
-        return "?" if value is None else str(value)
-
-    line = f"tokens: {number(usage.get('input_tokens'))} in, {number(usage.get('output_tokens'))} out"
-    if usage.get("cached_input_tokens"):
-        line += f" ({usage['cached_input_tokens']} cached)"
-    if cost is not None:
-        line += f", cost ${cost:.6f}" + (f" ({price_source})" if price_source else "")
-    elif price_source:
-        line += f", cost unknown ({price_source})"
-    return line
-
-
 def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
     return {"model": answer.model, "api": answer.api, "content": answer.content,
             "reasoning": answer.reasoning or None, "finish_reason": answer.finish_reason,
-            "usage": answer.usage or normalize_usage(None), "cost_usd": cost, "id": answer.id,
+            "usage": answer.usage or common.normalize_usage(None), "cost_usd": cost, "id": answer.id,
             "request_id": request_id, "duration_ms": duration_ms}
 
 
@@ -501,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "DigitalOcean treats as best-effort. Other models cache automatically")
     parser.add_argument("-t", "--temperature", type=float_in_range(0, 2), metavar="F",
                         help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
-    parser.add_argument("--max-tokens", type=positive_int, metavar="N",
+    parser.add_argument("--max-tokens", type=common.positive_int, metavar="N",
                         help="answer length limit, sent as max_completion_tokens (or the provider's field; "
                              "Responses API: max_output_tokens)")
     stream = parser.add_mutually_exclusive_group()
@@ -526,10 +449,10 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     if args.messages:
         try:
             if args.messages == "-":
-                raw = read_stdin(stdin)
+                raw = common.read_stdin(stdin)
             else:
                 with open(args.messages, "rb") as handle:
-                    raw = decode_text(handle.read(), f"messages file {args.messages}")
+                    raw = common.decode_text(handle.read(), f"messages file {args.messages}")
             history = validate_messages(json.loads(raw))
         except OSError as exc:
             raise common.UsageError(f"cannot read messages file {args.messages}: {exc.strerror or exc}") from None
@@ -537,14 +460,14 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
             raise common.UsageError(f"the messages file is not JSON: {exc}") from None
     prompt = args.prompt
     if prompt == "-":
-        prompt = read_stdin(stdin)
+        prompt = common.read_stdin(stdin)
     elif not stdin_used and not args.no_stdin:
-        state = stdin_state(stdin, STDIN_WAIT)
-        piped = read_stdin(stdin) if state == "ready" else ""
+        state = common.stdin_state(stdin, common.STDIN_WAIT)
+        piped = common.read_stdin(stdin) if state == "ready" else ""
         if piped.strip():
             prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
         elif state == "silent" and prompt is not None:
-            common.warn(f"stdin sent nothing within {STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
+            common.warn(f"stdin sent nothing within {common.STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
     if prompt is None and not history:
         raise common.UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
     if prompt is not None and not prompt.strip():
@@ -605,7 +528,7 @@ def chat(args: argparse.Namespace) -> int:
     elif not streaming and answer.content:
         sys.stdout.write(answer.content.rstrip("\n") + "\n")
     if args.usage:
-        print(usage_line(answer.usage, cost, price_source), file=sys.stderr)
+        print(common.usage_line(answer.usage, cost, price_source), file=sys.stderr)
     return common.EXIT_OK
 
 

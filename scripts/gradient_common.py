@@ -12,8 +12,10 @@ import json
 import os
 import random
 import re
+import select
 import stat
 import sys
+import tempfile
 import time
 from typing import Any, Callable, NamedTuple
 from urllib.parse import urlsplit
@@ -29,6 +31,8 @@ ANNOUNCE_WAIT = 2.0  # waits longer than this are announced on stderr
 RETRY_STATUSES = frozenset([408, 409, 429, *range(500, 600)])
 MAX_ERROR_BODY = 1 << 20
 READ_SIZE = 1 << 16
+STDIN_WAIT = 1.0  # how long an open stdin pipe may stay silent before it is ignored
+JOB_DONE_STATES = ("COMPLETED", "FAILED")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -209,6 +213,27 @@ def sniff_image(head: bytes) -> str | None:
     return next((name for magic, name in IMAGE_SIGNATURES if head.startswith(magic)), None)
 
 
+AUDIO_SIGNATURES = (
+    (b"ID3", "mp3"),
+    (b"fLaC", "flac"),
+    (b"OggS", "ogg"),
+    (b"\x1aE\xdf\xa3", "webm"),
+)
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio format from its first bytes (mp3, wav, flac, ogg, webm, m4a, aac), or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "aac"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mp3"  # an MPEG audio frame without an ID3 tag
+    return next((name for magic, name in AUDIO_SIGNATURES if head.startswith(magic)), None)
+
+
 def html_title(text: str) -> str | None:
     match = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     return one_line(match.group(1), 120) if match and match.group(1).strip() else None
@@ -243,6 +268,53 @@ def server_message(body: bytes, content_type: str = "") -> str:
     if isinstance(data, str):
         return one_line(data)
     return one_line(text)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def count(value):
+    """A token count, or None for anything that is not a whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def normalize_usage(usage) -> dict:
+    """The same usage keys for every API; anything that is not a whole number becomes null."""
+    if not isinstance(usage, dict):
+        return {"input_tokens": None, "output_tokens": None, "total_tokens": None, "cached_input_tokens": None}
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    cached = count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if cached is None:
+        cached = count(usage.get("cache_read_input_tokens"))
+    input_tokens = count(usage.get("prompt_tokens", usage.get("input_tokens")))
+    output_tokens = count(usage.get("completion_tokens", usage.get("output_tokens")))
+    total = count(usage.get("total_tokens"))
+    if total is None and input_tokens is not None and output_tokens is not None:
+        total = input_tokens + output_tokens
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total,
+            "cached_input_tokens": cached}
+
+
+def usage_line(usage: dict, cost, price_source) -> str:
+    """`tokens: N in, M out (K cached), cost $X (source)` for --usage on stderr."""
+    def number(value):
+        return "?" if value is None else str(value)
+
+    line = f"tokens: {number(usage.get('input_tokens'))} in, {number(usage.get('output_tokens'))} out"
+    if usage.get("cached_input_tokens"):
+        line += f" ({usage['cached_input_tokens']} cached)"
+    if cost is not None:
+        line += f", cost ${cost:.6f}" + (f" ({price_source})" if price_source else "")
+    elif price_source:
+        line += f", cost unknown ({price_source})"
+    return line
 
 
 def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
@@ -578,6 +650,220 @@ def decode_json(body: bytes, status: int = 200, content_type: str = "") -> Any:
 
 def request_id(response) -> str | None:
     return response.headers.get("x-request-id") or response.headers.get("request-id")
+
+
+# ---------------------------------------------------------------- stdin
+
+def decode_text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        warn(f"{what} is not valid UTF-8; undecodable bytes were replaced")
+        return data.decode("utf-8", "replace")
+
+
+def stdin_state(stream, wait: float) -> str:
+    """'ready' when stdin is a file, or a pipe that sends something (or closes) within `wait`;
+    'silent' for an open pipe that nobody writes to (it must not hang the command);
+    'none' for a terminal or no stdin at all."""
+    if stream is None or stream.isatty():
+        return "none"
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):
+        return "none"
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
+        return "ready"
+    ready, _, _ = select.select([fd], [], [], wait)
+    return "ready" if ready else "silent"
+
+
+def read_stdin(stream) -> str:
+    return decode_text(stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode(), "stdin")
+
+
+# ---------------------------------------------------------------- output files (images, audio)
+
+def planned_paths(output: str | None, n: int, extension: str, stamp: str, prefix: str,
+                  known_suffixes) -> list:
+    """Where the files go: --output (a file name, or an existing folder), else ./<prefix>-<stamp>;
+    with n > 1, -1, -2... before the extension."""
+    if output and not os.path.isdir(output):
+        base, suffix = os.path.splitext(output)
+        if suffix.lower() not in known_suffixes:
+            base, suffix = output, ""
+    else:
+        base, suffix = os.path.join(output or ".", f"{prefix}-{stamp}"), ""
+    suffix = suffix or extension
+    if n == 1:
+        return [base + suffix]
+    return [f"{base}-{index}{suffix}" for index in range(1, n + 1)]
+
+
+def with_extension(path: str, extension: str, known_suffixes) -> str:
+    """The path with the extension of the file's real format (.jpeg stays for JPEG)."""
+    base, suffix = os.path.splitext(path)
+    if suffix.lower() == extension or {suffix.lower(), extension} == {".jpeg", ".jpg"}:
+        return path
+    return (base if suffix.lower() in known_suffixes else path) + extension
+
+
+def check_targets(paths: list, force: bool) -> None:
+    """Before any request: the folder exists and is writable, and nothing would be overwritten."""
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise GradientError("io", f"the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise GradientError("io", f"the folder {folder} is not writable")
+        if os.path.isdir(path):
+            raise GradientError("io", f"{path} is a folder")
+        if os.path.exists(path) and not force:
+            raise GradientError("io", f"{path} exists; use --force to overwrite it")
+
+
+class OutputFile:
+    """A temporary file beside the target, kept only when it holds a whole file of the expected
+    kind: committed by renaming (or linking, which refuses to overwrite), removed on any failure
+    or Ctrl-C. `sniff` names the format from the first bytes; `extensions` maps it to a suffix."""
+
+    def __init__(self, target: str, force: bool, sniff: Callable, extensions: dict, max_bytes: int,
+                 what: str = "file"):
+        self.target, self.force, self.sniff, self.extensions = target, force, sniff, extensions
+        self.max_bytes, self.what = max_bytes, what
+        self.size, self.kind, self._head = 0, None, b""
+        folder = os.path.dirname(os.path.abspath(target))
+        try:
+            fd, self.temporary = tempfile.mkstemp(prefix=".gradient-", suffix=".part", dir=folder)
+        except OSError as exc:
+            raise GradientError("io", f"cannot write in {folder}: {exc.strerror or exc}") from None
+        self.handle = os.fdopen(fd, "wb")
+
+    def write(self, data) -> None:
+        if len(self._head) < 16:
+            self._head += bytes(data[:16])
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise GradientError("invalid_response", f"the {self.what} is larger than {self.max_bytes >> 20} MB")
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            raise GradientError("io", f"cannot write {self.target}: {exc.strerror or exc}") from None
+
+    def commit(self) -> dict:
+        try:
+            self.handle.close()
+        except OSError as exc:
+            raise GradientError("io", f"cannot write {self.target}: {exc.strerror or exc}") from None
+        self.kind = self.sniff(self._head)
+        if self.kind is None:
+            raise GradientError("invalid_response", f"the server sent something that is not {self.what} "
+                                f"({', '.join(sorted(set(self.extensions)))} expected)")
+        final = with_extension(self.target, self.extensions[self.kind], set(self.extensions.values()) | {".jpeg"})
+        try:
+            if self.force:
+                os.replace(self.temporary, final)
+            else:
+                os.link(self.temporary, final)
+                os.unlink(self.temporary)
+        except FileExistsError:
+            raise GradientError("io", f"{final} exists; use --force to overwrite it") from None
+        except OSError as exc:
+            raise GradientError("io", f"cannot save {final}: {exc.strerror or exc}") from None
+        self.temporary = None
+        return {"path": final, "bytes": self.size, "format": self.kind}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.handle.close()
+        if self.temporary:
+            try:
+                os.unlink(self.temporary)
+            except OSError:
+                pass
+
+
+def save_response(client, response, output: OutputFile) -> dict:
+    """Stream a response body into an OutputFile (within the timeout) and commit it."""
+    with output:
+        for chunk in iter_body(response, time.monotonic() + client.settings.timeout):
+            output.write(chunk)
+        return output.commit()
+
+
+# ---------------------------------------------------------------- fal jobs (POST /async-invoke)
+
+class Progress:
+    """Waiting shown on stderr: a live elapsed-time line on a terminal, one line per status change otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.last = None
+
+    def update(self, status: str, elapsed: float) -> None:
+        if self.live:
+            self.stream.write(f"\r{status.lower().replace('_', ' ')}... {elapsed:.0f} s ")
+            self.stream.flush()
+        elif status != self.last:
+            self.stream.write(f"status: {status} after {elapsed:.1f} s\n")
+            self.stream.flush()
+        self.last = status
+
+    def close(self) -> None:
+        if self.live and self.last is not None:
+            self.stream.write("\n")
+
+
+def failure_reason(document) -> str | None:
+    if not isinstance(document, dict):
+        return None
+    for key in ("error", "reason", "message", "detail"):
+        value = document.get(key)
+        if isinstance(value, dict):
+            value = value.get("message") or value.get("detail")
+        if value:
+            return one_line(str(value))
+    return None
+
+
+def submit_job(client, model_id: str, payload: dict) -> str:
+    submitted, _ = client.post_json("async-invoke", {"model_id": model_id, "input": payload})
+    request_id = submitted.get("request_id") if isinstance(submitted, dict) else None
+    if not request_id:
+        raise GradientError("invalid_response", "async-invoke answered without a request_id")
+    print(f"submitted {model_id} job {request_id}", file=sys.stderr)
+    return request_id
+
+
+def wait_for_job(client, request_id: str, interval: float, progress: Progress | None = None) -> dict:
+    """Poll /async-invoke/{id}/status until COMPLETED or FAILED (at most --timeout), then fetch
+    the result. FAILED and the time limit are errors that name the request id."""
+    progress = progress or Progress()
+    timeout = client.settings.timeout
+    started = time.monotonic()
+    try:
+        while True:
+            status_doc, _ = client.get_json(f"async-invoke/{request_id}/status")
+            status = str(status_doc.get("status", "UNKNOWN")).upper() if isinstance(status_doc, dict) else "UNKNOWN"
+            elapsed = time.monotonic() - started
+            progress.update(status, elapsed)
+            if status in JOB_DONE_STATES:
+                break
+            if elapsed + interval > timeout:
+                raise GradientError("timeout", f"the job {request_id} is still {status} after {elapsed:.0f} s",
+                                    request_id=request_id, hint=f"keep waiting with --request-id {request_id}")
+            time.sleep(interval)
+    finally:
+        progress.close()
+    result, _ = client.get_json(f"async-invoke/{request_id}")
+    if status == "FAILED" or (isinstance(result, dict) and str(result.get("status", "")).upper() == "FAILED"):
+        reason = failure_reason(status_doc) or failure_reason(result) or "no reason given"
+        raise GradientError("server", f"the job {request_id} failed: {reason}", request_id=request_id)
+    return result
 
 
 # ---------------------------------------------------------------- output and exit

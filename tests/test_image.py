@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import gradient_common
 import gradient_image
 from conftest import FAKE_KEY, JPEG, WEBP, tiny_png
 from fakeapi import Reply
@@ -125,7 +126,8 @@ def test_existing_file_with_the_real_extension_is_not_overwritten(api, workdir, 
 def test_non_image_payload_is_invalid_and_leaves_nothing(api, workdir, capsys, payload):
     api.json("POST", GENERATIONS, b64_answer(payload))
     assert run_image(api, "--prompt", "x", "--json") == 1
-    assert json.loads(capsys.readouterr().err)["error"]["type"] == "invalid_response"
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "invalid_response" and "not an image" in error["message"]
     assert leftovers(workdir) == []
 
 
@@ -180,7 +182,7 @@ def test_ctrl_c_during_a_download_leaves_no_file(api, workdir, monkeypatch, caps
     def interrupted(self, data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gradient_image.ImageFile, "write", interrupted)
+    monkeypatch.setattr(gradient_common.OutputFile, "write", interrupted)
     assert run_image(api, "--prompt", "x", "--output", "i.png") == 130
     assert leftovers(workdir) == [] and "Traceback" not in capsys.readouterr().err
 
@@ -276,7 +278,7 @@ def test_live_progress_line_on_a_terminal():
         def flush(self):
             pass
 
-    progress = gradient_image.Progress(Terminal())
+    progress = gradient_common.Progress(Terminal())
     progress.update("IN_PROGRESS", 1.2)
     progress.update("IN_PROGRESS", 3.4)
     progress.close()
@@ -288,4 +290,5 @@ def test_live_progress_line_on_a_terminal():
     ("a.webp", 1, ["a.webp"]), ("a.jpeg", 2, ["a-1.jpeg", "a-2.jpeg"]), ("a.v2", 1, ["a.v2.png"]),
 ])
 def test_planned_paths(output, n, expected):
-    assert gradient_image.planned_paths(output, n, ".png", "S") == expected
+    assert gradient_common.planned_paths(output, n, ".png", "S", "gradient-image",
+                                         gradient_image.IMAGE_SUFFIXES) == expected
