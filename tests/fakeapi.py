@@ -27,6 +27,7 @@ class Reply:
     drop: bool = False          # close the connection without answering
     cut_after: int | None = None  # send headers and this many body bytes (or chunks), then close
     trickle: float | None = None  # seconds between single body bytes
+    dynamic: Any = None         # a function(Recorded) -> Reply that answers from the request
 
     def payload(self) -> bytes:
         if self.json is not None:
@@ -111,10 +112,12 @@ class FakeAPI:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                seen = Recorded(self.command, parts.path, parts.query, dict(self.headers.items()), body)
                 with api._lock:
-                    api.requests.append(Recorded(self.command, parts.path, parts.query,
-                                                 dict(self.headers.items()), body))
+                    api.requests.append(seen)
                 reply = api._next_reply(self.command, parts.path)
+                if reply.dynamic is not None:
+                    reply = reply.dynamic(seen)
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.drop:

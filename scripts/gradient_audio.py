@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.9"
+# dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
+# ///
+"""Speech and transcription: text to an audio file (`speak`), an audio file to text (`transcribe`).
+
+OpenAI-style /audio/speech and /audio/transcriptions, and fal-ai/... models through async-invoke.
+
+examples:
+  gradient_audio.py speak --model MODEL --text "Hello from the ocean" --output hello.mp3
+  echo "Read me aloud" | gradient_audio.py speak --model MODEL --voice nova --format wav
+  gradient_audio.py speak --model fal-ai/elevenlabs/tts/multilingual-v2 --text "Bonjour"
+  gradient_audio.py speak --model fal-ai/stable-audio-25/text-to-audio --text "rain on a tin roof" --seconds 8
+  gradient_audio.py transcribe --model MODEL --file meeting.mp3 --language en
+  gradient_audio.py transcribe --model MODEL --file talk.wav --format srt > talk.srt
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import gradient_common as common
+
+SPEECH_FORMATS = ("mp3", "wav", "opus", "flac")
+TRANSCRIPT_FORMATS = ("text", "json", "srt", "vtt")
+AUDIO_EXTENSIONS = {"mp3": ".mp3", "wav": ".wav", "flac": ".flac", "ogg": ".ogg", "webm": ".webm",
+                    "m4a": ".m4a", "aac": ".aac"}
+AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg",
+              "webm": "audio/webm", "m4a": "audio/mp4", "aac": "audio/aac"}
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+MAX_AUDIO_BYTES = 200 * 1024 * 1024
+DEFAULT_TIMEOUT = 300.0
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def extensions_for(requested: str | None) -> dict:
+    """Suffix per real format; Ogg holding the Opus that was asked for is named .opus."""
+    return dict(AUDIO_EXTENSIONS, ogg=".opus" if requested == "opus" else ".ogg")
+
+
+def fal_payload(model: str, text: str, seconds: float | None) -> dict:
+    """TTS models take `text`; text-to-audio models take `prompt` and `seconds_total`."""
+    if "text-to-audio" in model or "stable-audio" in model:
+        return {"prompt": text, "seconds_total": seconds or 10}
+    return {"text": text}
+
+
+def audio_url(output) -> str | None:
+    """fal answers with output.audio.url (or audio_file, or a list of them)."""
+    if not isinstance(output, dict):
+        return None
+    for key in ("audio", "audio_file", "audios"):
+        value = output.get(key)
+        value = value[0] if isinstance(value, list) and value else value
+        if isinstance(value, dict) and isinstance(value.get("url"), str):
+            return value["url"]
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def check_upload(path: str) -> tuple:
+    """(bytes, format) of an audio file small enough to upload; refused before any request."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_UPLOAD_BYTES:
+            raise common.GradientError("io", f"{path} is {size / 1048576:.1f} MB; the upload limit is 25 MB")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise common.GradientError("io", f"cannot read {path}: {exc.strerror or exc}") from None
+    kind = common.sniff_audio(data[:16])
+    if kind is None:
+        raise common.GradientError("io", f"{path} is not audio (mp3, wav, flac, ogg, webm, m4a or aac)")
+    return data, kind
+
+
+# ---------------------------------------------------------------- speak
+
+def speech_text(args: argparse.Namespace) -> str | None:
+    if args.text not in (None, "-"):
+        return args.text
+    if args.text == "-" or common.stdin_state(sys.stdin, common.STDIN_WAIT) == "ready":
+        return common.read_stdin(sys.stdin)
+    return None
+
+
+def speak(args: argparse.Namespace) -> int:
+    text = speech_text(args)
+    if not args.request_id and (not text or not text.strip()):
+        raise common.UsageError("give --text TEXT, or pipe the text on stdin")
+    extension = ".opus" if args.format == "opus" else AUDIO_EXTENSIONS[args.format]
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    known = set(AUDIO_EXTENSIONS.values()) | {".opus"}
+    target = common.planned_paths(args.output, 1, extension, stamp, "gradient-audio", known)[0]
+    common.check_targets([target], args.force)
+    client = common.Client.from_args(args)
+    output = common.OutputFile(target, args.force, common.sniff_audio, extensions_for(args.format),
+                               MAX_AUDIO_BYTES, "audio")
+    started = time.monotonic()
+    if args.model.startswith("fal-ai/") or args.request_id:
+        request_id = args.request_id or common.submit_job(client, args.model,
+                                                          fal_payload(args.model, text.strip(), args.seconds))
+        result = common.wait_for_job(client, request_id, args.poll_interval)
+        url = audio_url(result.get("output") if isinstance(result, dict) else None)
+        if url is None:
+            raise common.GradientError("invalid_response", f"the job {request_id} finished without audio",
+                                       request_id=request_id)
+        saved = common.save_response(client, client.send("GET", url, authorized=False), output)
+    else:
+        body = {"model": args.model, "input": text.strip(), "voice": args.voice, "response_format": args.format}
+        response = client.send("POST", client.url("audio/speech"), json_body=body)
+        request_id = common.request_id(response)
+        saved = common.save_response(client, response, output)
+    if args.json:
+        common.emit_json({"model": args.model, "files": [saved], "count": 1, "request_id": request_id,
+                          "duration_ms": round((time.monotonic() - started) * 1000)})
+    else:
+        print(saved["path"])
+    return common.EXIT_OK
+
+
+# ---------------------------------------------------------------- transcribe
+
+def transcribe(args: argparse.Namespace) -> int:
+    data, kind = check_upload(args.file)
+    client = common.Client.from_args(args)
+    wire_format = "json" if args.json and args.format == "text" else args.format
+    fields = {"model": args.model, "response_format": wire_format}
+    if args.language:
+        fields["language"] = args.language
+    upload = {"file": (os.path.basename(args.file), data, AUDIO_MIME[kind])}
+    response = client.send("POST", client.url("audio/transcriptions"), data=fields, files=upload)
+    if wire_format == "json":
+        document = client.read_json(response)
+        if not isinstance(document, dict) or not isinstance(document.get("text"), str):
+            raise common.GradientError("invalid_response", "the transcription has no text")
+        if args.json:
+            common.emit_json(document)
+        else:
+            print(document["text"].strip())
+        return common.EXIT_OK
+    body = b"".join(common.iter_body(response, time.monotonic() + client.settings.timeout))
+    text = common.decode_text(body, "the transcription")
+    if args.json:
+        common.emit_json({"model": args.model, "format": wire_format, "text": text})
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return common.EXIT_OK
+
+
+# ---------------------------------------------------------------- command
+
+def build_parser() -> argparse.ArgumentParser:
+    description, _, examples = __doc__.partition("examples:")
+    parser = argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="{speak,transcribe}", required=True)
+
+    speech = commands.add_parser("speak", help="text to an audio file")
+    speech.add_argument("-m", "--model", required=True, help="speech model id, or a fal-ai/... TTS or audio model")
+    speech.add_argument("-t", "--text", help="the text; '-' or no --text reads stdin")
+    speech.add_argument("--voice", default="alloy", help="voice name (default %(default)s)")
+    speech.add_argument("--format", choices=SPEECH_FORMATS, default="mp3", help="audio format (default mp3)")
+    speech.add_argument("--seconds", type=common.positive_float,
+                        help="length for text-to-audio fal models (seconds_total, default 10)")
+    speech.add_argument("-o", "--output", metavar="PATH",
+                        help="file or existing folder; default ./gradient-audio-<UTC timestamp>.<ext>")
+    speech.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    speech.add_argument("--poll-interval", type=common.positive_float, default=2.0, metavar="SECONDS",
+                        help="fal jobs: seconds between status checks (default %(default)g)")
+    speech.add_argument("--request-id", metavar="ID", help="fal jobs: wait for an earlier job instead")
+    common.add_common_args(speech, default_timeout=DEFAULT_TIMEOUT)
+    speech.set_defaults(handler=speak)
+
+    listen = commands.add_parser("transcribe", help="an audio file (up to 25 MB) to text")
+    listen.add_argument("-m", "--model", required=True, help="transcription model id")
+    listen.add_argument("--file", required=True, metavar="PATH", help="the audio file")
+    listen.add_argument("--language", help="the spoken language as ISO-639-1 (en, fr...), if known")
+    listen.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text",
+                        help="text (default), json, srt or vtt")
+    common.add_common_args(listen, default_timeout=DEFAULT_TIMEOUT)
+    listen.set_defaults(handler=transcribe)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return common.run(args.handler, args)
+    except common.UsageError as exc:
+        parser.error(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.9"
+# dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
+# ///
+"""Embed texts with an OpenAI-style /embeddings endpoint (DigitalOcean, Gitee AI, local servers).
+
+Output is JSON Lines, one {"index", "text", "embedding"} per input, in input order.
+
+examples:
+  gradient_models.py --filter embed                          find an embedding model id first
+  gradient_embed.py --model MODEL --input "first text" --input "second text"
+  cut -f2 notes.tsv | gradient_embed.py --model MODEL > vectors.jsonl      one text per line
+  gradient_embed.py --model MODEL --input-file docs.txt --batch-size 32 --usage
+  gradient_embed.py --model MODEL --input "hello" --json | jq '.dimensions'
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import gradient_common as common
+import gradient_pricing
+
+DEFAULT_BATCH_SIZE = 64
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def input_lines(text: str) -> list:
+    """One text per line; empty lines are skipped."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield start, items[start:start + size]
+
+
+def embeddings_of(document, expected: int) -> list:
+    """The vectors of one answer in input order (by their `index`), checked."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list) or len(data) != expected:
+        raise common.GradientError("invalid_response", f"expected {expected} embeddings, the answer has "
+                                   f"{len(data) if isinstance(data, list) else 'none'}")
+    ordered = [None] * expected
+    for position, item in enumerate(data):
+        index = item.get("index", position) if isinstance(item, dict) else None
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(index, int) or not 0 <= index < expected or ordered[index] is not None:
+            raise common.GradientError("invalid_response", "the embeddings have missing or repeated indexes")
+        if not isinstance(vector, list) or not vector:
+            raise common.GradientError("invalid_response", f"embedding {index} is not a list of numbers")
+        ordered[index] = vector
+    return ordered
+
+
+def add_usage(total: dict, usage) -> dict:
+    found = common.normalize_usage(usage)
+    for key in ("input_tokens", "total_tokens"):
+        if found[key] is not None:
+            total[key] = (total[key] or 0) + found[key]
+    return total
+
+
+# ---------------------------------------------------------------- command
+
+def build_parser() -> argparse.ArgumentParser:
+    description, _, examples = __doc__.partition("examples:")
+    parser = argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_EMBED_MODEL", None),
+                        help="embedding model id (env GRADIENT_EMBED_MODEL); required")
+    parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",
+                        help="a text to embed (repeatable); without it, one text per line of stdin")
+    parser.add_argument("--input-file", metavar="PATH", help="one text per line (empty lines are skipped)")
+    parser.add_argument("--dimensions", type=common.positive_int, metavar="N",
+                        help="ask for vectors of N dimensions (models that support it)")
+    parser.add_argument("--batch-size", type=common.positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help="texts per request (default %(default)s)")
+    parser.add_argument("-u", "--usage", action="store_true", help="print token usage and cost to stderr")
+    common.add_common_args(parser)
+    return parser
+
+
+def read_inputs(args: argparse.Namespace) -> list:
+    if not args.model:
+        raise common.UsageError("give --model (or set GRADIENT_EMBED_MODEL); list model ids with "
+                                "gradient_models.py --filter embed")
+    texts = list(args.input)
+    if args.input_file:
+        try:
+            with open(args.input_file, "rb") as handle:
+                texts += input_lines(common.decode_text(handle.read(), args.input_file))
+        except OSError as exc:
+            raise common.UsageError(f"cannot read {args.input_file}: {exc.strerror or exc}") from None
+    elif not texts and common.stdin_state(sys.stdin, common.STDIN_WAIT) == "ready":
+        texts = input_lines(common.read_stdin(sys.stdin))
+    if not texts:
+        raise common.UsageError("nothing to embed: give --input TEXT, --input-file PATH or lines on stdin")
+    return texts
+
+
+def embed(args: argparse.Namespace) -> int:
+    texts = read_inputs(args)
+    client = common.Client.from_args(args)
+    vectors, model = [], args.model
+    usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
+    for start, batch in batches(texts, args.batch_size):
+        body = {"model": args.model, "input": batch}
+        if args.dimensions:
+            body["dimensions"] = args.dimensions
+        document, _ = client.post_json("embeddings", body)
+        vectors += embeddings_of(document, len(batch))
+        model = document.get("model") or model
+        add_usage(usage, document.get("usage"))
+        if args.verbose:
+            common.log(f"embedded {start + len(batch)} of {len(texts)}")
+    rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
+    if args.json:
+        common.emit_json({"model": model, "dimensions": len(vectors[0]), "count": len(rows), "data": rows,
+                          "usage": usage})
+    else:
+        sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    if args.usage:
+        cost, source = gradient_pricing.cost_for(model, usage)
+        print(common.usage_line(usage, cost, source), file=sys.stderr)
+    return common.EXIT_OK
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return common.run(embed, args)
+    except common.UsageError as exc:
+        parser.error(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

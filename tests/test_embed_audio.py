@@ -1,0 +1,257 @@
+"""gradient_embed.py and gradient_audio.py against the fake API."""
+from __future__ import annotations
+
+import email
+import json
+import os
+
+import pytest
+
+import gradient_audio
+import gradient_embed
+from conftest import FAKE_KEY
+from fakeapi import Reply
+
+EMBED = "/v1/embeddings"
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 32
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 32
+FLAC = b"fLaC" + b"\x00" * 40
+
+
+def embed_reply(seen) -> Reply:
+    """Vectors from the texts ('t17' -> [17.0, 1.0]), listed in reverse to test index order."""
+    texts = seen.json["input"]
+    data = [{"object": "embedding", "index": i, "embedding": [float(t[1:]), 1.0]} for i, t in enumerate(texts)]
+    return Reply(json={"object": "list", "model": seen.json["model"], "data": data[::-1],
+                       "usage": {"prompt_tokens": len(texts) * 2, "total_tokens": len(texts) * 2}})
+
+
+@pytest.fixture
+def embed_api(api):
+    api.add("POST", EMBED, Reply(dynamic=embed_reply))
+    return api
+
+
+def run_embed(api, *argv):
+    return gradient_embed.main(["--base-url", api.url, *argv])
+
+
+# ---------------------------------------------------------------- embeddings
+
+def test_inputs_body_and_jsonl(embed_api, keyed, capsys):
+    assert run_embed(embed_api, "--model", "embed-model", "--input", "t1", "--input", "t2",
+                     "--dimensions", "2") == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines == [{"index": 0, "text": "t1", "embedding": [1.0, 1.0]},
+                     {"index": 1, "text": "t2", "embedding": [2.0, 1.0]}]
+    call = embed_api.calls("POST", EMBED)[0]
+    assert call.json == {"model": "embed-model", "input": ["t1", "t2"], "dimensions": 2}
+    assert call.headers["Authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_150_inputs_in_batches_of_64_keep_their_order(embed_api, tmp_path, capsys):
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(f"t{i}" for i in range(150)) + "\n\n\n")
+    assert run_embed(embed_api, "--model", "m", "--input-file", str(source), "--json", "--usage") == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert [len(c.json["input"]) for c in embed_api.calls()] == [64, 64, 22]
+    assert [row["embedding"][0] for row in document["data"]] == [float(i) for i in range(150)]
+    assert [row["index"] for row in document["data"]] == list(range(150))
+    assert (document["model"], document["dimensions"], document["count"]) == ("m", 2, 150)
+    assert document["usage"]["input_tokens"] == 300
+    assert "tokens: 300 in" in captured.err
+
+
+def test_batch_size_flag(embed_api, capsys):
+    assert run_embed(embed_api, "--model", "m", "--batch-size", "2", *sum((["--input", f"t{i}"] for i in range(5)),
+                                                                          [])) == 0
+    assert [len(c.json["input"]) for c in embed_api.calls()] == [2, 2, 1]
+
+
+def test_stdin_lines(embed_api, script):
+    done = script("gradient_embed", "--base-url", embed_api.url, "--model", "m", input=b"t5\n\nt6\n")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["text"] for line in done.stdout.splitlines()] == ["t5", "t6"]
+
+
+def test_model_is_required_and_env_works(embed_api, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as caught:
+        run_embed(embed_api, "--input", "t1")
+    assert caught.value.code == 2 and "gradient_models.py --filter embed" in capsys.readouterr().err
+    monkeypatch.setenv("GRADIENT_EMBED_MODEL", "env-model")
+    assert run_embed(embed_api, "--input", "t1") == 0
+    assert embed_api.calls()[0].json["model"] == "env-model"
+
+
+def test_nothing_to_embed_is_a_usage_error(embed_api, script):
+    done = script("gradient_embed", "--base-url", embed_api.url, "--model", "m")  # stdin is /dev/null
+    assert done.returncode == 2 and b"nothing to embed" in done.stderr
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"data": [{"index": 0, "embedding": [1.0]}]}, "expected 2 embeddings"),
+    ({"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]}, "repeated indexes"),
+    ({"data": [{"index": 0, "embedding": "x"}, {"index": 1, "embedding": [2.0]}]}, "not a list"),
+])
+def test_wrong_answers_are_invalid(api, capsys, document, message):
+    api.json("POST", EMBED, document)
+    assert run_embed(api, "--model", "m", "--input", "t1", "--input", "t2") == 1
+    assert message in capsys.readouterr().err
+
+
+def test_embed_errors_use_the_common_mapping(api, capsys):
+    api.json("POST", EMBED, {"error": {"message": "model_not_found"}}, status=404)
+    assert run_embed(api, "--model", "nope", "--input", "x", "--json") == 1
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "not_found" and "gradient_models.py" in error["hint"]
+
+
+# ---------------------------------------------------------------- speak
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def run_audio(api, command, *argv):
+    return gradient_audio.main([command, "--base-url", api.url, *argv])
+
+
+def test_speak_body_and_streamed_file(api, workdir, capsys):
+    api.add("POST", "/v1/audio/speech", Reply(chunks=[WAV[:10], WAV[10:]], headers={"Content-Type": "audio/wav"}))
+    assert run_audio(api, "speak", "--model", "tts-1", "--text", "Hello", "--voice", "nova", "--format", "wav",
+                     "--output", "hello.wav") == 0
+    assert capsys.readouterr().out == "hello.wav\n"
+    assert (workdir / "hello.wav").read_bytes() == WAV
+    assert api.calls()[0].json == {"model": "tts-1", "input": "Hello", "voice": "nova", "response_format": "wav"}
+
+
+def test_speak_extension_follows_the_real_format_and_json(api, workdir, capsys):
+    api.add("POST", "/v1/audio/speech", Reply(body=MP3, headers={"Content-Type": "audio/mpeg",
+                                                                 "x-request-id": "req-a"}))
+    assert run_audio(api, "speak", "--model", "tts-1", "--text", "Hi", "--format", "flac", "--output", "a.flac",
+                     "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["files"] == [{"path": "a.mp3", "bytes": len(MP3), "format": "mp3"}]
+    assert document["request_id"] == "req-a" and os.listdir(workdir) == ["a.mp3"]
+
+
+def test_speak_refuses_to_overwrite_and_non_audio(api, workdir, capsys):
+    (workdir / "x.mp3").write_bytes(b"keep")
+    assert run_audio(api, "speak", "--model", "tts-1", "--text", "Hi", "--output", "x.mp3") == 1
+    assert "exists; use --force" in capsys.readouterr().err and api.requests == []
+    api.add("POST", "/v1/audio/speech", Reply(json={"not": "audio"}))
+    assert run_audio(api, "speak", "--model", "tts-1", "--text", "Hi", "--output", "y.mp3") == 1
+    assert "not audio" in capsys.readouterr().err
+    assert sorted(os.listdir(workdir)) == ["x.mp3"]
+
+
+def test_speak_text_from_stdin(api, workdir, script):
+    api.add("POST", "/v1/audio/speech", Reply(body=MP3))
+    done = script("gradient_audio", "speak", "--base-url", api.url, "--model", "tts-1", "--output",
+                  str(workdir / "s.mp3"), input=b"read me\n")
+    assert done.returncode == 0, done.stderr
+    assert api.calls()[0].json["input"] == "read me"
+
+
+@pytest.mark.parametrize("model, payload", [
+    ("fal-ai/elevenlabs/tts/multilingual-v2", {"text": "Bonjour"}),
+    ("fal-ai/stable-audio-25/text-to-audio", {"prompt": "Bonjour", "seconds_total": 8}),
+])
+def test_fal_speech_flow(api, workdir, capsys, model, payload):
+    api.add("POST", "/v1/async-invoke", Reply(202, json={"request_id": "job-a", "status": "QUEUED"}))
+    api.add("GET", "/v1/async-invoke/job-a/status", Reply(json={"status": "IN_PROGRESS"}),
+            Reply(json={"status": "COMPLETED"}))
+    api.json("GET", "/v1/async-invoke/job-a", {"status": "COMPLETED",
+                                               "output": {"audio": {"url": api.origin + "/fal/a.mp3"}}})
+    api.add("GET", "/fal/a.mp3", Reply(body=MP3, headers={"Content-Type": "audio/mpeg"}))
+    assert run_audio(api, "speak", "--model", model, "--text", "Bonjour", "--seconds", "8",
+                     "--poll-interval", "0.01", "--output", "fal.mp3") == 0
+    captured = capsys.readouterr()
+    assert api.calls("POST", "/v1/async-invoke")[0].json == {"model_id": model, "input": payload}
+    assert "status: COMPLETED" in captured.err and captured.out == "fal.mp3\n"
+    assert (workdir / "fal.mp3").read_bytes() == MP3
+
+
+# ---------------------------------------------------------------- transcribe
+
+def multipart_fields(call) -> dict:
+    message = email.message_from_bytes(b"Content-Type: " + call.headers["Content-Type"].encode() + b"\r\n\r\n"
+                                       + call.body)
+    fields = {}
+    for part in message.get_payload():
+        name = part.get_param("name", header="content-disposition")
+        fields[name] = (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
+    return fields
+
+
+def test_transcribe_multipart_fields_and_text(api, keyed, tmp_path, capsys):
+    audio = tmp_path / "talk.wav"
+    audio.write_bytes(WAV)
+    api.add("POST", "/v1/audio/transcriptions", Reply(body="hello world\n", headers={"Content-Type": "text/plain"}))
+    assert run_audio(api, "transcribe", "--model", "whisper-1", "--file", str(audio), "--language", "en") == 0
+    assert capsys.readouterr().out == "hello world\n"
+    fields = multipart_fields(api.calls()[0])
+    assert fields["file"] == ("talk.wav", "audio/wav", WAV)
+    assert fields["model"][2] == b"whisper-1" and fields["language"][2] == b"en"
+    assert fields["response_format"][2] == b"text"
+    assert api.calls()[0].headers["Authorization"] == f"Bearer {FAKE_KEY}"
+
+
+@pytest.mark.parametrize("fmt, body, as_json, expected", [
+    ("json", {"text": " hi there "}, False, "hi there\n"),
+    ("srt", "1\n00:00:00,000 --> 00:00:01,000\nhi\n", False, "1\n00:00:00,000 --> 00:00:01,000\nhi\n"),
+    ("vtt", "WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n", False, "WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n"),
+])
+def test_transcription_formats(api, tmp_path, capsys, fmt, body, as_json, expected):
+    audio = tmp_path / "a.flac"
+    audio.write_bytes(FLAC)
+    api.add("POST", "/v1/audio/transcriptions", Reply(json=body) if isinstance(body, dict)
+            else Reply(body=body, headers={"Content-Type": "text/plain"}))
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio), "--format", fmt) == 0
+    assert capsys.readouterr().out == expected
+    assert multipart_fields(api.calls()[0])["response_format"][2] == fmt.encode()
+
+
+def test_transcribe_json_prints_the_answer(api, tmp_path, capsys):
+    audio = tmp_path / "a.mp3"
+    audio.write_bytes(MP3)
+    api.json("POST", "/v1/audio/transcriptions", {"text": "hi", "language": "english"})
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio), "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"text": "hi", "language": "english"}
+    assert multipart_fields(api.calls()[0])["response_format"][2] == b"json"
+
+
+def test_oversized_and_non_audio_files_are_refused_before_upload(api, tmp_path, capsys):
+    big = tmp_path / "big.mp3"
+    with open(big, "wb") as handle:
+        handle.write(MP3)
+        handle.truncate(25 * 1024 * 1024 + 1)
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(big)) == 1
+    assert "the upload limit is 25 MB" in capsys.readouterr().err
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio at all")
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(text)) == 1
+    assert "is not audio" in capsys.readouterr().err
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(tmp_path / "missing.wav")) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert api.requests == []
+
+
+def test_transcribe_errors_use_the_common_mapping(api, tmp_path, capsys):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(WAV)
+    api.json("POST", "/v1/audio/transcriptions", {"error": {"message": "invalid_token"}}, status=401)
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio)) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 401" in err and "invalid_token" in err and "model access key" in err
+
+
+def test_subcommand_is_required(capsys):
+    with pytest.raises(SystemExit) as caught:
+        gradient_audio.main([])
+    assert caught.value.code == 2
