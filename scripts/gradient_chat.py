@@ -26,10 +26,8 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 
 import gradient_common as common
-import gradient_pricing
 
 DEFAULT_MODEL = "openai-gpt-oss-120b"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -150,16 +148,15 @@ def responses_body(model: str, system, history: list, prompt, images: list, *, t
 
 # ---------------------------------------------------------------- answers
 
-@dataclass
 class Answer:
-    model: str
-    api: str
-    content: str = ""
-    reasoning: str = ""
-    finish_reason: str | None = None
-    usage: dict = field(default_factory=dict)
-    id: str | None = None
-    complete: bool = False
+    """What the model said, filled from a whole answer or chunk by chunk from a stream."""
+
+    def __init__(self, model: str, api: str):
+        self.model, self.api = model, api
+        self.content = self.reasoning = ""
+        self.finish_reason = self.id = None
+        self.usage = {}
+        self.complete = False
 
 
 def text_of(content) -> str:
@@ -522,6 +519,8 @@ def chat(args: argparse.Namespace) -> int:
     if args.show_reasoning and streaming and answer.reasoning:
         sys.stderr.write("\n")
     check_answer(answer)
+    import gradient_pricing  # only once an answer is in: a cached or bundled price, never a live scrape
+
     cost, price_source = gradient_pricing.cost_for(answer.model, answer.usage)
     if args.json:
         common.emit_json(envelope(answer, cost, common.request_id(response), duration_ms))

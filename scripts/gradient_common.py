@@ -7,15 +7,12 @@ start fast; the HTTP client imports it when the first request is made.
 from __future__ import annotations
 
 import argparse
-import email.utils
 import json
 import os
-import random
 import re
 import select
 import stat
 import sys
-import tempfile
 import time
 from typing import Any, Callable, NamedTuple
 from urllib.parse import urlsplit
@@ -331,6 +328,8 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     value = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
+    import email.utils  # rare: only for Retry-After as an HTTP date
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -340,8 +339,12 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     return when.timestamp() - (time.time() if now is None else now)
 
 
-def backoff_seconds(retries_taken: int, rand: Callable[[], float] = random.random) -> float:
+def backoff_seconds(retries_taken: int, rand: Callable[[], float] | None = None) -> float:
     """OpenAI SDK policy: min(0.5 * 2^n, 8) s, shortened by up to 25% jitter."""
+    if rand is None:
+        import random
+
+        rand = random.random
     return min(0.5 * 2 ** retries_taken, 8.0) * (1 - 0.25 * rand())
 
 
@@ -733,6 +736,8 @@ class OutputFile:
         self.target, self.force, self.sniff, self.extensions = target, force, sniff, extensions
         self.max_bytes, self.what = max_bytes, what
         self.size, self.kind, self._head = 0, None, b""
+        import tempfile
+
         folder = os.path.dirname(os.path.abspath(target))
         try:
             fd, self.temporary = tempfile.mkstemp(prefix=".gradient-", suffix=".part", dir=folder)

@@ -21,7 +21,6 @@ import json
 import sys
 
 import gradient_common as common
-import gradient_pricing
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -124,6 +123,8 @@ def embed(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     if args.usage:
+        import gradient_pricing
+
         cost, source = gradient_pricing.cost_for(model, usage)
         print(common.usage_line(usage, cost, source), file=sys.stderr)
     return common.EXIT_OK

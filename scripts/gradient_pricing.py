@@ -22,7 +22,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -34,7 +33,7 @@ PRICING_URLS = (  # newest first: the page moved with the product's renames
     "https://docs.digitalocean.com/products/inference-hub/details/pricing/",
     "https://docs.digitalocean.com/products/gradient-ai-platform/details/pricing/",
 )
-DEFAULT_CACHE = os.path.join(tempfile.gettempdir(), "gradient_pricing_cache.json")
+DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
 SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
 SCHEMA_VERSION = 1
@@ -195,10 +194,23 @@ def cell_text(cell) -> str:
     return cell.get_text("\n", strip=True)
 
 
+def pricing_region(html: str) -> str:
+    """The page from the h1/h2 that opens the first table's section to the end of the last
+    table: tab labels, headings and panels stay whole, while navigation, scripts and the
+    rest of the docs shell (most of a 1 MB page) are not parsed at all."""
+    first = re.search(r"<table[\s>]", html, re.I)
+    if first is None:
+        return html
+    headings = [m.start() for m in re.finditer(r"<h[12][\s>]", html[:first.start()], re.I)]
+    start = headings[-1] if headings else 0
+    end = html.lower().rfind("</table>")
+    return html[start:end + len("</table>")] if end > start else html[start:]
+
+
 def parse_html(html: str, verbose: bool = False) -> list:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(html, "html.parser")
+    soup = BeautifulSoup(pricing_region(html), "html.parser")
     rows = []
     for table in soup.find_all("table"):
         lines = table.find_all("tr")
@@ -339,6 +351,8 @@ def write_cache(path: str, prices: PriceSet) -> bool:
     """Atomic: a temporary file in the same folder, then os.replace. Failure only warns."""
     document = {"schema_version": SCHEMA_VERSION, "fetched_at": prices.fetched_at, "url": prices.url,
                 "models": prices.models}
+    import tempfile
+
     folder = os.path.dirname(os.path.abspath(path))
     temporary = None
     try:

@@ -28,6 +28,7 @@ class Reply:
     cut_after: int | None = None  # send headers and this many body bytes (or chunks), then close
     trickle: float | None = None  # seconds between single body bytes
     dynamic: Any = None         # a function(Recorded) -> Reply that answers from the request
+    on_chunk: Any = None        # a function(index) called as each chunk is flushed (for timing)
 
     def payload(self) -> bytes:
         if self.json is not None:
@@ -158,6 +159,8 @@ class FakeAPI:
                         return
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                     self.wfile.flush()
+                    if reply.on_chunk:
+                        reply.on_chunk(sent)
                     sent += 1
                     if reply.chunk_delay:
                         time.sleep(reply.chunk_delay)

@@ -435,3 +435,27 @@ def test_cached_input_tokens_use_the_cached_price():
                                                   "cached_input_price": 0.125, "unit": pricing.TOKEN_UNIT})
     usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cached_input_tokens": 600_000}
     assert pricing.cost_usd(priced, usage) == pytest.approx(0.4 * 1.25 + 0.6 * 0.125)
+
+
+ARIA_TABS = """<html><body><h2>Foundation models</h2>
+<div role="tablist"><button role="tab" id="t-a" aria-controls="p-a">Anthropic</button>
+<button role="tab" id="t-o" aria-controls="p-o">OpenAI</button></div>
+<div role="tabpanel" id="p-a" aria-labelledby="t-a"><table><tr><th>Model</th><th>Price</th></tr>
+<tr><td>Claude Opus 4</td><td>$15 per 1M input tokens, $75 per 1M output tokens</td></tr></table></div>
+<div role="tabpanel" id="p-o"><table><tr><th>Model</th><th>Price</th></tr>
+<tr><td>gpt-oss-20b</td><td>$0.05 per 1M input tokens, $0.45 per 1M output tokens</td></tr></table></div>
+</body></html>"""
+
+
+def test_aria_tab_bar_layout_maps_each_panel_to_its_tab():
+    rows = compact(pricing.parse_html(ARIA_TABS))
+    assert set(rows) == {("Anthropic", "Claude Opus 4"), ("OpenAI", "gpt-oss-20b")}
+
+
+def test_only_the_pricing_region_is_parsed():
+    page = "<nav>" + "<a href='/x'>x</a>" * 1000 + "</nav><h2>Prices</h2><table><tr><th>Model</th>" \
+           "<th>Price</th></tr><tr><td>M</td><td>$1 per 1M tokens</td></tr></table><footer>" + "y" * 5000
+    region = pricing.pricing_region(page)
+    assert region.startswith("<h2>Prices</h2>") and region.endswith("</table>")
+    assert compact(pricing.parse_html(page)) == {("Prices", "M"): {"input_price": 1.0, "output_price": 1.0,
+                                                                   "unit": "per 1M tokens"}}

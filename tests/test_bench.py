@@ -1,0 +1,25 @@
+"""The benchmark's --quick mode runs once so the benchmark itself cannot rot (no timing asserts)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_bench_quick_produces_every_figure():
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json"],
+                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode in (0, 1), done.stderr.decode()[-2000:]  # 1 only says a target was missed
+    report = json.loads(done.stdout)
+    figures = [r["figure"] for r in report["results"]]
+    assert len(figures) == 12
+    assert sum(f.endswith("--help") for f in figures) == 6
+    for name in ("fresh cache", "gradient_models.py --json", "gradient_chat.py --json", "streaming delay",
+                 "pricing page", "peak memory"):
+        assert any(name in f for f in figures), name
+    for result in report["results"]:
+        assert isinstance(result["value"], float) and isinstance(result["pass"], bool)
+    assert report["machine"]["cores"] >= 1
+    assert "no requests/bs4/urllib3" in next(r["note"] for r in report["results"] if "fresh cache" in r["figure"])
