@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -153,7 +152,7 @@ def pricing_page(size: int) -> str:
                   f'<ul><li><a href="/products/p{i}/how-to/">How-to</a></li></ul></li>' for i in range(40))
     script = "<script>" + "var docsConfig = {" + ",".join(f'"k{i}": {i}' for i in range(400)) + "};</script>"
     article = "".join(f"<h3>Section {i}</h3><p>" + "Serverless inference lets you run models. " * 12 + "</p>"
-                      f"<pre><code>curl -s https://inference.do-ai.run/v1/models</code></pre>" for i in range(40))
+                      "<pre><code>curl -s https://inference.do-ai.run/v1/models</code></pre>" for i in range(40))
     filler = f'<nav class="sidebar"><ul>{nav}</ul></nav>{script}'
     body = head + filler + "<main>" + article + rest
     while len(body) < size:
