@@ -349,7 +349,7 @@ def backoff_seconds(retries_taken: int, rand: Callable[[], float] | None = None)
 
 
 def http_error(status: int, reason: str, headers: Any, body: bytes, retries: int,
-               secret: str | None = None, key_help: str = DO_KEY_HELP) -> GradientError:
+               key_help: str = DO_KEY_HELP) -> GradientError:
     """Build the error for an HTTP status >= 400 from what the server sent."""
     content_type = headers.get("content-type", "")
     request_id = headers.get("x-request-id") or headers.get("request-id")
@@ -365,7 +365,7 @@ def http_error(status: int, reason: str, headers: Any, body: bytes, retries: int
         if wait is not None and wait > MAX_RETRY_AFTER:
             until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + wait))
             hint = f"rate limited: the server asks to wait {wait:.0f} s, try again after {until}"
-    return GradientError(error_type_for_status(status), redact(message, secret), status=status,
+    return GradientError(error_type_for_status(status), message, status=status,
                          request_id=request_id, hint=hint)
 
 
@@ -539,6 +539,7 @@ class Client:
         from requests.adapters import HTTPAdapter
 
         self.settings = settings
+        self.connect_timeout = min(CONNECT_TIMEOUT, settings.timeout)
         retry = _retry_class()(
             total=settings.max_retries, connect=settings.max_retries, read=settings.max_retries,
             status=settings.max_retries, other=0, allowed_methods=None,
@@ -577,7 +578,7 @@ class Client:
         started = time.monotonic()
         try:
             response = self.session.request(method, url, headers=headers, stream=True,
-                                            timeout=(CONNECT_TIMEOUT, read_timeout), **kwargs)
+                                            timeout=(self.connect_timeout, read_timeout), **kwargs)
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(exc, url) from None
         retries = len(getattr(getattr(response.raw, "retries", None), "history", ()) or ())
@@ -588,7 +589,7 @@ class Client:
             body = b"".join(self._limited(response, MAX_ERROR_BODY, read_timeout))
             response.close()
             raise http_error(response.status_code, response.reason or "", response.headers, body,
-                             retries, self.settings.api_key, self.settings.provider.key_help)
+                             retries, self.settings.provider.key_help)
         return response
 
     def _limited(self, response, limit: int, timeout: float):
@@ -606,7 +607,7 @@ class Client:
         text = str(exc)
         tries = f" after {self.settings.max_retries} retries" if self.settings.max_retries else ""
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return GradientError("timeout", f"could not connect to {host} within {CONNECT_TIMEOUT:.0f} s{tries}",
+            return GradientError("timeout", f"could not connect to {host} within {self.connect_timeout:g} s{tries}",
                                  hint="check the network or the base URL")
         if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
             return GradientError("timeout", f"no answer from {host} within {self.settings.timeout:g} s{tries}",
@@ -714,12 +715,16 @@ def with_extension(path: str, extension: str, known_suffixes) -> str:
 
 def check_targets(paths: list, force: bool) -> None:
     """Before any request: the folder exists and is writable, and nothing would be overwritten."""
+    import tempfile
+
     for path in paths:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             raise GradientError("io", f"the folder {folder} does not exist")
-        if not os.access(folder, os.W_OK):
-            raise GradientError("io", f"the folder {folder} is not writable")
+        try:  # a real probe: os.access says yes to root even where nothing can be created
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as exc:
+            raise GradientError("io", f"the folder {folder} is not writable ({exc.strerror or exc})") from None
         if os.path.isdir(path):
             raise GradientError("io", f"{path} is a folder")
         if os.path.exists(path) and not force:
@@ -879,7 +884,26 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def known_secrets() -> list:
+    """Every key the scripts could have sent: all providers' variables and key files."""
+    found = [os.environ.get(name, "").strip() for provider in PROVIDERS.values() for name in provider.key_vars]
+    for provider in PROVIDERS.values():
+        path = os.environ.get(provider.key_file_var, "") if provider.key_file_var else ""
+        path = os.path.expanduser(path.strip() or provider.key_file or "")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                found.append(handle.read().strip())
+        except (OSError, UnicodeDecodeError):
+            pass
+    return [secret for secret in found if len(secret) >= 8]
+
+
 def report_error(error: GradientError, as_json: bool) -> None:
+    """Print the error; any key the server echoed back in its words is masked here, in one place."""
+    for secret in known_secrets():
+        error.message = redact(error.message, secret)
+        error.hint = error.hint and redact(error.hint, secret)
+        error.request_id = error.request_id and redact(error.request_id, secret)
     if as_json:
         print(json.dumps(error.to_dict(), ensure_ascii=False), file=sys.stderr)
     else:

@@ -362,15 +362,17 @@ def write_cache(path: str, prices: PriceSet) -> bool:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+        temporary = None
         return True
     except OSError as exc:
         common.warn(f"could not write the pricing cache {path}: {exc.strerror or exc}")
+        return False
+    finally:  # also on Ctrl-C: no stray temporary file, the old cache untouched
         if temporary:
             try:
                 os.unlink(temporary)
             except OSError:
                 pass
-        return False
 
 
 def read_snapshot() -> PriceSet | None:

@@ -168,10 +168,15 @@ def test_status_mapping(status, type_, hint_part):
     assert (hint_part in error.hint) if hint_part else error.hint is None
 
 
-def test_http_error_redacts_an_echoed_key():
-    body = json.dumps({"error": {"message": f"invalid key {FAKE_KEY}"}}).encode()
-    error = common.http_error(401, "Unauthorized", {}, body, 0, secret=FAKE_KEY)
-    assert FAKE_KEY not in error.message and "***" in error.message
+@pytest.mark.parametrize("as_json", [False, True])
+def test_report_error_masks_an_echoed_key_from_env_or_key_file(keyed, isolated_env, capsys, as_json):
+    key_file = isolated_env / ".config" / "vultr" / "api_key"
+    key_file.parent.mkdir(parents=True)
+    key_file.write_text("vultr-secret-123456\n")
+    body = json.dumps({"error": {"message": f"invalid key {FAKE_KEY} or vultr-secret-123456"}}).encode()
+    common.report_error(common.http_error(401, "Unauthorized", {}, body, 0), as_json)
+    err = capsys.readouterr().err
+    assert FAKE_KEY not in err and "vultr-secret-123456" not in err and err.count("***") == 2
 
 
 @pytest.mark.parametrize("headers, expected", [
