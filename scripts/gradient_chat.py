@@ -422,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-t", "--temperature", type=float_in_range(0, 2), metavar="F",
                         help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
     parser.add_argument("--max-tokens", type=common.positive_int, metavar="N",
-                        help="answer length limit, sent as max_completion_tokens (or the provider's field; "
-                             "Responses API: max_output_tokens)")
+                        help="answer length limit, sent as max_completion_tokens (the provider's field, and "
+                             "max_tokens to a local server; Responses API: max_output_tokens)")
     stream = parser.add_mutually_exclusive_group()
     stream.add_argument("--stream", dest="stream", action="store_true", default=None,
                         help="stream the answer (default when stdout is a terminal and --json is not given)")
@@ -481,7 +481,7 @@ def chat(args: argparse.Namespace) -> int:
     options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache)
     if api == "chat":
         body = chat_body(args.model, args.system, history, prompt, images,
-                         max_tokens_field=client.settings.provider.max_tokens_field, **options)
+                         max_tokens_field=client.settings.max_tokens_field, **options)
     else:
         body = responses_body(args.model, args.system, history, prompt, images, **options)
     answer = Answer(model=args.model, api=api)

@@ -436,6 +436,7 @@ class Settings(NamedTuple):
     timeout: float
     max_retries: int
     verbose: bool
+    max_tokens_field: str = "max_completion_tokens"
 
 
 def resolve_settings(args: argparse.Namespace, require_key: bool = True) -> Settings:
@@ -457,8 +458,10 @@ def resolve_settings(args: argparse.Namespace, require_key: bool = True) -> Sett
         raise GradientError("config", f"no API key: set {provider.key_vars[0]}", hint=provider.key_help)
     if api_key and urlsplit(base_url).scheme == "http" and not is_loopback_url(base_url):
         warn(f"the API key is sent over plain http to {urlsplit(base_url).hostname}")
-    return Settings(base_url, api_key, provider_name, provider, args.timeout,
-                    args.max_retries, args.verbose)
+    # local servers (llama.cpp, vLLM, Ollama) honour max_tokens; llama-cpp-python ignores the newer field
+    local = is_loopback_url(base_url) and not getattr(args, "provider", None)
+    return Settings(base_url, api_key, provider_name, provider, args.timeout, args.max_retries, args.verbose,
+                    "max_tokens" if local else provider.max_tokens_field)
 
 
 # ---------------------------------------------------------------- HTTP

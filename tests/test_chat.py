@@ -82,7 +82,8 @@ def test_chat_body_with_every_flag(api, keyed, no_stdin, tmp_path, capsys):
     api.json("POST", CHAT, chat_completion())
     history = tmp_path / "history.json"
     history.write_text(json.dumps([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]))
-    code = run_chat(api, "--model", "llama3.3-70b-instruct", "--system", "Be brief.", "--messages", str(history),
+    code = run_chat(api, "--provider", "digitalocean", "--model", "llama3.3-70b-instruct", "--system", "Be brief.",
+                    "--messages", str(history),
                     "--prompt", "And now?", "--temperature", "0.2", "--max-tokens", "50", "--no-stream")
     assert code == 0
     assert capsys.readouterr().out == "Hello!\n"
@@ -103,6 +104,13 @@ def test_chat_defaults_send_no_temperature_and_default_model(api, no_stdin, monk
     monkeypatch.setenv("GRADIENT_MODEL", "alibaba-qwen3-32b")
     assert run_chat(api, "--prompt", "Hi", "--no-stream") == 0
     assert api.calls()[1].json["model"] == "alibaba-qwen3-32b"
+
+
+def test_local_server_gets_max_tokens(api, no_stdin):
+    api.json("POST", CHAT, chat_completion())
+    assert run_chat(api, "--prompt", "Hi", "--max-tokens", "7", "--no-stream") == 0
+    body = api.calls()[0].json
+    assert body["max_tokens"] == 7 and "max_completion_tokens" not in body
 
 
 def test_provider_preset_names_the_max_tokens_field(api, no_stdin, monkeypatch):
