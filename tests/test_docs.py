@@ -1,0 +1,133 @@
+"""README.md, SKILL.md and the scripts stay in step; SKILL.md stays a valid Agent Skill."""
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+
+import pytest
+import strictyaml
+from skills_ref.validator import validate
+
+import gradient_common
+from conftest import ROOT, SCRIPTS
+
+DOCS = {"README.md": (ROOT / "README.md").read_text(), "SKILL.md": (ROOT / "SKILL.md").read_text()}
+COMMANDS = {path.stem: path.stem for path in SCRIPTS.glob("gradient_*.py") if path.stem != "gradient_common"}
+COMMANDS.update({name.replace("_", "-"): name for name in list(COMMANDS)})
+INVOCATION = re.compile(r"(?<![\w/-])(?:scripts/)?(gradient[_-][a-z]+)(?:\.py)?(?![\w.-])")
+PIPELINE_END = re.compile(r"\|\||[|;&<>)]|\$\(")
+PROJECT_NAMES = {"gradient-inference"}
+
+
+def options_of(module_name: str) -> set:
+    """Every --flag the script's --help shows, subcommands included."""
+    parser = importlib.import_module(module_name).build_parser()
+    found, parsers = set(), [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            found.update(o for o in action.option_strings if o.startswith("--"))
+            parsers.extend(getattr(action, "choices", None).values() if isinstance(
+                getattr(action, "choices", None), dict) else [])
+    return found
+
+
+def invocations(text: str):
+    """(script, the flags written after it on the same line, up to a pipe or redirection)."""
+    for line in text.splitlines():
+        for match in INVOCATION.finditer(line):
+            rest = PIPELINE_END.split(line[match.end():], maxsplit=1)[0]
+            yield match.group(1), set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", rest))
+
+
+def environment_variables() -> set:
+    names = set()
+    for path in SCRIPTS.glob("gradient_*.py"):
+        source = path.read_text()
+        names.update(re.findall(r'env_default\("([A-Z0-9_]+)"', source))
+        names.update(re.findall(r'environ(?:\.get)?[\(\[]"([A-Z0-9_]+)"', source))
+    for provider in gradient_common.PROVIDERS.values():
+        names.update(provider.key_vars)
+        names.update([provider.key_file_var] if provider.key_file_var else [])
+    return names
+
+
+def frontmatter() -> tuple:
+    _, head, body = DOCS["SKILL.md"].split("---\n", 2)
+    return head, body
+
+
+@pytest.mark.parametrize("doc", sorted(DOCS))
+def test_every_script_named_exists(doc):
+    named = {name for name, _ in invocations(DOCS[doc])} - PROJECT_NAMES
+    assert named, "the docs name no script at all"
+    existing = set(COMMANDS) | {path.stem for path in SCRIPTS.glob("*.py")}
+    assert named <= existing, f"{doc} names scripts that do not exist: {sorted(named - existing)}"
+
+
+@pytest.mark.parametrize("doc", sorted(DOCS))
+def test_every_flag_shown_exists_in_that_scripts_help(doc):
+    options = {name: options_of(module) for name, module in COMMANDS.items()}
+    missing = sorted({(name, flag) for name, flags in invocations(DOCS[doc]) if name in COMMANDS
+                      for flag in flags if flag not in options[name] | {"--help"}})
+    assert not missing, f"{doc} shows flags the scripts do not have: {missing}"
+
+
+@pytest.mark.parametrize("doc", sorted(DOCS))
+def test_every_environment_variable_is_documented(doc):
+    found = environment_variables()
+    assert {"GRADIENT_API_KEY", "GRADIENT_PRICING_CACHE", "GRADIENT_TIMEOUT"} <= found  # the scan works
+    undocumented = sorted(name for name in found if name not in DOCS[doc])
+    assert not undocumented, f"{doc} does not document {undocumented}"
+
+
+def test_console_commands_match_the_scripts():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for module in set(COMMANDS.values()):
+        assert f'{module.replace("_", "-")} = "{module}:main"' in pyproject
+        assert f'"{module}"' in pyproject  # installed as a top-level module
+
+
+def test_skill_passes_skills_ref_validation(tmp_path):
+    folder = tmp_path / "gradient-inference"  # a skill's folder carries its name
+    folder.mkdir()
+    shutil.copy(ROOT / "SKILL.md", folder / "SKILL.md")
+    assert validate(folder) == []
+
+
+def test_skill_frontmatter_follows_anthropic_and_openclaw_rules():
+    head, body = frontmatter()
+    data = strictyaml.load(head).data  # strictyaml refuses flow style ([...] and {...})
+    assert set(data) <= {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
+    assert not re.search(r"[\[\]{}]", head)
+    assert data["name"] == "gradient-inference"
+    description = data["description"]
+    assert len(description) < 1024 and "<" not in description and ">" not in description
+    for word in ("DigitalOcean", "Gradient", "serverless inference", "models", "prices", "chat",
+                 "image generation"):
+        assert word.lower() in description.lower(), word
+    openclaw = data["metadata"]["openclaw"]
+    assert openclaw["primaryEnv"] == "GRADIENT_API_KEY"
+    assert "GRADIENT_API_KEY" in openclaw["requires"]["env"] and "python3" in openclaw["requires"]["anyBins"]
+    assert any(entry["kind"] == "uv" and entry["package"] for entry in openclaw["install"])
+    declared = {entry["name"] for entry in openclaw["envVars"]}
+    assert environment_variables() - {"GRADIENT_API_KEY"} <= declared
+    assert len(body.splitlines()) < 500
+
+
+def test_readme_opens_with_the_two_quick_start_commands():
+    first_block = DOCS["README.md"].split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert first_block == ["python3 -m pip install -e '.[test]' && gradient-pricing --model gpt-oss",
+                           "python3 -m pytest"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m pip install -e '.[test]'" in ci and "python3 -m pytest" in ci
+
+
+def test_the_drift_checks_catch_drift():
+    """The checks above would fail: an unknown flag and an unknown script are seen."""
+    text = "gradient_chat.py --prompt hi --frobnicate | jq .\npython3 scripts/gradient_teleport.py --x"
+    found = dict(invocations(text))
+    assert found["gradient_chat"] == {"--prompt", "--frobnicate"}
+    assert "--frobnicate" not in options_of("gradient_chat")
+    assert "gradient_teleport" in found and "gradient_teleport" not in COMMANDS
