@@ -33,9 +33,28 @@ AUDIO_MIME = {"mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "og
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 MAX_AUDIO_BYTES = 200 * 1024 * 1024
 DEFAULT_TIMEOUT = 300.0
+AUDIO_SIGNATURES = (
+    (b"ID3", "mp3"),
+    (b"fLaC", "flac"),
+    (b"OggS", "ogg"),
+    (b"\x1aE\xdf\xa3", "webm"),
+)
 
 
 # ---------------------------------------------------------------- pure helpers
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio format from its first bytes (mp3, wav, flac, ogg, webm, m4a, aac), or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[4:8] == b"ftyp":
+        return "m4a"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "aac"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mp3"  # an MPEG audio frame without an ID3 tag
+    return next((name for magic, name in AUDIO_SIGNATURES if head.startswith(magic)), None)
+
 
 def extensions_for(requested: str | None) -> dict:
     """Suffix per real format; Ogg holding the Opus that was asked for is named .opus."""
@@ -65,15 +84,8 @@ def audio_url(output) -> str | None:
 
 def check_upload(path: str) -> tuple:
     """(bytes, format) of an audio file small enough to upload; refused before any request."""
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_UPLOAD_BYTES:
-            raise common.GradientError("io", f"{path} is {size / 1048576:.1f} MB; the upload limit is 25 MB")
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise common.GradientError("io", f"cannot read {path}: {exc.strerror or exc}") from None
-    kind = common.sniff_audio(data[:16])
+    data = common.read_local_file(path, MAX_UPLOAD_BYTES, "audio file")
+    kind = sniff_audio(data[:16])
     if kind is None:
         raise common.GradientError("io", f"{path} is not audio (mp3, wav, flac, ogg, webm, m4a or aac)")
     return data, kind
@@ -99,7 +111,7 @@ def speak(args: argparse.Namespace) -> int:
     target = common.planned_paths(args.output, 1, extension, stamp, "gradient-audio", known)[0]
     common.check_targets([target], args.force)
     client = common.Client.from_args(args)
-    output = common.OutputFile(target, args.force, common.sniff_audio, extensions_for(args.format),
+    output = common.OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
                                MAX_AUDIO_BYTES, "audio")
     started = time.monotonic()
     if args.model.startswith("fal-ai/") or args.request_id:
@@ -191,10 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return common.run(args.handler, args)
-    except common.UsageError as exc:
-        parser.error(str(exc))
+    return common.run(args.handler, args, parser)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import base64
 import codecs
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -69,14 +68,7 @@ def image_url(spec: str) -> str:
     """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
     if re.match(r"(?i)(https?|data):", spec):
         return spec
-    try:
-        size = os.path.getsize(spec)
-        if size > MAX_IMAGE_BYTES:
-            raise common.GradientError("io", f"image {spec} is {size / 1048576:.1f} MB; the limit is 20 MB")
-        with open(spec, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise common.GradientError("io", f"cannot read image {spec}: {exc.strerror or exc}") from None
+    data = common.read_local_file(spec, MAX_IMAGE_BYTES, "image")
     kind = common.sniff_image(data[:16])
     if kind is None:
         raise common.GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
@@ -421,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "DigitalOcean treats as best-effort. Other models cache automatically")
     parser.add_argument("-t", "--temperature", type=float_in_range(0, 2), metavar="F",
                         help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
-    parser.add_argument("--max-tokens", type=common.positive_int, metavar="N",
+    parser.add_argument("--max-tokens", type=common.int_in_range(1), metavar="N",
                         help="answer length limit, sent as max_completion_tokens (the provider's field, and "
                              "max_tokens to a local server; Responses API: max_output_tokens)")
     stream = parser.add_mutually_exclusive_group()
@@ -533,11 +525,7 @@ def chat(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return common.run(chat, args)
-    except common.UsageError as exc:
-        parser.error(str(exc))
+    return common.run(chat, parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":

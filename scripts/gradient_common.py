@@ -145,14 +145,18 @@ def positive_float(text: str) -> float:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+def int_in_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` (to `high`)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{text!r} must be {bounds}")
+        return value
+    return convert
 
 
 def base_url_arg(text: str) -> str:
@@ -210,27 +214,6 @@ def sniff_image(head: bytes) -> str | None:
     return next((name for magic, name in IMAGE_SIGNATURES if head.startswith(magic)), None)
 
 
-AUDIO_SIGNATURES = (
-    (b"ID3", "mp3"),
-    (b"fLaC", "flac"),
-    (b"OggS", "ogg"),
-    (b"\x1aE\xdf\xa3", "webm"),
-)
-
-
-def sniff_audio(head: bytes) -> str | None:
-    """The audio format from its first bytes (mp3, wav, flac, ogg, webm, m4a, aac), or None."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "wav"
-    if head[4:8] == b"ftyp":
-        return "m4a"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return "aac"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "mp3"  # an MPEG audio frame without an ID3 tag
-    return next((name for magic, name in AUDIO_SIGNATURES if head.startswith(magic)), None)
-
-
 def html_title(text: str) -> str | None:
     match = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
     return one_line(match.group(1), 120) if match and match.group(1).strip() else None
@@ -265,16 +248,6 @@ def server_message(body: bytes, content_type: str = "") -> str:
     if isinstance(data, str):
         return one_line(data)
     return one_line(text)
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
 
 
 def count(value):
@@ -392,7 +365,7 @@ def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = DE
     group.add_argument("--timeout", type=positive_float,
                        default=env_default("GRADIENT_TIMEOUT", default_timeout),
                        help="read timeout in seconds (env GRADIENT_TIMEOUT; default %(default)s)")
-    group.add_argument("--max-retries", type=non_negative_int,
+    group.add_argument("--max-retries", type=int_in_range(0),
                        default=env_default("GRADIENT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
                        help="retries on 408/409/429/5xx, connection errors and timeouts "
                             "(env GRADIENT_MAX_RETRIES; 0 disables; default %(default)s)")
@@ -659,6 +632,19 @@ def request_id(response) -> str | None:
     return response.headers.get("x-request-id") or response.headers.get("request-id")
 
 
+def read_local_file(path: str, max_bytes: int, what: str) -> bytes:
+    """A local file to send, refused (before any request) when missing or too large."""
+    try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise GradientError("io", f"{what} {path} is over the {max_bytes / 1048576:.0f} MB limit "
+                                      f"({size:,} bytes)")
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise GradientError("io", f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
 # ---------------------------------------------------------------- stdin
 
 def decode_text(data: bytes, what: str) -> str:
@@ -913,11 +899,16 @@ def report_error(error: GradientError, as_json: bool) -> None:
         print(error.to_line(), file=sys.stderr)
 
 
-def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a script's body: errors become one line and exit 1, Ctrl-C exits 130,
-    a closed stdout (`| head`) exits quietly."""
+def run(command: Callable[[argparse.Namespace], int], args: argparse.Namespace,
+        parser: argparse.ArgumentParser | None = None) -> int:
+    """Run a script's body: errors become one line and exit 1, usage errors found late go to
+    parser.error (exit 2), Ctrl-C exits 130, a closed stdout (`| head`) exits quietly."""
     try:
         return command(args)
+    except UsageError as error:
+        if parser is None:
+            raise
+        parser.error(str(error))
     except GradientError as error:
         report_error(error, getattr(args, "json", False))
         return EXIT_FAILURE

@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",
                         help="a text to embed (repeatable); without it, one text per line of stdin")
     parser.add_argument("--input-file", metavar="PATH", help="one text per line (empty lines are skipped)")
-    parser.add_argument("--dimensions", type=common.positive_int, metavar="N",
+    parser.add_argument("--dimensions", type=common.int_in_range(1), metavar="N",
                         help="ask for vectors of N dimensions (models that support it)")
-    parser.add_argument("--batch-size", type=common.positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+    parser.add_argument("--batch-size", type=common.int_in_range(1), default=DEFAULT_BATCH_SIZE, metavar="N",
                         help="texts per request (default %(default)s)")
     parser.add_argument("-u", "--usage", action="store_true", help="print token usage and cost to stderr")
     common.add_common_args(parser)
@@ -132,11 +132,7 @@ def embed(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return common.run(embed, args)
-    except common.UsageError as exc:
-        parser.error(str(exc))
+    return common.run(embed, parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":

@@ -40,12 +40,6 @@ def size_arg(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (like 1024x1024) or auto")
 
 
-def count_arg(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 10:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number from 1 to 10")
-    return int(text)
-
-
 def b64_blobs(body: bytearray):
     """Find the b64_json strings in a raw JSON body without copying them: (skeleton JSON
     with empty strings in their place, [(start, end)...]). None when escapes make it unsafe."""
@@ -159,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="image model (env GRADIENT_IMAGE_MODEL; default %(default)s); "
                              "fal-ai/... models run through async-invoke")
     parser.add_argument("--size", type=size_arg, metavar="WxH", help="WIDTHxHEIGHT or auto, e.g. 1024x1024")
-    parser.add_argument("--n", type=count_arg, default=1, help="how many images, 1-10 (default 1)")
+    parser.add_argument("--n", type=common.int_in_range(1, 10), default=1, help="how many images, 1-10 (default 1)")
     parser.add_argument("--quality", help="quality, as the model understands it (low, medium, high, auto...)")
     parser.add_argument("--format", choices=FORMATS, help="image format, sent as output_format")
     parser.add_argument("-o", "--output", metavar="PATH",
@@ -212,11 +206,7 @@ def generate(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return common.run(generate, args)
-    except common.UsageError as exc:
-        parser.error(str(exc))
+    return common.run(generate, parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":

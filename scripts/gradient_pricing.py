@@ -616,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", metavar="QUERY",
                         help="case-insensitive match on model or provider; API ids work (openai-gpt-oss-120b)")
     parser.add_argument("--no-cache", action="store_true", help="skip the fresh cache and fetch the page")
-    parser.add_argument("--estimate", nargs=2, type=common.non_negative_int, metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
+    parser.add_argument("--estimate", nargs=2, type=common.int_in_range(0), metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
                         help="add estimated_cost_usd to each token-priced row, cheapest first")
     parser.add_argument("--changes", action="store_true",
                         help="fetch, compare with the cache and print only added, removed and changed prices")

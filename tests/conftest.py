@@ -45,6 +45,15 @@ def api():
 
 
 @pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty current folder of the test's own, for scripts that write files."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
 def keyed(monkeypatch):
     """A distinctive fake key in the environment; tests assert it never shows."""
     monkeypatch.setenv("GRADIENT_API_KEY", FAKE_KEY)

@@ -184,7 +184,7 @@ def test_oversized_image_is_refused(api, no_stdin, tmp_path, capsys):
         handle.write(b"\x89PNG\r\n\x1a\n")
         handle.truncate(20 * 1024 * 1024 + 1)
     assert run_chat(api, "--prompt", "x", "--image", str(big)) == 1
-    assert "the limit is 20 MB" in capsys.readouterr().err and api.requests == []
+    assert "over the 20 MB limit" in capsys.readouterr().err and api.requests == []
 
 
 @pytest.mark.parametrize("content, message", [

@@ -109,14 +109,6 @@ def test_embed_errors_use_the_common_mapping(api, capsys):
 
 # ---------------------------------------------------------------- speak
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
 def run_audio(api, command, *argv):
     return gradient_audio.main([command, "--base-url", api.url, *argv])
 
@@ -232,7 +224,7 @@ def test_oversized_and_non_audio_files_are_refused_before_upload(api, tmp_path, 
         handle.write(MP3)
         handle.truncate(25 * 1024 * 1024 + 1)
     assert run_audio(api, "transcribe", "--model", "w", "--file", str(big)) == 1
-    assert "the upload limit is 25 MB" in capsys.readouterr().err
+    assert "over the 25 MB limit" in capsys.readouterr().err
     text = tmp_path / "notes.mp3"
     text.write_text("not audio at all")
     assert run_audio(api, "transcribe", "--model", "w", "--file", str(text)) == 1
@@ -255,3 +247,12 @@ def test_subcommand_is_required(capsys):
     with pytest.raises(SystemExit) as caught:
         gradient_audio.main([])
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("head, kind", [
+    (WAV, "wav"), (MP3, "mp3"), (FLAC, "flac"), (b"OggS\x00\x02", "ogg"), (b"\x1aE\xdf\xa3\x01", "webm"),
+    (b"\x00\x00\x00\x20ftypM4A ", "m4a"), (b"\xff\xf1\x50\x80", "aac"), (b"\xff\xfb\x90\x00", "mp3"),
+    (b"{\"error\": 1}", None), (b"", None),
+])
+def test_sniff_audio(head, kind):
+    assert gradient_audio.sniff_audio(head) == kind

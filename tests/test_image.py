@@ -24,14 +24,6 @@ def b64_answer(*images: bytes, revised=None) -> dict:
     return {"created": 1, "data": data}
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
-
-
 def run_image(api, *argv):
     return gradient_image.main(["--base-url", api.url, *argv])
 
