@@ -331,6 +331,15 @@ class SSEParser:
 # ---------------------------------------------------------------- the request
 
 def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool) -> Answer:
+    if "json" in response.headers.get("content-type", ""):
+        # some servers ignore stream: true and answer in one piece
+        document = b"".join(common.iter_body(response))
+        (parse_chat if answer.api == "chat" else parse_responses)(common.decode_json(document), answer)
+        if answer.reasoning:
+            on_reasoning(answer.reasoning)
+        if answer.content:
+            on_text(answer.content)
+        return answer
     parser = SSEParser()
     done = False
 
@@ -348,6 +357,8 @@ def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool
                 continue
             if not isinstance(payload, dict):
                 continue
+            if event_name == "error":
+                raise stream_error(payload)
             if answer.api == "chat":
                 text, thought = apply_chat_chunk(answer, payload)
             else:

@@ -536,3 +536,18 @@ def test_cost_unknown_for_unpriced_models(api, no_stdin, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["cost_usd"] is None
     assert "cost unknown (no price known for some-local-model)" in captured.err
+
+
+def test_stream_request_answered_with_plain_json(api, no_stdin, capsys):
+    api.json("POST", CHAT, chat_completion(content="Whole answer", reasoning="why"))
+    assert run_chat(api, "--prompt", "Q", "--stream", "--usage") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "Whole answer\n" and "tokens: 12 in, 5 out" in captured.err
+
+
+def test_sse_error_event_without_an_error_key(api, no_stdin, capsys):
+    parts = sse(delta("Half"))[:-1] + [b'event: error\ndata: {"message": "upstream reset"}\n\n']
+    api.add("POST", CHAT, Reply(chunks=parts, headers={"Content-Type": "text/event-stream"}))
+    assert run_chat(api, "--prompt", "Q", "--stream") == 1
+    captured = capsys.readouterr()
+    assert captured.out == "Half\n" and "upstream reset" in captured.err
