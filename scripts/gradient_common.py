@@ -81,6 +81,8 @@ class GradientError(Exception):
 
     def __init__(self, type_: str, message: str, *, status: int | None = None,
                  request_id: str | None = None, hint: str | None = None):
+        if type_ not in ERROR_TYPES:  # the documented set is a contract with --json users
+            raise ValueError(f"undocumented error type {type_!r}")
         super().__init__(message)
         self.type = type_
         self.message = message

@@ -330,3 +330,11 @@ def test_run_maps_errors_interrupts_and_broken_pipes(capsys):
 
     assert common.run(interrupted, argparse.Namespace()) == 130
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_error_types_are_the_documented_set():
+    with pytest.raises(ValueError):
+        common.GradientError("oops", "not a documented type")
+    for type_ in ("config", "auth", "permission", "not_found", "bad_request", "rate_limit", "server", "timeout",
+                  "connection", "invalid_response", "parse", "io"):
+        assert common.GradientError(type_, "m").to_dict()["error"]["type"] == type_
