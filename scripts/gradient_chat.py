@@ -475,52 +475,63 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     return prompt, history
 
 
+def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool, max_tokens_field: str) -> tuple:
+    """(API path, request body) for the chosen API."""
+    images = [image_url(spec) for spec in args.image]
+    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache)
+    if args.responses_api:
+        return "responses", responses_body(args.model, args.system, history, prompt, images, **options)
+    return "chat/completions", chat_body(args.model, args.system, history, prompt, images,
+                                         max_tokens_field=max_tokens_field, **options)
+
+
+class LineEnder:
+    """Writes streamed text as it arrives (flushed), and a final newline only when needed."""
+
+    def __init__(self, stream, enabled: bool):
+        self.stream, self.enabled, self.last = stream, enabled, "\n"
+
+    def write(self, text: str) -> None:
+        if self.enabled and text:
+            self.stream.write(text)
+            self.stream.flush()
+            self.last = text[-1]
+
+    def end(self) -> None:
+        if self.last != "\n":
+            self.stream.write("\n")
+            self.stream.flush()
+            self.last = "\n"
+
+
+def stream_to(client, path: str, body: dict, answer: Answer, args: argparse.Namespace):
+    """Send with streaming on the wire; text goes to stdout as it arrives (unless --json)."""
+    response = client.send("POST", client.url(path), json_body=body, headers={"Accept": "text/event-stream"})
+    text = LineEnder(sys.stdout, not args.json)
+    thoughts = LineEnder(sys.stderr, args.show_reasoning)
+    try:
+        stream_answer(response, answer, text.write, thoughts.write, args.verbose)
+    finally:  # also after an error: what was printed stays, on whole lines
+        thoughts.end()
+        text.end()
+    return response
+
+
 def chat(args: argparse.Namespace) -> int:
     prompt, history = gather_inputs(args, sys.stdin)
     client = common.Client.from_args(args)
-    images = [image_url(spec) for spec in args.image]
-    api = "responses" if args.responses_api else "chat"
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
-    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache)
-    if api == "chat":
-        body = chat_body(args.model, args.system, history, prompt, images,
-                         max_tokens_field=client.settings.max_tokens_field, **options)
-    else:
-        body = responses_body(args.model, args.system, history, prompt, images, **options)
-    answer = Answer(model=args.model, api=api)
+    path, body = request_for(args, prompt, history, streaming, client.settings.max_tokens_field)
+    answer = Answer(args.model, "responses" if args.responses_api else "chat")
     started = time.monotonic()
-    path = "chat/completions" if api == "chat" else "responses"
-    printed = False
     if streaming:
-        response = client.send("POST", client.url(path), json_body=body,
-                               headers={"Accept": "text/event-stream"})
-
-        def on_text(text):
-            nonlocal printed
-            if not args.json:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                printed = True
-
-        def on_reasoning(text):
-            if args.show_reasoning:
-                sys.stderr.write(text)
-                sys.stderr.flush()
-
-        try:
-            stream_answer(response, answer, on_text, on_reasoning, args.verbose)
-        finally:
-            if printed:
-                sys.stdout.write("\n")
-                sys.stdout.flush()
+        response = stream_to(client, path, body, answer, args)
     else:
         document, response = client.post_json(path, body)
-        (parse_chat if api == "chat" else parse_responses)(document, answer)
+        (parse_chat if answer.api == "chat" else parse_responses)(document, answer)
         if args.show_reasoning and answer.reasoning:
-            sys.stderr.write(answer.reasoning.rstrip() + "\n")
+            sys.stderr.write(answer.reasoning.rstrip("\n") + "\n")
     duration_ms = round((time.monotonic() - started) * 1000)
-    if args.show_reasoning and streaming and answer.reasoning:
-        sys.stderr.write("\n")
     check_answer(answer)
     import gradient_pricing  # only once an answer is in: a cached or bundled price, never a live scrape
 

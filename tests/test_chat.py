@@ -551,3 +551,9 @@ def test_sse_error_event_without_an_error_key(api, no_stdin, capsys):
     assert run_chat(api, "--prompt", "Q", "--stream") == 1
     captured = capsys.readouterr()
     assert captured.out == "Half\n" and "upstream reset" in captured.err
+
+
+def test_stream_ending_in_a_newline_gets_no_extra_blank_line(api, no_stdin, capsys):
+    api.add("POST", CHAT, sse_reply(delta("line one\n"), delta("line two\n"), delta(finish="stop")))
+    assert run_chat(api, "--prompt", "Q", "--stream") == 0
+    assert capsys.readouterr().out == "line one\nline two\n"
