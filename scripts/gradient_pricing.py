@@ -79,46 +79,38 @@ def amounts(text: str) -> list:
     return result
 
 
+def token_key(words: str) -> str | None:
+    """Which token price a phrase names, or None for a plain 'per 1M tokens'."""
+    if "cache" in words:
+        return "cached_input_price"
+    if "input" in words or "prompt" in words:
+        return "input_price"
+    if "output" in words or "completion" in words:
+        return "output_price"
+    return None
+
+
 def parse_price_cell(text: str, context: str = "") -> dict | None:
-    """Prices of one table cell. Token prices become USD per 1M tokens: input_price,
-    output_price and cached_input_price; other units keep `price` and `unit`."""
-    found = amounts(text)
-    if not found:
-        return None
-    context = context.lower()
-    result = {}
-    bare = []
-    for value, unit_words in found:
-        words = unit_words.lower()
-        words_or_context = words if words else context
-        scale = token_scale(words_or_context) if ("token" in words_or_context or "tok" in words_or_context) else None
-        if scale is None:
-            if not words and not context:
-                bare.append(value)
-                continue
+    """Prices of one table cell; `context` (the column header) stands in for missing unit words.
+    Token prices become USD per 1M tokens (input_price, output_price, cached_input_price);
+    other units keep `price` and `unit`. None when the cell holds no price."""
+    token_prices, unlabelled, per_unit = {}, [], None
+    for value, unit_words in amounts(text):
+        words = (unit_words or context).lower()
+        scale = token_scale(words) if "tok" in words else None
+        if scale is not None and token_key(words):
+            token_prices.setdefault(token_key(words), round(value * scale, 6))
+        elif scale is not None or not words:
+            unlabelled.append(round(value * (scale or 1.0), 6))  # "$0.65 per 1M tokens", "$0.10 / $0.70 ..."
+        elif per_unit is None:
             unit = re.sub(r"^(?i:usd|us\$)\s*", "", unit_words or context)
-            result.setdefault("price", value)
-            result.setdefault("unit", unit if unit.startswith("per") else f"per {unit}")
-            continue
-        price = round(value * scale, 6)
-        if "cache" in words:
-            result["cached_input_price"] = price
-        elif "input" in words or "prompt" in words:
-            result["input_price"] = price
-        elif "output" in words or "completion" in words:
-            result["output_price"] = price
-        elif words or not bare:
-            bare.append(price)
-    if bare and "input_price" not in result and "output_price" not in result and "token" in (text + context).lower():
-        result["input_price"] = bare[0]
-        result["output_price"] = bare[1] if len(bare) > 1 else bare[0]
-    if "input_price" in result or "output_price" in result:
-        result.setdefault("input_price", result.get("output_price"))
-        result.setdefault("output_price", result.get("input_price"))
-        result["unit"] = TOKEN_UNIT
-        result.pop("price", None)
-        return result
-    return result if "price" in result else None
+            per_unit = {"price": value, "unit": unit if unit.lower().startswith("per") else f"per {unit}"}
+    mentions_tokens = "tok" in f"{text} {context}".lower()
+    if unlabelled and mentions_tokens and not {"input_price", "output_price"} & token_prices.keys():
+        token_prices["input_price"], token_prices["output_price"] = unlabelled[0], unlabelled[-1]
+    if {"input_price", "output_price"} & token_prices.keys():
+        return dict({"input_price": None, "output_price": None}, **token_prices, unit=TOKEN_UNIT)
+    return per_unit
 
 
 def make_row(provider: str, model: str, prices: dict) -> dict:
@@ -127,39 +119,52 @@ def make_row(provider: str, model: str, prices: dict) -> dict:
     return row
 
 
+def column_roles(names: list) -> dict:
+    """Which columns hold the model, the provider, separate input/output prices, and which
+    to try for a combined price (serverless and price-like headers first, agent columns never)."""
+    def first(test):
+        return next((i for i, name in enumerate(names) if test(name)), None)
+
+    model = first(lambda h: "model" in h or h == "name") or 0
+    preferred = [i for i, h in enumerate(names) if i != model and "agent" not in h
+                 and re.search(r"serverless|price|pricing|cost|rate|usd|\$", h)]
+    others = [i for i, h in enumerate(names) if i != model and i not in preferred and "agent" not in h]
+    return {"model": model, "provider": first(lambda h: "provider" in h),
+            "input": first(lambda h: "input" in h and "output" not in h),
+            "output": first(lambda h: "output" in h and "input" not in h),
+            "candidates": preferred + others}
+
+
+def row_prices(cells: list, names: list, roles: dict) -> dict | None:
+    if roles["input"] is not None and roles["output"] is not None and \
+            max(roles["input"], roles["output"]) < len(cells):
+        # bare amounts under Input/Output headers are token prices per 1M unless the header says otherwise
+        found_in, found_out = (parse_price_cell(cells[col], names[col] if "tok" in names[col]
+                                                else names[col] + " per 1m tokens")
+                               for col in (roles["input"], roles["output"]))
+        if found_in and found_out and found_in.get("unit") == TOKEN_UNIT == found_out.get("unit"):
+            return {"input_price": found_in["input_price"], "output_price": found_out["output_price"],
+                    "unit": TOKEN_UNIT}
+    for column in roles["candidates"]:
+        prices = parse_price_cell(cells[column], names[column]) if column < len(cells) else None
+        if prices:
+            return prices
+    return None
+
+
 def rows_from_table(header: list, body: list, provider: str, verbose: bool = False) -> list:
     """Pricing rows of one table, found by header words and $ cells, not by ids or classes."""
     names = [common.one_line(h).lower() for h in header]
-    model_col = next((i for i, h in enumerate(names) if "model" in h or h == "name"), 0)
-    provider_col = next((i for i, h in enumerate(names) if "provider" in h), None)
-    input_col = next((i for i, h in enumerate(names) if "input" in h and "output" not in h), None)
-    output_col = next((i for i, h in enumerate(names) if "output" in h and "input" not in h), None)
-    preferred = [i for i, h in enumerate(names) if i != model_col and "agent" not in h
-                 and re.search(r"serverless|price|pricing|cost|rate|usd|\$", h)]
+    roles = column_roles(names)
     rows = []
     for cells in body:
-        if len(cells) <= model_col:
-            continue
-        model = common.one_line(cells[model_col], 120)
+        model = common.one_line(cells[roles["model"]], 120) if roles["model"] < len(cells) else ""
         if not model or PRICE.search(model):
             continue
-        row_provider = common.one_line(cells[provider_col], 60) if provider_col is not None and \
-            provider_col < len(cells) else provider
-        prices = None
-        if input_col is not None and output_col is not None and max(input_col, output_col) < len(cells):
-            # bare amounts under Input/Output headers are LLM token prices per 1M unless the header says
-            found_in, found_out = (parse_price_cell(cells[col], names[col] if "token" in names[col]
-                                                    else names[col] + " per 1m tokens")
-                                   for col in (input_col, output_col))
-            if found_in and found_out and "price" not in found_in:
-                prices = {"input_price": found_in["input_price"], "output_price": found_out["output_price"],
-                          "unit": TOKEN_UNIT}
-        candidates = preferred + [i for i in range(len(cells)) if i not in preferred and i != model_col
-                                  and i < len(names) and "agent" not in names[i]]
-        for column in candidates:
-            if prices or column >= len(cells):
-                break
-            prices = parse_price_cell(cells[column], names[column] if column < len(names) else "")
+        row_provider = provider
+        if roles["provider"] is not None and roles["provider"] < len(cells):
+            row_provider = common.one_line(cells[roles["provider"]], 60)
+        prices = row_prices(cells, names, roles)
         if prices:
             rows.append(make_row(row_provider, model, prices))
         elif verbose:
@@ -461,7 +466,7 @@ def query_matches(query: str, row: dict) -> bool:
 
 def cost_usd(row: dict, usage: dict) -> float | None:
     input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
-    if row is None or input_tokens is None or output_tokens is None or row.get("input_price") is None:
+    if row is None or None in (input_tokens, output_tokens, row.get("input_price"), row.get("output_price")):
         return None
     cached = usage.get("cached_input_tokens") or 0
     cached_price = row.get("cached_input_price")

@@ -459,3 +459,17 @@ def test_only_the_pricing_region_is_parsed():
     assert region.startswith("<h2>Prices</h2>") and region.endswith("</table>")
     assert compact(pricing.parse_html(page)) == {("Prices", "M"): {"input_price": 1.0, "output_price": 1.0,
                                                                    "unit": "per 1M tokens"}}
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("$0.10 / $0.70 per 1M tokens", {"input_price": 0.1, "output_price": 0.7}),
+    ("$0.10 per 1M input tokens", {"input_price": 0.1, "output_price": None}),  # never guessed
+])
+def test_partial_and_unlabelled_token_cells(cell, expected):
+    assert pricing.parse_price_cell(cell) == dict(expected, unit="per 1M tokens")
+
+
+def test_unknown_output_price_gives_no_cost():
+    half = pricing.make_row("X", "Half", {"input_price": 1.0, "output_price": None, "unit": pricing.TOKEN_UNIT})
+    assert pricing.cost_usd(half, {"input_tokens": 10, "output_tokens": 10}) is None
+    assert "-" in pricing.render_table([half], False).splitlines()[1].split()
