@@ -102,23 +102,22 @@ def generate_sync(client, args, prompt: str, paths_for) -> tuple:
     raw = bytearray()
     for chunk in common.iter_body(response, time.monotonic() + client.settings.timeout):
         raw += chunk
-    found = b64_blobs(raw)
-    if found is None:  # escaped strings: parse the plain way
-        document, spans = common.decode_json(bytes(raw)), []
-    else:
-        document, spans = common.decode_json(found[0]), found[1]
+    found = b64_blobs(raw)  # None when escapes force the plain (copying) parse
+    spans = iter(found[1]) if found else None
+    document = common.decode_json(found[0] if found else bytes(raw))
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, list) or not data or not all(isinstance(d, dict) for d in data):
         raise common.GradientError("invalid_response", "the answer has no data list of images")
-    files, blobs = [], iter(spans)
+    files = []
     revised = next((d.get("revised_prompt") for d in data if d.get("revised_prompt")), None)
     for item, target in zip(data, paths_for(len(data))):
-        if "b64_json" in item:
-            if spans:
-                start, end = next(blobs)
+        encoded = item.get("b64_json")
+        if isinstance(encoded, str):  # each string value has its span in the raw body, in order
+            if spans is not None:
+                start, end = next(spans)
                 files.append(save_b64(memoryview(raw)[start:end], target, args.force))
             else:
-                files.append(save_b64(str(item["b64_json"]).encode("ascii", "replace"), target, args.force))
+                files.append(save_b64(encoded.encode("ascii", "replace"), target, args.force))
         elif isinstance(item.get("url"), str):
             files.append(download(client, item["url"], target, args.force))
         else:

@@ -284,3 +284,13 @@ def test_live_progress_line_on_a_terminal():
 def test_planned_paths(output, n, expected):
     assert gradient_common.planned_paths(output, n, ".png", "S", "gradient-image",
                                          gradient_image.IMAGE_SUFFIXES) == expected
+
+
+def test_mixed_null_b64_and_url_items_stay_in_step(api, workdir, capsys):
+    second = base64.b64encode(JPEG).decode()
+    api.json("POST", GENERATIONS, {"data": [{"b64_json": None, "url": api.origin + "/files/first.png"},
+                                            {"b64_json": second}]})
+    api.add("GET", "/files/first.png", Reply(body=PNG))
+    assert run_image(api, "--prompt", "x", "--n", "2", "--output", "mix.png") == 0
+    assert capsys.readouterr().out.split() == ["mix-1.png", "mix-2.jpg"]
+    assert (workdir / "mix-1.png").read_bytes() == PNG and (workdir / "mix-2.jpg").read_bytes() == JPEG
