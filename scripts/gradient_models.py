@@ -71,14 +71,15 @@ def render_table(models: list, with_prices: bool = False) -> str:
                      for row in rows)
 
 
-def attach_prices(models: list) -> None:
-    """Each model's pricing row (or None) from the cache or bundled snapshot, never a live scrape."""
+def attach_prices(models: list) -> str:
+    """Each model's pricing row (or None) from the cache or bundled snapshot, never a live
+    scrape; returns where the prices came from."""
     import gradient_pricing
 
     prices = gradient_pricing.offline_prices()
-    rows = prices.models if prices else []
     for model in models:
-        model["pricing"] = gradient_pricing.match_price(model["id"], rows)
+        model["pricing"] = gradient_pricing.match_price(model["id"], prices.models) if prices else None
+    return f"prices: {gradient_pricing.describe_source(prices)}" if prices else "prices: none cached"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,17 +99,21 @@ def list_models(args: argparse.Namespace) -> int:
     client = common.Client.from_args(args)
     document, _ = client.get_json("models")
     models = [model for model in parse_models(document) if matches(model, args.filter)]
-    if args.prices:
-        attach_prices(models)
+    prices_source = attach_prices(models) if args.prices else None
     if not models:
         print(f"no model matches {' '.join(args.filter)!r}" if args.filter else "the server lists no models",
               file=sys.stderr)
     if args.json:
-        common.emit_json({"models": models, "count": len(models)})
+        document = {"models": models, "count": len(models)}
+        if prices_source:
+            document["prices_source"] = prices_source
+        common.emit_json(document)
     elif args.ids:
         sys.stdout.write("".join(model["id"] + "\n" for model in models))
     elif models:
         print(render_table(models, args.prices))
+        if prices_source:
+            print(prices_source, file=sys.stderr)
     return common.EXIT_OK
 
 

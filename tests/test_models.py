@@ -195,14 +195,18 @@ def test_broken_pipe_has_no_traceback(api):
 
 def test_prices_column_and_json_pricing_object(models_api, capsys):
     assert run_models(models_api, "--prices") == 0
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    assert captured.err == "prices: bundled snapshot of 2026-02-16\n"
+    lines = captured.out.splitlines()
     assert "IN $/1M" in lines[0] and "OUT $/1M" in lines[0]
     by_id = {line.split()[0]: line.split() for line in lines[1:]}
     assert by_id["openai-gpt-oss-120b"][-2:] == ["0.1", "0.7"]
     assert by_id["alibaba-qwen3-32b"][-2:] == ["0.25", "0.55"]
     assert by_id["llama3-8b-instruct"][-2:] == ["-", "-"]  # no sure match: no price
     assert run_models(models_api, "--prices", "--json") == 0
-    models = {m["id"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    document = json.loads(capsys.readouterr().out)
+    assert document["prices_source"] == "prices: bundled snapshot of 2026-02-16"
+    models = {m["id"]: m for m in document["models"]}
     assert models["llama3.3-70b-instruct"]["pricing"]["model"] == "Llama 3.3 Instruct-70B"
     assert models["llama3.3-70b-instruct"]["pricing"]["input_price"] == 0.65
     assert models["llama3-8b-instruct"]["pricing"] is None
