@@ -31,7 +31,7 @@ READ_SIZE = 1 << 16
 STDIN_WAIT = 1.0  # how long an open stdin pipe may stay silent before it is ignored
 JOB_DONE_STATES = ("COMPLETED", "FAILED")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130  # 2, usage errors, is argparse's own
 
 ERROR_TYPES = (
     "config", "auth", "permission", "not_found", "bad_request", "rate_limit",
@@ -414,7 +414,7 @@ class Settings(NamedTuple):
     max_tokens_field: str = "max_completion_tokens"
 
 
-def resolve_settings(args: argparse.Namespace, require_key: bool = True) -> Settings:
+def resolve_settings(args: argparse.Namespace) -> Settings:
     """Base URL, key and provider from flags, then environment, then the provider preset."""
     provider_name = getattr(args, "provider", None) or DEFAULT_PROVIDER
     provider = PROVIDERS[provider_name]
@@ -429,7 +429,7 @@ def resolve_settings(args: argparse.Namespace, require_key: bool = True) -> Sett
     if user_url and not urlsplit(base_url).path.rstrip("/").endswith("/v1"):
         warn(f"base URL {base_url} does not end in /v1; requests go to {base_url}/...")
     api_key = resolve_api_key(provider)
-    if api_key is None and require_key and not is_loopback_url(base_url):
+    if api_key is None and not is_loopback_url(base_url):
         raise GradientError("config", f"no API key: set {provider.key_vars[0]}", hint=provider.key_help)
     if api_key and urlsplit(base_url).scheme == "http" and not is_loopback_url(base_url):
         warn(f"the API key is sent over plain http to {urlsplit(base_url).hostname}")
@@ -531,14 +531,14 @@ class Client:
         self.session.mount("https://", adapter)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, require_key: bool = True) -> "Client":
-        return cls(resolve_settings(args, require_key))
+    def from_args(cls, args: argparse.Namespace) -> "Client":
+        return cls(resolve_settings(args))
 
     def url(self, path: str) -> str:
         return self.settings.base_url + "/" + path.lstrip("/")
 
     def send(self, method: str, url: str, *, json_body: Any = None, authorized: bool = True,
-             headers: dict | None = None, timeout: float | None = None, **kwargs):
+             headers: dict | None = None, **kwargs):
         """Send a request and return the streamed response; any failure is a GradientError."""
         import requests
 
@@ -548,7 +548,6 @@ class Client:
         if json_body is not None:
             kwargs["data"] = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        read_timeout = timeout or self.settings.timeout
         if self.settings.verbose:
             log(f"> {method} {url}")
             for name, value in headers.items():
@@ -556,7 +555,7 @@ class Client:
         started = time.monotonic()
         try:
             response = self.session.request(method, url, headers=headers, stream=True,
-                                            timeout=(self.connect_timeout, read_timeout), **kwargs)
+                                            timeout=(self.connect_timeout, self.settings.timeout), **kwargs)
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(exc, url) from None
         retries = len(getattr(getattr(response.raw, "retries", None), "history", ()) or ())
@@ -564,7 +563,7 @@ class Client:
             log(f"< {response.status_code} {response.reason} "
                 f"({(time.monotonic() - started) * 1000:.0f} ms, {retries} retries)")
         if response.status_code >= 400:
-            body = b"".join(self._limited(response, MAX_ERROR_BODY, read_timeout))
+            body = b"".join(self._limited(response, MAX_ERROR_BODY, self.settings.timeout))
             response.close()
             raise http_error(response.status_code, response.reason or "", response.headers, body,
                              retries, self.settings.provider.key_help)
@@ -611,8 +610,8 @@ class Client:
         response = self.send("GET", self.url(path))
         return self.read_json(response), response
 
-    def post_json(self, path: str, body: Any, **kwargs) -> tuple:
-        response = self.send("POST", self.url(path), json_body=body, **kwargs)
+    def post_json(self, path: str, body: Any) -> tuple:
+        response = self.send("POST", self.url(path), json_body=body)
         return self.read_json(response), response
 
 
