@@ -563,19 +563,24 @@ class Client:
             log(f"< {response.status_code} {response.reason} "
                 f"({(time.monotonic() - started) * 1000:.0f} ms, {retries} retries)")
         if response.status_code >= 400:
-            body = b"".join(self._limited(response, MAX_ERROR_BODY, self.settings.timeout))
-            response.close()
+            body = self._error_body(response)
             raise http_error(response.status_code, response.reason or "", response.headers, body,
                              retries, self.settings.provider.key_help)
         return response
 
-    def _limited(self, response, limit: int, timeout: float):
-        size = 0
-        for chunk in iter_body(response, time.monotonic() + timeout):
-            size += len(chunk)
-            yield chunk
-            if size >= limit:
-                break
+    def _error_body(self, response) -> bytes:
+        """Up to 1 MB of an error answer; a body cut short still leaves the status to report."""
+        received = bytearray()
+        try:
+            for chunk in iter_body(response, time.monotonic() + self.settings.timeout):
+                received += chunk
+                if len(received) >= MAX_ERROR_BODY:
+                    break
+        except GradientError:
+            pass
+        finally:
+            response.close()
+        return bytes(received[:MAX_ERROR_BODY])
 
     def _transport_error(self, exc: Exception, url: str) -> GradientError:
         import requests

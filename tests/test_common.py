@@ -338,3 +338,10 @@ def test_error_types_are_the_documented_set():
     for type_ in ("config", "auth", "permission", "not_found", "bad_request", "rate_limit", "server", "timeout",
                   "connection", "invalid_response", "parse", "io"):
         assert common.GradientError(type_, "m").to_dict()["error"]["type"] == type_
+
+
+def test_error_body_cut_short_still_reports_the_status(api):
+    api.add("GET", "/v1/x", Reply(401, body=b'{"error": {"message": "bad key, and more text"}}', cut_after=12))
+    with pytest.raises(common.GradientError) as caught:
+        client_for(api).get_json("x")
+    assert caught.value.type == "auth" and caught.value.status == 401
