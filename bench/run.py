@@ -46,17 +46,20 @@ def clean_env(**extra) -> dict:
     return env
 
 
-def wall_time(argv, env=None, runs=5) -> float:
-    """Median wall time of a whole process, in seconds."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(argv, env=env or clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              stdin=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise RuntimeError(f"{argv} failed: {done.stderr.decode()[-500:]}")
-    return statistics.median(times)
+def run_once(argv, env) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} failed: {done.stderr.decode()[-500:]}")
+    return time.perf_counter() - started
+
+
+def wall_times(argv, baseline_argv, env=None, runs=5) -> tuple:
+    """Median wall times (s) of a whole process and of its baseline, their runs interleaved so
+    that a change in the machine's load falls on both alike."""
+    env = env or clean_env()
+    pairs = [(run_once(argv, env), run_once(baseline_argv, env)) for _ in range(runs)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def figure(name, value, baseline, target, unit, ratio=None, note=""):
@@ -70,9 +73,11 @@ def figure(name, value, baseline, target, unit, ratio=None, note=""):
 # ---------------------------------------------------------------- figures
 
 def help_figures(runs: int) -> list:
-    baseline = wall_time([PY, "-c", "pass"], runs=runs)
-    return [figure(f"{name}.py --help", wall_time([PY, str(SCRIPTS / f"{name}.py"), "--help"], runs=runs),
-                   baseline, 2.5, "s") for name in SCRIPT_NAMES]
+    results = []
+    for name in SCRIPT_NAMES:
+        value, baseline = wall_times([PY, str(SCRIPTS / f"{name}.py"), "--help"], [PY, "-c", "pass"], runs=runs)
+        results.append(figure(f"{name}.py --help", value, baseline, 2.5, "s"))
+    return results
 
 
 def cached_pricing_figure(runs: int, folder: str) -> dict:
@@ -81,8 +86,8 @@ def cached_pricing_figure(runs: int, folder: str) -> dict:
     snapshot = json.loads((SCRIPTS / "pricing_snapshot.json").read_text())
     snapshot["fetched_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     Path(cache).write_text(json.dumps(snapshot))
-    baseline = wall_time([PY, "-c", "pass"], runs=runs)
-    value = wall_time([PY, str(SCRIPTS / "gradient_pricing.py"), "--json"], env=env, runs=runs)
+    value, baseline = wall_times([PY, str(SCRIPTS / "gradient_pricing.py"), "--json"], [PY, "-c", "pass"], env,
+                                 runs)
     imported = subprocess.run([PY, "-X", "importtime", str(SCRIPTS / "gradient_pricing.py"), "--json"], env=env,
                               capture_output=True).stderr.decode()
     heavy = sorted({m for m in ("requests", "bs4", "urllib3") if f" {m}\n" in imported or f"| {m}\n" in imported})
@@ -98,13 +103,14 @@ def api_figures(runs: int) -> list:
         bare_get = f"import requests; requests.get({api.url + '/models'!r}, timeout=10).json()"
         bare_post = (f"import requests; requests.post({api.url + '/chat/completions'!r}, timeout=10, json="
                      "{'model': 'm', 'messages': [{'role': 'user', 'content': 'Hi'}]}).json()")
-        models = wall_time([PY, str(SCRIPTS / "gradient_models.py"), "--json", "--base-url", api.url], runs=runs)
-        chat = wall_time([PY, str(SCRIPTS / "gradient_chat.py"), "--json", "--no-stdin", "--prompt", "Hi",
-                          "--base-url", api.url], runs=runs)
-        return [figure("gradient_models.py --json (local server)", models, wall_time([PY, "-c", bare_get], runs=runs),
-                       1.3, "s", note="baseline: bare requests.get"),
-                figure("gradient_chat.py --json (local server)", chat, wall_time([PY, "-c", bare_post], runs=runs),
-                       1.3, "s", note="baseline: bare requests.post")]
+        models = wall_times([PY, str(SCRIPTS / "gradient_models.py"), "--json", "--base-url", api.url],
+                            [PY, "-c", bare_get], runs=runs)
+        chat = wall_times([PY, str(SCRIPTS / "gradient_chat.py"), "--json", "--no-stdin", "--prompt", "Hi",
+                           "--base-url", api.url], [PY, "-c", bare_post], runs=runs)
+        return [figure("gradient_models.py --json (local server)", *models, 1.3, "s",
+                       note="baseline: bare requests.get"),
+                figure("gradient_chat.py --json (local server)", *chat, 1.3, "s",
+                       note="baseline: bare requests.post")]
     finally:
         api.stop()
 
@@ -167,7 +173,8 @@ def parse_figure(size: int, runs: int) -> dict:
 
     page = pricing_page(size)
     gradient_pricing.parse_html("<table></table>")  # bs4's import is timed below, not here
-    import_ms = (wall_time([PY, "-c", "import bs4"], runs=runs) - wall_time([PY, "-c", "pass"], runs=runs)) * 1000
+    with_bs4, bare = wall_times([PY, "-c", "import bs4"], [PY, "-c", "pass"], runs=runs)
+    import_ms = (with_bs4 - bare) * 1000
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -238,9 +245,9 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 runs each and smaller inputs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--runs", type=int, help="runs per timed figure (default 7, quick 2)")
+    parser.add_argument("--runs", type=int, help="runs per timed figure (default 9, quick 2)")
     args = parser.parse_args(argv)
-    runs = args.runs or (2 if args.quick else 7)
+    runs = args.runs or (2 if args.quick else 9)
     machine = {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     with tempfile.TemporaryDirectory() as folder:
         results = help_figures(runs)
