@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     description, _, examples = __doc__.partition("examples:")
     parser = argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"gradient-inference {common.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{speak,transcribe}", required=True)
 
     speech = commands.add_parser("speak", help="text to an audio file")

@@ -356,6 +356,7 @@ def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = DE
     """The flags every script shares. Defaults come from the environment; argparse checks them."""
     parser.add_argument("--json", action="store_true",
                         help="print one JSON document on stdout (errors as JSON on stderr)")
+    parser.add_argument("--version", action="version", version=f"gradient-inference {__version__}")
     group = parser.add_argument_group("connection")
     if needs_key:
         group.add_argument("--provider", choices=sorted(PROVIDERS),
@@ -674,7 +675,10 @@ def stdin_state(stream, wait: float) -> str:
         return "none"
     if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
         return "ready"
-    ready, _, _ = select.select([fd], [], [], wait)
+    try:
+        ready, _, _ = select.select([fd], [], [], wait)
+    except (OSError, ValueError):  # Windows cannot poll pipes: read them, as any CLI would
+        return "ready"
     return "ready" if ready else "silent"
 
 

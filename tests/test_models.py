@@ -210,3 +210,10 @@ def test_prices_column_and_json_pricing_object(models_api, capsys):
     assert models["llama3.3-70b-instruct"]["pricing"]["model"] == "Llama 3.3 Instruct-70B"
     assert models["llama3.3-70b-instruct"]["pricing"]["input_price"] == 0.65
     assert models["llama3-8b-instruct"]["pricing"] is None
+
+
+@pytest.mark.parametrize("name", ["gradient_models", "gradient_chat", "gradient_image", "gradient_pricing",
+                                  "gradient_embed", "gradient_audio"])
+def test_version(script, name):
+    done = script(name, "--version")
+    assert done.returncode == 0 and done.stdout.decode().startswith("gradient-inference 0.")
