@@ -61,6 +61,11 @@ def extensions_for(requested: str | None) -> dict:
     return dict(AUDIO_EXTENSIONS, ogg=".opus" if requested == "opus" else ".ogg")
 
 
+def speech_body(model: str, text: str, voice: str, audio_format: str) -> dict:
+    """POST /audio/speech (OpenAI style)."""
+    return {"model": model, "input": text, "voice": voice, "response_format": audio_format}
+
+
 def fal_payload(model: str, text: str, seconds: float | None) -> dict:
     """TTS models take `text`; text-to-audio models take `prompt` and `seconds_total`."""
     if "text-to-audio" in model or "stable-audio" in model:
@@ -124,7 +129,7 @@ def speak(args: argparse.Namespace) -> int:
                                        request_id=request_id)
         saved = common.save_response(client, client.send("GET", url, authorized=False), output)
     else:
-        body = {"model": args.model, "input": text.strip(), "voice": args.voice, "response_format": args.format}
+        body = speech_body(args.model, text.strip(), args.voice, args.format)
         response = client.send("POST", client.url("audio/speech"), json_body=body)
         request_id = common.request_id(response)
         saved = common.save_response(client, response, output)

@@ -83,8 +83,9 @@ def user_content(prompt: str, images: list, api: str):
     if api == "chat":
         return [{"type": "text", "text": prompt}] + [
             {"type": "image_url", "image_url": {"url": url}} for url in images]
+    # the OpenAI spec requires detail on input_image parts; "auto" is its documented default
     return [{"type": "input_text", "text": prompt}] + [
-        {"type": "input_image", "image_url": url} for url in images]
+        {"type": "input_image", "image_url": url, "detail": "auto"} for url in images]
 
 
 def mark_for_caching(messages: list) -> list:

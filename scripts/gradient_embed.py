@@ -37,6 +37,14 @@ def batches(items: list, size: int):
         yield start, items[start:start + size]
 
 
+def embeddings_body(model: str, texts: list, dimensions: int | None) -> dict:
+    """POST /embeddings: always a list of inputs, dimensions only when asked for."""
+    body = {"model": model, "input": texts}
+    if dimensions:
+        body["dimensions"] = dimensions
+    return body
+
+
 def embeddings_of(document, expected: int) -> list:
     """The vectors of one answer in input order (by their `index`), checked."""
     data = document.get("data") if isinstance(document, dict) else None
@@ -107,10 +115,7 @@ def embed(args: argparse.Namespace) -> int:
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
     for start, batch in batches(texts, args.batch_size):
-        body = {"model": args.model, "input": batch}
-        if args.dimensions:
-            body["dimensions"] = args.dimensions
-        document, _ = client.post_json("embeddings", body)
+        document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
         vectors += embeddings_of(document, len(batch))
         model = document.get("model") or model
         add_usage(usage, document.get("usage"))

@@ -56,6 +56,15 @@ def b64_blobs(body: bytearray):
     return b"".join(pieces), spans
 
 
+def images_body(model: str, prompt: str, n: int, size: str | None, quality: str | None,
+                image_format: str | None) -> dict:
+    """POST /images/generations: optional fields only when given."""
+    body = {"model": model, "prompt": prompt, "n": n}
+    optional = {"size": size, "quality": quality, "output_format": image_format}
+    body.update({key: value for key, value in optional.items() if value})
+    return body
+
+
 def fal_input(prompt: str, n: int, size: str | None, image_format: str | None) -> dict:
     payload = {"prompt": prompt, "num_images": n}
     if size and size != "auto":
@@ -91,13 +100,7 @@ def download(client, url: str, target: str, force: bool) -> dict:
 # ---------------------------------------------------------------- requests
 
 def generate_sync(client, args, prompt: str, paths_for) -> tuple:
-    body = {"model": args.model, "prompt": prompt, "n": args.n}
-    if args.size:
-        body["size"] = args.size
-    if args.quality:
-        body["quality"] = args.quality
-    if args.format:
-        body["output_format"] = args.format
+    body = images_body(args.model, prompt, args.n, args.size, args.quality, args.format)
     response = client.send("POST", client.url("images/generations"), json_body=body)
     raw = bytearray()
     for chunk in common.iter_body(response, time.monotonic() + client.settings.timeout):

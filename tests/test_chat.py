@@ -165,8 +165,8 @@ def test_image_parts_from_a_real_png_and_a_url(api, no_stdin, tmp_path):
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]
     assert responses_call.json["input"] == [{"role": "user", "content": [
         {"type": "input_text", "text": "Describe"},
-        {"type": "input_image", "image_url": data_url},
-        {"type": "input_image", "image_url": "https://example.com/cat.jpg"}]}]
+        {"type": "input_image", "image_url": data_url, "detail": "auto"},
+        {"type": "input_image", "image_url": "https://example.com/cat.jpg", "detail": "auto"}]}]
 
 
 def test_non_image_and_missing_image_are_refused_before_sending(api, no_stdin, tmp_path, capsys):
