@@ -37,6 +37,7 @@ DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
 SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
 SCHEMA_VERSION = 1
+MAX_AGE_HOURS = 24.0
 FETCH_TIMEOUT = 15.0
 TOKEN_UNIT = "per 1M tokens"
 ROW_KEYS = ("provider", "model", "input_price", "output_price", "cached_input_price", "price", "unit")
@@ -395,6 +396,11 @@ def age_seconds(prices: PriceSet, now: float | None = None) -> float:
     return (time.time() if now is None else now) - (parse_time(prices.fetched_at) or 0)
 
 
+def is_fresh(prices: PriceSet, max_age_hours: float = MAX_AGE_HOURS) -> bool:
+    """Younger than max_age_hours (an hour of clock skew into the future is tolerated)."""
+    return -3600 < age_seconds(prices) < max_age_hours * 3600
+
+
 def describe_age(seconds: float) -> str:
     if seconds < 3600:
         return f"{max(seconds, 0) / 60:.0f} min old"
@@ -422,8 +428,7 @@ def offline_prices(quiet: bool = True) -> PriceSet | None:
     """Cached prices of any age, else the bundled snapshot: for other scripts, never a live scrape."""
     cached = read_cache(cache_path(), quiet=quiet)
     if cached is not None:
-        fresh = age_seconds(cached) < 24 * 3600
-        return cached if fresh else cached._replace(source="stale_cache")
+        return cached if is_fresh(cached) else cached._replace(source="stale_cache")
     return read_snapshot()
 
 
@@ -558,7 +563,7 @@ def render_table(rows: list, with_estimate: bool) -> str:
 def load_prices(args: argparse.Namespace, path: str) -> tuple:
     """(PriceSet, the cache as it was before, why live/fresh data was not had or None)."""
     cached = read_cache(path)
-    fresh = cached is not None and -3600 < age_seconds(cached) < args.max_age * 3600
+    fresh = cached is not None and is_fresh(cached, args.max_age)
     if fresh and not args.no_cache and not args.changes:
         return cached, cached, None
     urls = [args.url] if args.url else list(PRICING_URLS)
@@ -631,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fetch this pricing page instead of the known docs URLs (env GRADIENT_PRICING_URL)")
     parser.add_argument("--cache-file", metavar="PATH",
                         help=f"cache path (env GRADIENT_PRICING_CACHE; default {DEFAULT_CACHE})")
-    parser.add_argument("--max-age", type=common.positive_float, default=24.0, metavar="HOURS",
+    parser.add_argument("--max-age", type=common.positive_float, default=MAX_AGE_HOURS, metavar="HOURS",
                         help="how long the cache stays fresh (default %(default)g h)")
     common.add_common_args(parser, default_timeout=FETCH_TIMEOUT, needs_key=False)
     return parser
