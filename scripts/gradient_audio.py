@@ -23,6 +23,9 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_files as files
+import gradient_http as http
+import gradient_jobs as jobs
 
 SPEECH_FORMATS = ("mp3", "wav", "opus", "flac")
 TRANSCRIPT_FORMATS = ("text", "json", "srt", "vtt")
@@ -89,7 +92,7 @@ def audio_url(output) -> str | None:
 
 def check_upload(path: str) -> tuple:
     """(bytes, format) of an audio file small enough to upload; refused before any request."""
-    data = common.read_local_file(path, MAX_UPLOAD_BYTES, "audio file")
+    data = files.read_local_file(path, MAX_UPLOAD_BYTES, "audio file")
     kind = sniff_audio(data[:16])
     if kind is None:
         raise common.GradientError("io", f"{path} is not audio (mp3, wav, flac, ogg, webm, m4a or aac)")
@@ -101,8 +104,8 @@ def check_upload(path: str) -> tuple:
 def speech_text(args: argparse.Namespace) -> str | None:
     if args.text not in (None, "-"):
         return args.text
-    if args.text == "-" or common.stdin_state(sys.stdin, common.STDIN_WAIT) == "ready":
-        return common.read_stdin(sys.stdin)
+    if args.text == "-" or files.stdin_state(sys.stdin, files.STDIN_WAIT) == "ready":
+        return files.read_stdin(sys.stdin)
     return None
 
 
@@ -113,26 +116,26 @@ def speak(args: argparse.Namespace) -> int:
     extension = ".opus" if args.format == "opus" else AUDIO_EXTENSIONS[args.format]
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     known = set(AUDIO_EXTENSIONS.values()) | {".opus"}
-    target = common.planned_paths(args.output, 1, extension, stamp, "gradient-audio", known)[0]
-    common.check_targets([target], args.force)
-    client = common.Client.from_args(args)
-    output = common.OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
+    target = files.planned_paths(args.output, 1, extension, stamp, "gradient-audio", known)[0]
+    files.check_targets([target], args.force)
+    client = http.Client.from_args(args)
+    output = files.OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
                                MAX_AUDIO_BYTES, "audio")
     started = time.monotonic()
     if args.model.startswith("fal-ai/") or args.request_id:
-        request_id = args.request_id or common.submit_job(client, args.model,
+        request_id = args.request_id or jobs.submit_job(client, args.model,
                                                           fal_payload(args.model, text.strip(), args.seconds))
-        result = common.wait_for_job(client, request_id, args.poll_interval)
+        result = jobs.wait_for_job(client, request_id, args.poll_interval)
         url = audio_url(result.get("output") if isinstance(result, dict) else None)
         if url is None:
             raise common.GradientError("invalid_response", f"the job {request_id} finished without audio",
                                        request_id=request_id)
-        saved = common.save_response(client, client.send("GET", url, authorized=False), output)
+        saved = files.save_response(client, client.send("GET", url, authorized=False), output)
     else:
         body = speech_body(args.model, text.strip(), args.voice, args.format)
         response = client.send("POST", client.url("audio/speech"), json_body=body)
-        request_id = common.request_id(response)
-        saved = common.save_response(client, response, output)
+        request_id = http.request_id(response)
+        saved = files.save_response(client, response, output)
     if args.json:
         common.emit_json({"model": args.model, "files": [saved], "count": 1, "request_id": request_id,
                           "duration_ms": round((time.monotonic() - started) * 1000)})
@@ -145,7 +148,7 @@ def speak(args: argparse.Namespace) -> int:
 
 def transcribe(args: argparse.Namespace) -> int:
     data, kind = check_upload(args.file)
-    client = common.Client.from_args(args)
+    client = http.Client.from_args(args)
     wire_format = "json" if args.json and args.format == "text" else args.format
     fields = {"model": args.model, "response_format": wire_format}
     if args.language:
@@ -161,8 +164,8 @@ def transcribe(args: argparse.Namespace) -> int:
         else:
             print(document["text"].strip())
         return common.EXIT_OK
-    body = b"".join(common.iter_body(response, time.monotonic() + client.settings.timeout))
-    text = common.decode_text(body, "the transcription")
+    body = b"".join(http.iter_body(response, time.monotonic() + client.settings.timeout))
+    text = files.decode_text(body, "the transcription")
     if args.json:
         common.emit_json({"model": args.model, "format": wire_format, "text": text})
     else:

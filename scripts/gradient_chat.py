@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import codecs
 import json
 import math
 import re
@@ -27,11 +26,14 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_files as files
+from gradient_answers import Answer, check_answer, parse_chat, parse_responses, stream_answer
+from gradient_http import Client, request_id
+from gradient_wire import normalize_usage
 
 DEFAULT_MODEL = "openai-gpt-oss-120b"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 ROLES = ("system", "developer", "user", "assistant", "tool")
-SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 # ---------------------------------------------------------------- input helpers
@@ -68,8 +70,8 @@ def image_url(spec: str) -> str:
     """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
     if re.match(r"(?i)(https?|data):", spec):
         return spec
-    data = common.read_local_file(spec, MAX_IMAGE_BYTES, "image")
-    kind = common.sniff_image(data[:16])
+    data = files.read_local_file(spec, MAX_IMAGE_BYTES, "image")
+    kind = files.sniff_image(data[:16])
     if kind is None:
         raise common.GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
     return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
@@ -139,267 +141,14 @@ def responses_body(model: str, system, history: list, prompt, images: list, *, t
     return body
 
 
-# ---------------------------------------------------------------- answers
-
-class Answer:
-    """What the model said, filled from a whole answer or chunk by chunk from a stream."""
-
-    def __init__(self, model: str, api: str):
-        self.model, self.api = model, api
-        self.content = self.reasoning = ""
-        self.finish_reason = self.id = None
-        self.usage = {}
-        self.complete = False
-
-
-def text_of(content) -> str:
-    """Message content as text: a string, or the text of a list of parts; null is empty."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
-def parse_chat(document, answer: Answer) -> Answer:
-    choices = document.get("choices") if isinstance(document, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise common.GradientError("invalid_response", "the answer has no choices")
-    message = choices[0].get("message") if isinstance(choices[0].get("message"), dict) else {}
-    answer.content = text_of(message.get("content"))
-    answer.reasoning = text_of(message.get("reasoning_content") or message.get("reasoning"))
-    answer.finish_reason = choices[0].get("finish_reason")
-    answer.usage = common.normalize_usage(document.get("usage"))
-    answer.id = document.get("id")
-    answer.model = document.get("model") or answer.model
-    answer.complete = True
-    return answer
-
-
-def finish_reason_of(response: dict) -> str | None:
-    status = response.get("status")
-    details = response.get("incomplete_details") or {}
-    if status == "incomplete" and isinstance(details, dict) and details.get("reason") == "max_output_tokens":
-        return "length"
-    return {"completed": "stop"}.get(status, status)
-
-
-def parse_responses(document, answer: Answer) -> Answer:
-    output = document.get("output") if isinstance(document, dict) else None
-    if not isinstance(output, list):
-        raise common.GradientError("invalid_response", "the answer has no output list")
-    texts, thoughts = [], []
-    for item in output:
-        if not isinstance(item, dict):
-            continue
-        parts = item.get("content") if isinstance(item.get("content"), list) else []
-        if item.get("type") == "message":
-            texts += [p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "output_text"]
-        elif item.get("type") == "reasoning":
-            thoughts += [p.get("text", "") for p in parts if isinstance(p, dict)]
-            summary = item.get("summary") if isinstance(item.get("summary"), list) else []
-            thoughts += [p.get("text", "") for p in summary if isinstance(p, dict) and not parts]
-    answer.content = "".join(t for t in texts if isinstance(t, str))
-    answer.reasoning = "".join(t for t in thoughts if isinstance(t, str))
-    answer.finish_reason = finish_reason_of(document)
-    answer.usage = common.normalize_usage(document.get("usage"))
-    answer.id = document.get("id")
-    answer.model = document.get("model") or answer.model
-    answer.complete = True
-    return answer
-
-
-def stream_error(payload) -> common.GradientError:
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        message = error.get("message") or error.get("code") or json.dumps(error)
-    else:
-        message = error or payload.get("message") or "unknown error"
-    return common.GradientError("server", f"the stream reported an error: {common.one_line(str(message))}",
-                                hint="what was printed before the error stays printed")
-
-
-def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
-    """Fold one chat.completion.chunk into the answer; return its (text, reasoning) deltas."""
-    if "error" in chunk:
-        raise stream_error(chunk)
-    answer.id = answer.id or chunk.get("id")
-    answer.model = chunk.get("model") or answer.model
-    if chunk.get("usage"):
-        answer.usage = common.normalize_usage(chunk["usage"])
-    choices = chunk.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return "", ""
-    delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
-    text = text_of(delta.get("content"))
-    thought = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
-    answer.content += text
-    answer.reasoning += thought
-    answer.finish_reason = choices[0].get("finish_reason") or answer.finish_reason
-    return text, thought
-
-
-def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tuple:
-    """Fold one Responses streaming event into the answer; return its (text, reasoning) deltas."""
-    kind = payload.get("type") or event_name
-    delta = payload.get("delta") if isinstance(payload.get("delta"), str) else ""
-    if kind == "response.output_text.delta":
-        answer.content += delta
-        return delta, ""
-    if kind in ("response.reasoning_text.delta", "response.reasoning.delta",
-                "response.reasoning_summary_text.delta"):
-        answer.reasoning += delta
-        return "", delta
-    if kind == "error":
-        raise stream_error(payload)
-    response = payload.get("response") if isinstance(payload.get("response"), dict) else {}
-    if kind == "response.failed":
-        raise stream_error(response if response.get("error") else payload)
-    if kind == "response.created":
-        answer.id = response.get("id") or answer.id
-    if kind in ("response.completed", "response.incomplete"):
-        answer.id = response.get("id") or answer.id
-        answer.model = response.get("model") or answer.model
-        answer.usage = common.normalize_usage(response.get("usage"))
-        answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
-        if not answer.content and isinstance(response.get("output"), list):
-            parse_responses(response, answer)
-        answer.complete = True
-    return "", ""
-
-
-class SSEParser:
-    """Server-sent events as the WHATWG spec reads them: CR, LF or CRLF line ends, lines
-    split across reads, several data lines per event, comments. Yields (event, data)."""
-
-    def __init__(self):
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buffer = ""
-        self._skip_lf = False
-        self._started = False
-        self._event = ""
-        self._data = []
-
-    def feed(self, chunk: bytes) -> list:
-        text = self._decoder.decode(chunk)
-        if not self._started and text:
-            self._started = True
-            text = text[1:] if text.startswith("\ufeff") else text
-        if self._skip_lf and text:
-            text = text[1:] if text.startswith("\n") else text
-            self._skip_lf = False
-        self._buffer += text
-        events = []
-        start = 0
-        for match in SSE_LINE_END.finditer(self._buffer):
-            if match.group() == "\r" and match.end() == len(self._buffer):
-                self._skip_lf = True  # the LF of this CRLF may come with the next read
-            event = self._line(self._buffer[start:match.start()])
-            if event:
-                events.append(event)
-            start = match.end()
-        self._buffer = self._buffer[start:]
-        return events
-
-    def finish(self) -> list:
-        """At the end of the stream, an event missing its closing blank line is still delivered."""
-        events = self.feed(b"")
-        line, self._buffer = self._buffer + self._decoder.decode(b"", final=True), ""
-        for event in (self._line(line) if line else None, self._line("")):
-            if event:
-                events.append(event)
-        return events
-
-    def _line(self, line: str):
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None
-            event = (self._event or "message", "\n".join(self._data))
-            self._event, self._data = "", []
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        return None
-
-
 # ---------------------------------------------------------------- the request
-
-def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool) -> Answer:
-    if "json" in response.headers.get("content-type", ""):
-        # some servers ignore stream: true and answer in one piece
-        document = b"".join(common.iter_body(response))
-        (parse_chat if answer.api == "chat" else parse_responses)(common.decode_json(document), answer)
-        if answer.reasoning:
-            on_reasoning(answer.reasoning)
-        if answer.content:
-            on_text(answer.content)
-        return answer
-    parser = SSEParser()
-    done = False
-
-    def handle(events):
-        nonlocal done
-        for event_name, data in events:
-            if data.strip() == "[DONE]":
-                done = True
-                continue
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                if verbose:
-                    common.log(f"skipping a stream event that is not JSON: {common.one_line(data, 80)}")
-                continue
-            if not isinstance(payload, dict):
-                continue
-            if event_name == "error":
-                raise stream_error(payload)
-            if answer.api == "chat":
-                text, thought = apply_chat_chunk(answer, payload)
-            else:
-                text, thought = apply_responses_event(answer, event_name, payload)
-            if text:
-                on_text(text)
-            if thought:
-                on_reasoning(thought)
-
-    for chunk in common.iter_body(response):
-        handle(parser.feed(chunk))
-    handle(parser.finish())
-    if answer.api == "chat" and done:
-        answer.complete = True
-    if not answer.complete:
-        raise common.GradientError(
-            "invalid_response",
-            "the stream ended before it was complete (no " + ("[DONE])" if answer.api == "chat" else
-                                                              "response.completed)"),
-            hint="the answer above may be cut off; try again")
-    return answer
-
-
-def check_answer(answer: Answer) -> None:
-    if answer.content:
-        return
-    if answer.finish_reason == "length":
-        common.warn("the answer is empty: max tokens cut it off"
-                    + (" while the model was reasoning" if answer.reasoning else "") + "; raise --max-tokens")
-        return
-    raise common.GradientError("invalid_response", "the model returned no text"
-                               + (f" (finish_reason {answer.finish_reason})" if answer.finish_reason else ""))
-
 
 # ---------------------------------------------------------------- rendering
 
 def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
     return {"model": answer.model, "api": answer.api, "content": answer.content,
             "reasoning": answer.reasoning or None, "finish_reason": answer.finish_reason,
-            "usage": answer.usage or common.normalize_usage(None), "cost_usd": cost, "id": answer.id,
+            "usage": answer.usage or normalize_usage(None), "cost_usd": cost, "id": answer.id,
             "request_id": request_id, "duration_ms": duration_ms}
 
 
@@ -450,10 +199,10 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     if args.messages:
         try:
             if args.messages == "-":
-                raw = common.read_stdin(stdin)
+                raw = files.read_stdin(stdin)
             else:
                 with open(args.messages, "rb") as handle:
-                    raw = common.decode_text(handle.read(), f"messages file {args.messages}")
+                    raw = files.decode_text(handle.read(), f"messages file {args.messages}")
             history = validate_messages(json.loads(raw))
         except OSError as exc:
             raise common.UsageError(f"cannot read messages file {args.messages}: {exc.strerror or exc}") from None
@@ -461,14 +210,14 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
             raise common.UsageError(f"the messages file is not JSON: {exc}") from None
     prompt = args.prompt
     if prompt == "-":
-        prompt = common.read_stdin(stdin)
+        prompt = files.read_stdin(stdin)
     elif not stdin_used and not args.no_stdin:
-        state = common.stdin_state(stdin, common.STDIN_WAIT)
-        piped = common.read_stdin(stdin) if state == "ready" else ""
+        state = files.stdin_state(stdin, files.STDIN_WAIT)
+        piped = files.read_stdin(stdin) if state == "ready" else ""
         if piped.strip():
             prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
         elif state == "silent" and prompt is not None:
-            common.warn(f"stdin sent nothing within {common.STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
+            common.warn(f"stdin sent nothing within {files.STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
     if prompt is None and not history:
         raise common.UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
     if prompt is not None and not prompt.strip():
@@ -520,7 +269,7 @@ def stream_to(client, path: str, body: dict, answer: Answer, args: argparse.Name
 
 def chat(args: argparse.Namespace) -> int:
     prompt, history = gather_inputs(args, sys.stdin)
-    client = common.Client.from_args(args)
+    client = Client.from_args(args)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
     path, body = request_for(args, prompt, history, streaming, client.settings.max_tokens_field)
     answer = Answer(args.model, "responses" if args.responses_api else "chat")
@@ -534,15 +283,15 @@ def chat(args: argparse.Namespace) -> int:
             sys.stderr.write(answer.reasoning.rstrip("\n") + "\n")
     duration_ms = round((time.monotonic() - started) * 1000)
     check_answer(answer)
-    import gradient_pricing  # only once an answer is in: a cached or bundled price, never a live scrape
+    import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape
 
-    cost, price_source = gradient_pricing.cost_for(answer.model, answer.usage)
+    cost, price_source = gradient_prices.cost_for(answer.model, answer.usage)
     if args.json:
-        common.emit_json(envelope(answer, cost, common.request_id(response), duration_ms))
+        common.emit_json(envelope(answer, cost, request_id(response), duration_ms))
     elif not streaming and answer.content:
         sys.stdout.write(answer.content.rstrip("\n") + "\n")
     if args.usage:
-        print(common.usage_line(answer.usage, cost, price_source), file=sys.stderr)
+        print(gradient_prices.usage_line(answer.usage, cost, price_source), file=sys.stderr)
     return common.EXIT_OK
 
 

@@ -21,6 +21,9 @@ import json
 import sys
 
 import gradient_common as common
+import gradient_files as files
+import gradient_http as http
+import gradient_wire as wire
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -64,7 +67,7 @@ def embeddings_of(document, expected: int) -> list:
 
 
 def add_usage(total: dict, usage) -> dict:
-    found = common.normalize_usage(usage)
+    found = wire.normalize_usage(usage)
     for key in ("input_tokens", "total_tokens"):
         if found[key] is not None:
             total[key] = (total[key] or 0) + found[key]
@@ -99,11 +102,11 @@ def read_inputs(args: argparse.Namespace) -> list:
     if args.input_file:
         try:
             with open(args.input_file, "rb") as handle:
-                texts += input_lines(common.decode_text(handle.read(), args.input_file))
+                texts += input_lines(files.decode_text(handle.read(), args.input_file))
         except OSError as exc:
             raise common.UsageError(f"cannot read {args.input_file}: {exc.strerror or exc}") from None
-    elif not texts and common.stdin_state(sys.stdin, common.STDIN_WAIT) == "ready":
-        texts = input_lines(common.read_stdin(sys.stdin))
+    elif not texts and files.stdin_state(sys.stdin, files.STDIN_WAIT) == "ready":
+        texts = input_lines(files.read_stdin(sys.stdin))
     if not texts:
         raise common.UsageError("nothing to embed: give --input TEXT, --input-file PATH or lines on stdin")
     return texts
@@ -111,7 +114,7 @@ def read_inputs(args: argparse.Namespace) -> list:
 
 def embed(args: argparse.Namespace) -> int:
     texts = read_inputs(args)
-    client = common.Client.from_args(args)
+    client = http.Client.from_args(args)
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
     for start, batch in batches(texts, args.batch_size):
@@ -128,10 +131,10 @@ def embed(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     if args.usage:
-        import gradient_pricing
+        import gradient_prices
 
-        cost, source = gradient_pricing.cost_for(model, usage)
-        print(common.usage_line(usage, cost, source), file=sys.stderr)
+        cost, source = gradient_prices.cost_for(model, usage)
+        print(gradient_prices.usage_line(usage, cost, source), file=sys.stderr)
     return common.EXIT_OK
 
 

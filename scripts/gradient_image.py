@@ -21,6 +21,10 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_files as files
+import gradient_http as http
+import gradient_jobs as jobs
+import gradient_wire as wire
 
 DEFAULT_MODEL = "openai-gpt-image-1"
 DEFAULT_TIMEOUT = 300.0
@@ -77,8 +81,8 @@ def fal_input(prompt: str, n: int, size: str | None, image_format: str | None) -
 
 # ---------------------------------------------------------------- files
 
-def image_file(target: str, force: bool) -> common.OutputFile:
-    return common.OutputFile(target, force, common.sniff_image, EXTENSIONS, MAX_IMAGE_BYTES, "an image")
+def image_file(target: str, force: bool) -> files.OutputFile:
+    return files.OutputFile(target, force, files.sniff_image, EXTENSIONS, MAX_IMAGE_BYTES, "an image")
 
 
 def save_b64(blob, target: str, force: bool) -> dict:
@@ -94,7 +98,7 @@ def save_b64(blob, target: str, force: bool) -> dict:
 def download(client, url: str, target: str, force: bool) -> dict:
     """Stream an image URL to disk; the API key is never sent to the image host."""
     response = client.send("GET", url, authorized=False)
-    return common.save_response(client, response, image_file(target, force))
+    return files.save_response(client, response, image_file(target, force))
 
 
 # ---------------------------------------------------------------- requests
@@ -103,46 +107,46 @@ def generate_sync(client, args, prompt: str, paths_for) -> tuple:
     body = images_body(args.model, prompt, args.n, args.size, args.quality, args.format)
     response = client.send("POST", client.url("images/generations"), json_body=body)
     raw = bytearray()
-    for chunk in common.iter_body(response, time.monotonic() + client.settings.timeout):
+    for chunk in http.iter_body(response, time.monotonic() + client.settings.timeout):
         raw += chunk
     found = b64_blobs(raw)  # None when escapes force the plain (copying) parse
     spans = iter(found[1]) if found else None
-    document = common.decode_json(found[0] if found else bytes(raw))
+    document = wire.decode_json(found[0] if found else bytes(raw))
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, list) or not data or not all(isinstance(d, dict) for d in data):
         raise common.GradientError("invalid_response", "the answer has no data list of images")
-    files = []
+    saved = []
     revised = next((d.get("revised_prompt") for d in data if d.get("revised_prompt")), None)
     for item, target in zip(data, paths_for(len(data))):
         encoded = item.get("b64_json")
         if isinstance(encoded, str):  # each string value has its span in the raw body, in order
             if spans is not None:
                 start, end = next(spans)
-                files.append(save_b64(memoryview(raw)[start:end], target, args.force))
+                saved.append(save_b64(memoryview(raw)[start:end], target, args.force))
             else:
-                files.append(save_b64(encoded.encode("ascii", "replace"), target, args.force))
+                saved.append(save_b64(encoded.encode("ascii", "replace"), target, args.force))
         elif isinstance(item.get("url"), str):
-            files.append(download(client, item["url"], target, args.force))
+            saved.append(download(client, item["url"], target, args.force))
         else:
             raise common.GradientError("invalid_response", "an image in the answer has neither b64_json nor url")
-    return files, revised, common.request_id(response)
+    return saved, revised, http.request_id(response)
 
 
 def generate_fal(client, args, prompt, paths_for) -> tuple:
-    request_id = args.request_id or common.submit_job(
+    request_id = args.request_id or jobs.submit_job(
         client, args.model, fal_input(prompt, args.n, args.size, args.format))
-    result = common.wait_for_job(client, request_id, args.poll_interval)
+    result = jobs.wait_for_job(client, request_id, args.poll_interval)
     output = result.get("output") if isinstance(result, dict) else None
     images = output.get("images") if isinstance(output, dict) else None
     if not isinstance(images, list) or not images:
         raise common.GradientError("invalid_response", f"the job {request_id} finished without images",
                                    request_id=request_id)
-    files = []
+    saved = []
     for image, target in zip(images, paths_for(len(images))):
         if not isinstance(image, dict) or not isinstance(image.get("url"), str):
             raise common.GradientError("invalid_response", "an image of the job has no url", request_id=request_id)
-        files.append(download(client, image["url"], target, args.force))
-    return files, None, request_id
+        saved.append(download(client, image["url"], target, args.force))
+    return saved, None, request_id
 
 
 # ---------------------------------------------------------------- command
@@ -185,24 +189,24 @@ def generate(args: argparse.Namespace) -> int:
 
     def paths_for(count: int) -> list:
         """Planned names for `count` images (a job may return another count than --n asked for)."""
-        paths = common.planned_paths(args.output, count, EXTENSIONS[args.format or "png"], stamp,
+        paths = files.planned_paths(args.output, count, EXTENSIONS[args.format or "png"], stamp,
                                      "gradient-image", IMAGE_SUFFIXES)
-        common.check_targets(paths, args.force)
+        files.check_targets(paths, args.force)
         return paths
 
     paths_for(args.n)
-    client = common.Client.from_args(args)
+    client = http.Client.from_args(args)
     started = time.monotonic()
     if args.model.startswith("fal-ai/") or args.request_id:
-        files, revised, request_id = generate_fal(client, args, prompt, paths_for)
+        saved, revised, request_id = generate_fal(client, args, prompt, paths_for)
     else:
-        files, revised, request_id = generate_sync(client, args, prompt, paths_for)
+        saved, revised, request_id = generate_sync(client, args, prompt, paths_for)
     if args.json:
-        common.emit_json({"model": args.model, "files": files, "count": len(files), "revised_prompt": revised,
+        common.emit_json({"model": args.model, "files": saved, "count": len(saved), "revised_prompt": revised,
                           "request_id": request_id,
                           "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
-        sys.stdout.write("".join(f["path"] + "\n" for f in files))
+        sys.stdout.write("".join(f["path"] + "\n" for f in saved))
     return common.EXIT_OK
 
 

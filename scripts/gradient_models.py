@@ -20,6 +20,7 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_http as http
 
 COLUMNS = ("ID", "OWNED BY", "CREATED")
 PRICE_COLUMNS = ("IN $/1M", "OUT $/1M")
@@ -74,12 +75,12 @@ def render_table(models: list, with_prices: bool = False) -> str:
 def attach_prices(models: list) -> str:
     """Each model's pricing row (or None) from the cache or bundled snapshot, never a live
     scrape; returns where the prices came from."""
-    import gradient_pricing
+    import gradient_prices
 
-    prices = gradient_pricing.offline_prices()
+    prices = gradient_prices.offline_prices()
     for model in models:
-        model["pricing"] = gradient_pricing.match_price(model["id"], prices.models) if prices else None
-    return f"prices: {gradient_pricing.describe_source(prices)}" if prices else "prices: none cached"
+        model["pricing"] = gradient_prices.match_price(model["id"], prices.models) if prices else None
+    return f"prices: {gradient_prices.describe_source(prices)}" if prices else "prices: none cached"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_models(args: argparse.Namespace) -> int:
-    client = common.Client.from_args(args)
+    client = http.Client.from_args(args)
     document, _ = client.get_json("models")
     models = [model for model in parse_models(document) if matches(model, args.filter)]
     prices_source = attach_prices(models) if args.prices else None

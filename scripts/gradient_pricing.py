@@ -18,48 +18,27 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
 import time
-from datetime import datetime, timezone
-from typing import NamedTuple
 
 import gradient_common as common
+from gradient_prices import (DEFAULT_CACHE, MAX_AGE_HOURS, TOKEN_UNIT, PriceSet, age_seconds, cache_path,
+                             cost_usd, describe_source, is_fresh, iso_utc, make_row, query_matches,
+                             read_cache, read_snapshot, write_cache)
 
 PRICING_URLS = (  # newest first: the page moved with the product's renames
     "https://docs.digitalocean.com/products/inference/details/pricing/",
     "https://docs.digitalocean.com/products/inference-hub/details/pricing/",
     "https://docs.digitalocean.com/products/gradient-ai-platform/details/pricing/",
 )
-DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
-SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
-SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
-SCHEMA_VERSION = 1
-MAX_AGE_HOURS = 24.0
 FETCH_TIMEOUT = 15.0
-TOKEN_UNIT = "per 1M tokens"
-ROW_KEYS = ("provider", "model", "input_price", "output_price", "cached_input_price", "price", "unit")
-
 PRICE = re.compile(r"\$\s*([0-9][0-9,]*(?:\.[0-9]+)?)")
 TOKEN_SCALE = (  # what to multiply by to get USD per 1M tokens
     (re.compile(r"(1\s*m\b|1,000,000|million|mtok)"), 1.0),
     (re.compile(r"(1\s*k\b|1,000\b|thousand)"), 1000.0),
     (re.compile(r"\btokens?\b"), 1_000_000.0),
 )
-VENDOR_PREFIXES = {"openai", "anthropic", "alibaba", "meta", "deepseek", "mistral", "mistralai",
-                   "google", "xai", "cohere", "qwen", "microsoft", "nvidia", "amazon"}
-NOISE_TOKENS = {"instruct", "chat", "it", "latest", "preview", "hf"}
-
-
-class PriceSet(NamedTuple):
-    source: str  # live, cache, stale_cache, snapshot
-    fetched_at: str
-    url: str | None
-    models: list
-
-
 # ---------------------------------------------------------------- price cells
 
 def token_scale(unit_text: str) -> float | None:
@@ -112,12 +91,6 @@ def parse_price_cell(text: str, context: str = "") -> dict | None:
     if {"input_price", "output_price"} & token_prices.keys():
         return dict({"input_price": None, "output_price": None}, **token_prices, unit=TOKEN_UNIT)
     return per_unit
-
-
-def make_row(provider: str, model: str, prices: dict) -> dict:
-    row = dict.fromkeys(ROW_KEYS)
-    row.update(prices, provider=provider, model=model)
-    return row
 
 
 def column_roles(names: list) -> dict:
@@ -266,10 +239,12 @@ def parse_markdown(text: str, verbose: bool = False) -> list:
 
 def fetch_markdown_twin(client, url: str, timeout: float, verbose: bool) -> list:
     """Rows from the page's Markdown twin (<url>index.html.md); none when it cannot be had."""
+    from gradient_http import iter_body
+
     twin = (url if url.endswith("/") else url + "/") + "index.html.md"
     try:
         response = client.send("GET", twin, authorized=False)
-        text = b"".join(common.iter_body(response, time.monotonic() + timeout)).decode("utf-8", "replace")
+        text = b"".join(iter_body(response, time.monotonic() + timeout)).decode("utf-8", "replace")
     except common.GradientError as error:
         if verbose:
             common.log(f"no Markdown twin at {twin}: {error.message}")
@@ -279,14 +254,16 @@ def fetch_markdown_twin(client, url: str, timeout: float, verbose: bool) -> list
 
 def fetch_live(urls, timeout: float, max_retries: int, verbose: bool) -> tuple:
     """(rows, url) from the first page that has pricing tables, trying its Markdown twin too."""
+    from gradient_http import Client, iter_body
+
     settings = common.Settings("", None, common.DEFAULT_PROVIDER, common.PROVIDERS[common.DEFAULT_PROVIDER],
                                timeout, max_retries, verbose)
-    client = common.Client(settings)
+    client = Client(settings)
     last_error = None
     for url in urls:
         try:
             response = client.send("GET", url, authorized=False, headers={"Accept": "text/html"})
-            page = b"".join(common.iter_body(response, time.monotonic() + timeout))
+            page = b"".join(iter_body(response, time.monotonic() + timeout))
             final_url = response.url
             rows = parse_html(page.decode(response.encoding or "utf-8", "replace"), verbose)
             if not rows:
@@ -300,197 +277,6 @@ def fetch_live(urls, timeout: float, max_retries: int, verbose: bool) -> tuple:
             if error.type in ("connection", "timeout"):
                 break  # every known URL is on the same host
     raise last_error
-
-
-# ---------------------------------------------------------------- cache
-
-def parse_time(text) -> float | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def iso_utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def validate_document(document) -> list:
-    """The model rows of a cache or snapshot document; ValueError when it is not one."""
-    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError("wrong schema version")
-    if parse_time(document.get("fetched_at")) is None:
-        raise ValueError("no valid fetched_at")
-    models = document.get("models")
-    if not isinstance(models, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("model"), str) for m in models):
-        raise ValueError("no valid models list")
-    return [make_row(m.get("provider") or "", m["model"], {k: m.get(k) for k in ROW_KEYS[2:]}) for m in models]
-
-
-def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
-    """The cache, only when it is a regular file of ours (not a planted symlink) and valid."""
-    def distrust(why):
-        if not quiet:
-            common.warn(f"ignoring pricing cache {path}: {why}")
-        return None
-
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return distrust("it is a symlink" if os.path.islink(path) else exc.strerror)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            return distrust("it is owned by another user")
-        try:
-            document = json.loads(handle.read())
-            models = validate_document(document)
-        except ValueError as exc:
-            return distrust(f"corrupt ({exc})")
-    return PriceSet("cache", document["fetched_at"], document.get("url"), models)
-
-
-def write_cache(path: str, prices: PriceSet) -> bool:
-    """Atomic: a temporary file in the same folder, then os.replace. Failure only warns."""
-    document = {"schema_version": SCHEMA_VERSION, "fetched_at": prices.fetched_at, "url": prices.url,
-                "models": prices.models}
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = None
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".gradient_pricing.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        temporary = None
-        return True
-    except OSError as exc:
-        common.warn(f"could not write the pricing cache {path}: {exc.strerror or exc}")
-        return False
-    finally:  # also on Ctrl-C: no stray temporary file, the old cache untouched
-        if temporary:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-
-
-def read_snapshot() -> PriceSet | None:
-    for path in (SNAPSHOT, SNAPSHOT_INSTALLED):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
-            return PriceSet("snapshot", document["fetched_at"], document.get("url"), validate_document(document))
-        except (OSError, ValueError, KeyError):
-            continue
-    return None
-
-
-def age_seconds(prices: PriceSet, now: float | None = None) -> float:
-    return (time.time() if now is None else now) - (parse_time(prices.fetched_at) or 0)
-
-
-def is_fresh(prices: PriceSet, max_age_hours: float = MAX_AGE_HOURS) -> bool:
-    """Younger than max_age_hours (an hour of clock skew into the future is tolerated)."""
-    return -3600 < age_seconds(prices) < max_age_hours * 3600
-
-
-def describe_age(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{max(seconds, 0) / 60:.0f} min old"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.0f} h old"
-    return f"{seconds / 86400:.0f} days old"
-
-
-def describe_source(prices: PriceSet, now: float | None = None) -> str:
-    age = age_seconds(prices, now)
-    if prices.source == "live":
-        return "live"
-    if prices.source == "cache":
-        return f"cache, {describe_age(age)}"
-    if prices.source == "stale_cache":
-        return f"STALE cache, {describe_age(age)}"
-    return f"bundled snapshot of {prices.fetched_at[:10]}"
-
-
-def cache_path(args=None) -> str:
-    return getattr(args, "cache_file", None) or common.env_default("GRADIENT_PRICING_CACHE", DEFAULT_CACHE)
-
-
-def offline_prices(quiet: bool = True) -> PriceSet | None:
-    """Cached prices of any age, else the bundled snapshot: for other scripts, never a live scrape."""
-    cached = read_cache(cache_path(), quiet=quiet)
-    if cached is not None:
-        return cached if is_fresh(cached) else cached._replace(source="stale_cache")
-    return read_snapshot()
-
-
-# ---------------------------------------------------------------- matching API ids to prices
-
-def name_tokens(text: str) -> list:
-    """Lowercase words and numbers: 'Llama 3.3 Instruct-70B' -> ['3.3', '70', 'b', 'instruct', 'llama']."""
-    words = re.findall(r"[a-z]+|\d+(?:\.\d+)*", text.lower())
-    return [w for w in words if w not in NOISE_TOKENS and not re.fullmatch(r"\d{4,}", w)]
-
-
-def match_price(api_id: str, rows: list) -> dict | None:
-    """The pricing row of an API model id, or None. Precision first: the id and the display
-    name must have the same words and numbers once the vendor prefix is set aside; several
-    matches with different prices give None."""
-    if not api_id:
-        return None
-    wanted = name_tokens(api_id.split("/")[-1])
-    found = []
-    for row in rows:
-        if row.get("unit") != TOKEN_UNIT:
-            continue
-        vendor = set(name_tokens(row.get("provider") or "")) | VENDOR_PREFIXES
-        ours = sorted(t for t in wanted if t not in vendor)
-        theirs = sorted(t for t in name_tokens(row["model"]) if t not in vendor)
-        if ours and ours == theirs:
-            found.append(row)
-    prices = {(r["input_price"], r["output_price"]) for r in found}
-    return found[0] if len(prices) == 1 else None
-
-
-def query_matches(query: str, row: dict) -> bool:
-    """--model: a substring of model or provider (ignoring case and punctuation), or an API id."""
-    squeeze = lambda text: re.sub(r"[^a-z0-9.]", "", text.lower())  # noqa: E731
-    wanted = squeeze(query)
-    haystacks = (squeeze(row["model"]), squeeze(row.get("provider") or ""),
-                 squeeze((row.get("provider") or "") + row["model"]))
-    return any(wanted in hay for hay in haystacks) or match_price(query, [row]) is not None
-
-
-def cost_usd(row: dict, usage: dict) -> float | None:
-    input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
-    if row is None or None in (input_tokens, output_tokens, row.get("input_price"), row.get("output_price")):
-        return None
-    cached = usage.get("cached_input_tokens") or 0
-    cached_price = row.get("cached_input_price")
-    if cached_price is None or cached > input_tokens:
-        cached, cached_price = 0, 0.0
-    total = ((input_tokens - cached) * row["input_price"] + cached * cached_price
-             + output_tokens * row["output_price"]) / 1_000_000
-    return round(total, 8)
-
-
-def cost_for(model_id: str, usage: dict) -> tuple:
-    """(USD, where the price came from) for a call's usage; (None, why) when unknown."""
-    prices = offline_prices()
-    if prices is None:
-        return None, "no prices cached"
-    row = match_price(model_id, prices.models)
-    if row is None:
-        return None, f"no price known for {model_id}"
-    return cost_usd(row, usage), f"prices: {describe_source(prices)}"
 
 
 # ---------------------------------------------------------------- changes

@@ -2,7 +2,9 @@
 no proxies; plus the fake API server and a helper to run scripts as processes."""
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -17,6 +19,10 @@ sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakeapi import FakeAPI  # noqa: E402
+
+# The commands are the console scripts pyproject.toml installs; every other module is shared code.
+COMMANDS = sorted(set(re.findall(r'^gradient-[a-z]+ = "(gradient_[a-z]+):main"$',
+                                 (ROOT / "pyproject.toml").read_text(), re.M)))
 
 FAKE_KEY = "sk-do-FAKEKEY-7c1e9b4d2a-never-print-me"
 ISOLATED_PREFIXES = ("GRADIENT_", "DIGITALOCEAN_", "VULTR_", "GITEE_", "OPENDATASKY_")
@@ -58,6 +64,15 @@ def keyed(monkeypatch):
     """A distinctive fake key in the environment; tests assert it never shows."""
     monkeypatch.setenv("GRADIENT_API_KEY", FAKE_KEY)
     return FAKE_KEY
+
+
+def parse_common(*argv, **kwargs) -> argparse.Namespace:
+    """The common flags parsed as a script would parse them."""
+    import gradient_common
+
+    parser = argparse.ArgumentParser()
+    gradient_common.add_common_args(parser, **kwargs)
+    return parser.parse_args(list(argv))
 
 
 def run_script(name: str, *args: str, input: bytes | str | None = None, env: dict | None = None,

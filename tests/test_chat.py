@@ -281,35 +281,6 @@ def test_subprocess_pipe_and_devnull(api, script):
     assert done.returncode == 0 and done.stderr == b""
 
 
-# ---------------------------------------------------------------- SSE parsing
-
-@pytest.mark.parametrize("pieces", [
-    [b"data: one\n\ndata: two\n\n"],
-    [b"data: o", b"ne\r", b"\n\r\n", b"data: two\r\n", b"\r\n"],
-    [b"data: one\r\rdata: two\r\r"],
-    [b"data: one\n", b"\n", b"data: tw", b"o\n\n"],
-])
-def test_sse_line_endings_and_splits(pieces):
-    parser = gradient_chat.SSEParser()
-    events = [e for piece in pieces for e in parser.feed(piece)] + parser.finish()
-    assert events == [("message", "one"), ("message", "two")]
-
-
-def test_sse_multiline_data_comments_fields_and_missing_blank_line():
-    parser = gradient_chat.SSEParser()
-    text = (b"\xef\xbb\xbf: keep-alive\nevent: response.output_text.delta\ndata: a\ndata:b\nid: 7\n"
-            b"retry: 10\ngarbage line\n\ndata: last")
-    events = parser.feed(text) + parser.finish()
-    assert events == [("response.output_text.delta", "a\nb"), ("message", "last")]
-
-
-def test_sse_utf8_split_across_reads():
-    parser = gradient_chat.SSEParser()
-    encoded = "data: héllo\n\n".encode()
-    events = [e for i in range(len(encoded)) for e in parser.feed(encoded[i:i + 1])]
-    assert events == [("message", "héllo")]
-
-
 # ---------------------------------------------------------------- streaming
 
 def test_stream_prints_deltas_and_collects_usage_chunk(api, keyed, no_stdin, capsys):

@@ -10,10 +10,10 @@ import strictyaml
 from skills_ref.validator import validate
 
 import gradient_common
-from conftest import ROOT, SCRIPTS
+from conftest import COMMANDS as COMMAND_MODULES, ROOT, SCRIPTS
 
 DOCS = {"README.md": (ROOT / "README.md").read_text(), "SKILL.md": (ROOT / "SKILL.md").read_text()}
-COMMANDS = {path.stem: path.stem for path in SCRIPTS.glob("gradient_*.py") if path.stem != "gradient_common"}
+COMMANDS = {name: name for name in COMMAND_MODULES}
 COMMANDS.update({name.replace("_", "-"): name for name in list(COMMANDS)})
 INVOCATION = re.compile(r"(?<![\w/-])(?:scripts/)?(gradient[_-][a-z]+)(?:\.py)?(?![\w.-])")
 PIPELINE_END = re.compile(r"\|\||[|;&<>)]|\$\(")

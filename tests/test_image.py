@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-import gradient_common
+import gradient_files
 import gradient_image
 from conftest import FAKE_KEY, JPEG, WEBP, tiny_png
 from fakeapi import Reply
@@ -174,7 +174,7 @@ def test_ctrl_c_during_a_download_leaves_no_file(api, workdir, monkeypatch, caps
     def interrupted(self, data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gradient_common.OutputFile, "write", interrupted)
+    monkeypatch.setattr(gradient_files.OutputFile, "write", interrupted)
     assert run_image(api, "--prompt", "x", "--output", "i.png") == 130
     assert leftovers(workdir) == [] and "Traceback" not in capsys.readouterr().err
 
@@ -244,7 +244,7 @@ def test_fal_timeout_prints_the_request_id_and_resume_works(api, workdir, capsys
 
 
 def test_fal_429_on_submit_is_retried(api, workdir, monkeypatch, capsys):
-    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
     api.add("POST", "/v1/async-invoke", Reply(429, json={"error": {"message": "slow"}}))
     fal_routes(api, ["COMPLETED"])
     assert run_image(api, "--model", FAL, "--prompt", "x", "--poll-interval", "0.01") == 0
@@ -255,35 +255,6 @@ def test_fal_without_images_is_invalid(api, workdir, capsys):
     fal_routes(api, ["COMPLETED"], result={"status": "COMPLETED", "output": {}})
     assert run_image(api, "--model", FAL, "--prompt", "x", "--poll-interval", "0.01") == 1
     assert "finished without images" in capsys.readouterr().err
-
-
-def test_live_progress_line_on_a_terminal():
-    class Terminal:
-        text = ""
-
-        def isatty(self):
-            return True
-
-        def write(self, text):
-            Terminal.text += text
-
-        def flush(self):
-            pass
-
-    progress = gradient_common.Progress(Terminal())
-    progress.update("IN_PROGRESS", 1.2)
-    progress.update("IN_PROGRESS", 3.4)
-    progress.close()
-    assert Terminal.text == "\rin progress... 1 s \rin progress... 3 s \n"
-
-
-@pytest.mark.parametrize("output, n, expected", [
-    (None, 1, ["./gradient-image-S.png"]), (None, 2, ["./gradient-image-S-1.png", "./gradient-image-S-2.png"]),
-    ("a.webp", 1, ["a.webp"]), ("a.jpeg", 2, ["a-1.jpeg", "a-2.jpeg"]), ("a.v2", 1, ["a.v2.png"]),
-])
-def test_planned_paths(output, n, expected):
-    assert gradient_common.planned_paths(output, n, ".png", "S", "gradient-image",
-                                         gradient_image.IMAGE_SUFFIXES) == expected
 
 
 def test_mixed_null_b64_and_url_items_stay_in_step(api, workdir, capsys):

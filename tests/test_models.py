@@ -89,7 +89,7 @@ def test_json_errors_with_hints(api, keyed, capsys, status, body, type_, words):
 
 
 def test_html_502_page_is_summarised(api, capsys, monkeypatch):
-    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
     page = "<html><head><title>502 Bad Gateway</title></head><body>" + "<p>nginx</p>" * 500 + "</body></html>"
     api.add("GET", "/v1/models", Reply(502, body=page, headers={"Content-Type": "text/html"}))
     assert run_models(api) == 1
@@ -115,7 +115,7 @@ def test_429_retry_after_an_hour_is_not_retried(api, capsys):
 
 
 def test_500_three_times_then_gives_up(api, capsys, monkeypatch):
-    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
     api.add("GET", "/v1/models", Reply(500, json={"error": {"message": "boom"}}))
     assert run_models(api) == 1
     assert len(api.calls()) == 3
@@ -123,7 +123,7 @@ def test_500_three_times_then_gives_up(api, capsys, monkeypatch):
 
 
 def test_connection_refused(capsys, monkeypatch):
-    monkeypatch.setattr("gradient_common.time.sleep", lambda s: None)
+    monkeypatch.setattr("time.sleep", lambda s: None)
     assert gradient_models.main(["--base-url", "http://127.0.0.1:9/v1"]) == 1
     assert "connection refused by 127.0.0.1:9" in capsys.readouterr().err
 

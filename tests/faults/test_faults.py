@@ -16,7 +16,9 @@ import pytest
 
 import gradient_audio
 import gradient_chat
-import gradient_common
+import gradient_files
+import gradient_http
+import gradient_prices
 import gradient_embed
 import gradient_image
 import gradient_models
@@ -57,7 +59,7 @@ API_SCRIPTS = ["models", "chat", "image", "embed", "speak"]
 @pytest.fixture
 def no_sleep(monkeypatch):
     waits = []
-    monkeypatch.setattr(gradient_common.time, "sleep", waits.append)
+    monkeypatch.setattr(gradient_http.time, "sleep", waits.append)
     return waits
 
 
@@ -362,7 +364,7 @@ def test_disk_full_during_a_cache_write_keeps_the_old_cache(pricing_page, work, 
     def full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gradient_pricing.os, "fsync", full)
+    monkeypatch.setattr(gradient_prices.os, "fsync", full)
     assert gradient_pricing.main(["--cache-file", str(cache)]) == 0
     captured = capsys.readouterr()
     assert "No space left on device" in captured.err and "gpt-oss-120b" in captured.out
@@ -380,14 +382,14 @@ def test_disk_full_while_saving_an_image(api, work, monkeypatch, capsys):
         def close(self):
             pass
 
-    real_init = gradient_common.OutputFile.__init__
+    real_init = gradient_files.OutputFile.__init__
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
         self.handle.close()
         self.handle = Full()
 
-    monkeypatch.setattr(gradient_common.OutputFile, "__init__", init)
+    monkeypatch.setattr(gradient_files.OutputFile, "__init__", init)
     assert main(["--base-url", api.url, *argv]) == 1
     assert "No space left on device" in one_error_line(capsys.readouterr().err)
     assert list(work.iterdir()) == []
@@ -400,7 +402,7 @@ def test_ctrl_c_during_a_cache_write_keeps_the_old_cache(pricing_page, work, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gradient_pricing.json, "dump", interrupted)
+    monkeypatch.setattr(gradient_prices.json, "dump", interrupted)
     assert gradient_pricing.main(["--cache-file", str(cache)]) == 130
     assert "Traceback" not in capsys.readouterr().err
     assert cache.read_bytes() == before and [p.name for p in work.iterdir()] == ["cache.json"]

@@ -1,0 +1,265 @@
+"""The price library: price rows, the pricing cache and the bundled snapshot, freshness, matching
+API model ids to rows, and what a call cost.
+
+Belongs here: everything that reads prices without fetching them, for every command (chat,
+models, embed and the pricing command itself). Does not belong here: fetching and parsing the
+docs page and the pricing command's output (gradient_pricing), which imports this module.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections import namedtuple
+
+from gradient_common import env_default, warn
+
+DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
+SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
+SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
+SCHEMA_VERSION = 1
+MAX_AGE_HOURS = 24.0
+TOKEN_UNIT = "per 1M tokens"
+ROW_KEYS = ("provider", "model", "input_price", "output_price", "cached_input_price", "price", "unit")
+VENDOR_PREFIXES = {"openai", "anthropic", "alibaba", "meta", "deepseek", "mistral", "mistralai",
+                   "google", "xai", "cohere", "qwen", "microsoft", "nvidia", "amazon"}
+NOISE_TOKENS = {"instruct", "chat", "it", "latest", "preview", "hf"}
+ISO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
+
+PriceSet = namedtuple("PriceSet", "source fetched_at url models")  # source: live, cache, stale_cache, snapshot
+
+
+def make_row(provider: str, model: str, prices: dict) -> dict:
+    row = dict.fromkeys(ROW_KEYS)
+    row.update(prices, provider=provider, model=model)
+    return row
+
+
+
+# ---------------------------------------------------------------- time, without datetime (slow to import)
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def parse_time(text) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time (Z, an offset, or none for UTC); None if not one."""
+    match = ISO_TIME.fullmatch(str(text).strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 60):
+        return None
+    fraction, zone = float(match.group(7) or 0), match.group(8)
+    offset = 0
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = (-1 if zone[0] == "-" else 1) * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second + fraction - offset
+
+
+def iso_utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+# ---------------------------------------------------------------- cache and snapshot
+
+def validate_document(document) -> list:
+    """The model rows of a cache or snapshot document; ValueError when it is not one."""
+    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError("wrong schema version")
+    if parse_time(document.get("fetched_at")) is None:
+        raise ValueError("no valid fetched_at")
+    models = document.get("models")
+    if not isinstance(models, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("model"), str) for m in models):
+        raise ValueError("no valid models list")
+    return [make_row(m.get("provider") or "", m["model"], {k: m.get(k) for k in ROW_KEYS[2:]}) for m in models]
+
+
+def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
+    """The cache, only when it is a regular file of ours (not a planted symlink) and valid."""
+    def distrust(why):
+        if not quiet:
+            warn(f"ignoring pricing cache {path}: {why}")
+        return None
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return distrust("it is a symlink" if os.path.islink(path) else exc.strerror)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            return distrust("it is owned by another user")
+        try:
+            document = json.loads(handle.read())
+            models = validate_document(document)
+        except ValueError as exc:
+            return distrust(f"corrupt ({exc})")
+    return PriceSet("cache", document["fetched_at"], document.get("url"), models)
+
+
+def write_cache(path: str, prices: PriceSet) -> bool:
+    """Atomic: a temporary file in the same folder, then os.replace. Failure only warns."""
+    document = {"schema_version": SCHEMA_VERSION, "fetched_at": prices.fetched_at, "url": prices.url,
+                "models": prices.models}
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".gradient_pricing.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        temporary = None
+        return True
+    except OSError as exc:
+        warn(f"could not write the pricing cache {path}: {exc.strerror or exc}")
+        return False
+    finally:  # also on Ctrl-C: no stray temporary file, the old cache untouched
+        if temporary:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+def read_snapshot() -> PriceSet | None:
+    for path in (SNAPSHOT, SNAPSHOT_INSTALLED):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+            return PriceSet("snapshot", document["fetched_at"], document.get("url"), validate_document(document))
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def age_seconds(prices: PriceSet, now: float | None = None) -> float:
+    return (time.time() if now is None else now) - (parse_time(prices.fetched_at) or 0)
+
+
+def is_fresh(prices: PriceSet, max_age_hours: float = MAX_AGE_HOURS) -> bool:
+    """Younger than max_age_hours (an hour of clock skew into the future is tolerated)."""
+    return -3600 < age_seconds(prices) < max_age_hours * 3600
+
+
+def describe_age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{max(seconds, 0) / 60:.0f} min old"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h old"
+    return f"{seconds / 86400:.0f} days old"
+
+
+def describe_source(prices: PriceSet, now: float | None = None) -> str:
+    age = age_seconds(prices, now)
+    if prices.source == "live":
+        return "live"
+    if prices.source == "cache":
+        return f"cache, {describe_age(age)}"
+    if prices.source == "stale_cache":
+        return f"STALE cache, {describe_age(age)}"
+    return f"bundled snapshot of {prices.fetched_at[:10]}"
+
+
+def cache_path(args=None) -> str:
+    return getattr(args, "cache_file", None) or env_default("GRADIENT_PRICING_CACHE", DEFAULT_CACHE)
+
+
+def offline_prices(quiet: bool = True) -> PriceSet | None:
+    """Cached prices of any age, else the bundled snapshot: for other scripts, never a live scrape."""
+    cached = read_cache(cache_path(), quiet=quiet)
+    if cached is not None:
+        return cached if is_fresh(cached) else cached._replace(source="stale_cache")
+    return read_snapshot()
+
+
+# ---------------------------------------------------------------- matching and costs
+
+def name_tokens(text: str) -> list:
+    """Lowercase words and numbers: 'Llama 3.3 Instruct-70B' -> ['3.3', '70', 'b', 'instruct', 'llama']."""
+    words = re.findall(r"[a-z]+|\d+(?:\.\d+)*", text.lower())
+    return [w for w in words if w not in NOISE_TOKENS and not re.fullmatch(r"\d{4,}", w)]
+
+
+def match_price(api_id: str, rows: list) -> dict | None:
+    """The pricing row of an API model id, or None. Precision first: the id and the display
+    name must have the same words and numbers once the vendor prefix is set aside; several
+    matches with different prices give None."""
+    if not api_id:
+        return None
+    wanted = name_tokens(api_id.split("/")[-1])
+    found = []
+    for row in rows:
+        if row.get("unit") != TOKEN_UNIT:
+            continue
+        vendor = set(name_tokens(row.get("provider") or "")) | VENDOR_PREFIXES
+        ours = sorted(t for t in wanted if t not in vendor)
+        theirs = sorted(t for t in name_tokens(row["model"]) if t not in vendor)
+        if ours and ours == theirs:
+            found.append(row)
+    prices = {(r["input_price"], r["output_price"]) for r in found}
+    return found[0] if len(prices) == 1 else None
+
+
+def query_matches(query: str, row: dict) -> bool:
+    """--model: a substring of model or provider (ignoring case and punctuation), or an API id."""
+    squeeze = lambda text: re.sub(r"[^a-z0-9.]", "", text.lower())  # noqa: E731
+    wanted = squeeze(query)
+    haystacks = (squeeze(row["model"]), squeeze(row.get("provider") or ""),
+                 squeeze((row.get("provider") or "") + row["model"]))
+    return any(wanted in hay for hay in haystacks) or match_price(query, [row]) is not None
+
+
+def cost_usd(row: dict, usage: dict) -> float | None:
+    input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    if row is None or None in (input_tokens, output_tokens, row.get("input_price"), row.get("output_price")):
+        return None
+    cached = usage.get("cached_input_tokens") or 0
+    cached_price = row.get("cached_input_price")
+    if cached_price is None or cached > input_tokens:
+        cached, cached_price = 0, 0.0
+    total = ((input_tokens - cached) * row["input_price"] + cached * cached_price
+             + output_tokens * row["output_price"]) / 1_000_000
+    return round(total, 8)
+
+
+def cost_for(model_id: str, usage: dict) -> tuple:
+    """(USD, where the price came from) for a call's usage; (None, why) when unknown."""
+    prices = offline_prices()
+    if prices is None:
+        return None, "no prices cached"
+    row = match_price(model_id, prices.models)
+    if row is None:
+        return None, f"no price known for {model_id}"
+    return cost_usd(row, usage), f"prices: {describe_source(prices)}"
+
+
+def usage_line(usage: dict, cost, price_source) -> str:
+    """`tokens: N in, M out (K cached), cost $X (source)` for --usage on stderr."""
+    def number(value):
+        return "?" if value is None else str(value)
+
+    line = f"tokens: {number(usage.get('input_tokens'))} in, {number(usage.get('output_tokens'))} out"
+    if usage.get("cached_input_tokens"):
+        line += f" ({usage['cached_input_tokens']} cached)"
+    if cost is not None:
+        line += f", cost ${cost:.6f}" + (f" ({price_source})" if price_source else "")
+    elif price_source:
+        line += f", cost unknown ({price_source})"
+    return line

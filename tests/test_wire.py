@@ -1,0 +1,83 @@
+"""gradient_wire: statuses to errors, server messages, Retry-After, server-sent events."""
+from __future__ import annotations
+
+import pytest
+
+import gradient_wire as wire
+
+
+# ---------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("body, expected", [
+    (b'{"error": {"message": "model not found", "type": "x"}}', "model not found"),
+    (b'{"error": "plain error"}', "plain error"),
+    (b'{"message": "top-level message"}', "top-level message"),
+    (b'{"detail": "not allowed"}', "not allowed"),
+    (b'{"detail": [{"loc": ["body"], "msg": "bad"}]}', '[{"loc": ["body"], "msg": "bad"}]'),
+    (b"just text\nover lines", "just text over lines"),
+    (b'"a json string"', "a json string"),
+    (b"", ""),
+])
+def test_server_message_shapes(body, expected):
+    assert wire.server_message(body) == expected
+
+
+def test_http_error_html_page_uses_its_title():
+    page = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000
+    error = wire.http_error(502, "Bad Gateway", {"content-type": "text/html"}, page, 2)
+    assert error.message == "server returned an HTML page (502): 502 Bad Gateway"
+    assert error.type == "server" and "retried 2 times" in error.hint
+
+
+@pytest.mark.parametrize("status, type_, hint_part", [
+    (400, "bad_request", "check the model id"), (401, "auth", "model access key"),
+    (403, "permission", "quota"), (404, "not_found", "gradient_models.py"),
+    (408, "timeout", None), (422, "bad_request", "check"), (429, "rate_limit", "rate limited"),
+    (500, "server", "server trouble"), (503, "server", "server trouble"),
+])
+def test_status_mapping(status, type_, hint_part):
+    error = wire.http_error(status, "R", {"x-request-id": "req-1"}, b'{"message": "m"}', 0)
+    assert error.type == type_ and error.request_id == "req-1" and error.status == status
+    assert (hint_part in error.hint) if hint_part else error.hint is None
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ({"retry-after-ms": "1500"}, 1.5),
+    ({"retry-after": "3"}, 3.0),
+    ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+    ({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, 10.0),
+    ({"retry-after": "soon"}, None),
+    ({}, None),
+])
+def test_parse_retry_after(headers, expected):
+    now = 1445412480.0  # 2015-10-21 07:28:00 UTC
+    assert wire.parse_retry_after(headers, now=now) == expected
+
+
+# ---------------------------------------------------------------- SSE parsing
+
+@pytest.mark.parametrize("pieces", [
+    [b"data: one\n\ndata: two\n\n"],
+    [b"data: o", b"ne\r", b"\n\r\n", b"data: two\r\n", b"\r\n"],
+    [b"data: one\r\rdata: two\r\r"],
+    [b"data: one\n", b"\n", b"data: tw", b"o\n\n"],
+])
+def test_sse_line_endings_and_splits(pieces):
+    parser = wire.SSEParser()
+    events = [e for piece in pieces for e in parser.feed(piece)] + parser.finish()
+    assert events == [("message", "one"), ("message", "two")]
+
+
+def test_sse_multiline_data_comments_fields_and_missing_blank_line():
+    parser = wire.SSEParser()
+    text = (b"\xef\xbb\xbf: keep-alive\nevent: response.output_text.delta\ndata: a\ndata:b\nid: 7\n"
+            b"retry: 10\ngarbage line\n\ndata: last")
+    events = parser.feed(text) + parser.finish()
+    assert events == [("response.output_text.delta", "a\nb"), ("message", "last")]
+
+
+def test_sse_utf8_split_across_reads():
+    parser = wire.SSEParser()
+    encoded = "data: héllo\n\n".encode()
+    events = [e for i in range(len(encoded)) for e in parser.feed(encoded[i:i + 1])]
+    assert events == [("message", "héllo")]
