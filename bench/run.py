@@ -169,16 +169,16 @@ def pricing_page(size: int) -> str:
 def parse_figure(size: int, runs: int) -> dict:
     import bs4
 
-    import gradient_pricing
+    import gradient_pricepage
 
     page = pricing_page(size)
-    gradient_pricing.parse_html("<table></table>")  # bs4's import is timed below, not here
+    gradient_pricepage.parse_html("<table></table>")  # bs4's import is timed below, not here
     with_bs4, bare = wall_times([PY, "-c", "import bs4"], [PY, "-c", "pass"], runs=runs)
     import_ms = (with_bs4 - bare) * 1000
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        rows = gradient_pricing.parse_html(page)
+        rows = gradient_pricepage.parse_html(page)
         timings.append((time.perf_counter() - started) * 1000)
     if len(rows) < 18:
         raise RuntimeError(f"the page gave {len(rows)} rows")

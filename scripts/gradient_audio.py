@@ -176,13 +176,11 @@ def transcribe(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    description, _, examples = __doc__.partition("examples:")
-    parser = argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.command_parser(__doc__)
     parser.add_argument("--version", action="version", version=f"gradient-inference {common.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{speak,transcribe}", required=True)
 
-    speech = commands.add_parser("speak", help="text to an audio file")
+    speech = commands.add_parser("speak", help="text to an audio file", formatter_class=common.HelpFormatter)
     speech.add_argument("-m", "--model", required=True, help="speech model id, or a fal-ai/... TTS or audio model")
     speech.add_argument("-t", "--text", help="the text; '-' or no --text reads stdin")
     speech.add_argument("--voice", default="alloy", help="voice name (default %(default)s)")
@@ -198,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_common_args(speech, default_timeout=DEFAULT_TIMEOUT)
     speech.set_defaults(handler=speak)
 
-    listen = commands.add_parser("transcribe", help="an audio file (up to 25 MB) to text")
+    listen = commands.add_parser("transcribe", help="an audio file (up to 25 MB) to text",
+                                 formatter_class=common.HelpFormatter)
     listen.add_argument("-m", "--model", required=True, help="transcription model id")
     listen.add_argument("--file", required=True, metavar="PATH", help="the audio file")
     listen.add_argument("--language", help="the spoken language as ISO-639-1 (en, fr...), if known")

@@ -18,16 +18,14 @@ examples:
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import math
 import re
 import sys
 import time
 
 import gradient_common as common
 import gradient_files as files
-from gradient_answers import Answer, check_answer, parse_chat, parse_responses, stream_answer
+from gradient_chatapi import Answer, chat_body, check_answer, parse_chat, parse_responses, responses_body, stream_answer
 from gradient_http import Client, request_id
 from gradient_wire import normalize_usage
 
@@ -44,7 +42,7 @@ def float_in_range(low: float, high: float):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if math.isnan(value) or not low <= value <= high:
+        if not low <= value <= high:  # NaN fails too
             raise argparse.ArgumentTypeError(f"{text!r} must be between {low:g} and {high:g}")
         return value
     return convert
@@ -70,78 +68,14 @@ def image_url(spec: str) -> str:
     """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
     if re.match(r"(?i)(https?|data):", spec):
         return spec
+    import base64
+
     data = files.read_local_file(spec, MAX_IMAGE_BYTES, "image")
     kind = files.sniff_image(data[:16])
     if kind is None:
         raise common.GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
     return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
-
-# ---------------------------------------------------------------- request bodies
-
-def user_content(prompt: str, images: list, api: str):
-    if not images:
-        return prompt
-    if api == "chat":
-        return [{"type": "text", "text": prompt}] + [
-            {"type": "image_url", "image_url": {"url": url}} for url in images]
-    # the OpenAI spec requires detail on input_image parts; "auto" is its documented default
-    return [{"type": "input_text", "text": prompt}] + [
-        {"type": "input_image", "image_url": url, "detail": "auto"} for url in images]
-
-
-def mark_for_caching(messages: list) -> list:
-    """Anthropic prompt caching: cache_control on the system prompt, else on the first user turn."""
-    target = next((m for m in messages if m["role"] == "system"), None) or next(
-        (m for m in messages if m["role"] == "user"), None)
-    if target is None:
-        return messages
-    content = target["content"]
-    parts = [{"type": "text", "text": content}] if isinstance(content, str) else [dict(p) for p in content]
-    parts[-1]["cache_control"] = {"type": "ephemeral"}
-    return [dict(m, content=parts) if m is target else m for m in messages]
-
-
-def chat_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
-              max_tokens=None, max_tokens_field="max_completion_tokens", stream=False, cache=False) -> dict:
-    messages = ([{"role": "system", "content": system}] if system else []) + list(history)
-    if prompt is not None:
-        messages.append({"role": "user", "content": user_content(prompt, images, "chat")})
-    if cache and model.startswith("anthropic-"):
-        messages = mark_for_caching(messages)
-    body = {"model": model, "messages": messages, "stream": stream}
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    if temperature is not None:
-        body["temperature"] = temperature
-    if max_tokens is not None:
-        body[max_tokens_field] = max_tokens
-    return body
-
-
-def responses_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
-                   max_tokens=None, stream=False, cache=False) -> dict:
-    if history or images:
-        items = [{"role": m["role"], "content": m["content"]} for m in history]
-        if prompt is not None:
-            items.append({"role": "user", "content": user_content(prompt, images, "responses")})
-        body = {"model": model, "input": items}
-    else:
-        body = {"model": model, "input": prompt}
-    if system:
-        body["instructions"] = system
-    if max_tokens is not None:
-        body["max_output_tokens"] = max_tokens
-    if temperature is not None:
-        body["temperature"] = temperature
-    if stream:
-        body["stream"] = True
-    if cache:
-        body["store"] = True
-    return body
-
-
-# ---------------------------------------------------------------- the request
 
 # ---------------------------------------------------------------- rendering
 
@@ -155,8 +89,7 @@ def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.command_parser(__doc__)
     parser.add_argument("-p", "--prompt", metavar="TEXT",
                         help="the user's message; '-' reads it from stdin. Piped stdin with a prompt "
                              "goes before it, separated by a blank line")

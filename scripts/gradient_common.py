@@ -152,6 +152,44 @@ def base_url_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# ---------------------------------------------------------------- command lines
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; the width asked of the terminal through os, not shutil, whose
+    import (with bz2 and lzma) would cost more than the rest of `--help`."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) - 2
+            except ValueError:
+                try:
+                    width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+                except (OSError, ValueError, AttributeError):
+                    width = 78
+        super().__init__(prog, indent_increment, max_help_position, max(width, 40))
+
+    def _split_lines(self, text, width):
+        """Greedy word wrap of one help string: what textwrap would do for these plain strings,
+        without importing and compiling it on every `--help`."""
+        lines, line = [], ""
+        for word in text.split():
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        return lines + [line] if line else lines
+
+
+def command_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
+    """A command's parser from its docstring: the text before `examples:` describes it, the
+    examples close its --help."""
+    description, _, examples = doc.partition("examples:")
+    return argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
+                                   formatter_class=HelpFormatter, **kwargs)
+
+
 # ---------------------------------------------------------------- configuration
 
 def env_default(name: str, fallback):

@@ -77,9 +77,7 @@ def add_usage(total: dict, usage) -> dict:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    description, _, examples = __doc__.partition("examples:")
-    parser = argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.command_parser(__doc__)
     parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_EMBED_MODEL", None),
                         help="embedding model id (env GRADIENT_EMBED_MODEL); required")
     parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",

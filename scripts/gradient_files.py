@@ -7,7 +7,6 @@ Does not belong here: the cache of prices (gradient_prices) or what a command do
 from __future__ import annotations
 
 import os
-import select
 import stat
 import time
 
@@ -53,6 +52,8 @@ def stdin_state(stream, wait: float) -> str:
         return "none"
     if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
         return "ready"
+    import select
+
     try:
         ready, _, _ = select.select([fd], [], [], wait)
     except (OSError, ValueError):  # Windows cannot poll pipes: read them, as any CLI would

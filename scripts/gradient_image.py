@@ -15,7 +15,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import base64
 import re
 import sys
 import time
@@ -86,6 +85,8 @@ def image_file(target: str, force: bool) -> files.OutputFile:
 
 
 def save_b64(blob, target: str, force: bool) -> dict:
+    import base64
+
     with image_file(target, force) as image:
         try:
             for start in range(0, len(blob), B64_SLICE):
@@ -152,8 +153,7 @@ def generate_fal(client, args, prompt, paths_for) -> tuple:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n", 2)[2],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.command_parser(__doc__)
     parser.add_argument("-p", "--prompt", metavar="TEXT", help="what to draw; '-' reads it from stdin")
     parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_IMAGE_MODEL", DEFAULT_MODEL),
                         help="image model (env GRADIENT_IMAGE_MODEL; default %(default)s); "

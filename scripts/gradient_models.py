@@ -84,9 +84,7 @@ def attach_prices(models: list) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.command_parser(__doc__)
     parser.add_argument("--filter", nargs="+", metavar="QUERY", default=[],
                         help="case-insensitive substring of id or owner; several words must all match")
     parser.add_argument("--ids", action="store_true", help="print only the ids, one per line")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import gradient_audio
-import gradient_chat
+import gradient_chatapi
 import gradient_embed
 import gradient_image
 from conftest import ROOT
@@ -43,7 +43,7 @@ HISTORY = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "
     dict(model="anthropic-claude-3.7-sonnet", system=None, history=[], prompt="Long doc", images=[], cache=True),
 ])
 def test_chat_completion_bodies(check, kwargs):
-    check("CreateChatCompletionRequest", gradient_chat.chat_body(**kwargs))
+    check("CreateChatCompletionRequest", gradient_chatapi.chat_body(**kwargs))
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -54,7 +54,7 @@ def test_chat_completion_bodies(check, kwargs):
          images=[DATA_URL, "https://example.com/cat.jpg"]),
 ])
 def test_responses_bodies(check, kwargs):
-    body = gradient_chat.responses_body(**kwargs)
+    body = gradient_chatapi.responses_body(**kwargs)
     if isinstance(body["input"], list):
         # the spec picks an input item's schema by an OpenAPI discriminator, which JSON Schema's
         # oneOf does not apply (a message fits two branches), so items are checked as what they are

@@ -18,6 +18,7 @@ COMMANDS.update({name.replace("_", "-"): name for name in list(COMMANDS)})
 INVOCATION = re.compile(r"(?<![\w/-])(?:scripts/)?(gradient[_-][a-z]+)(?:\.py)?(?![\w.-])")
 PIPELINE_END = re.compile(r"\|\||[|;&<>)]|\$\(")
 PROJECT_NAMES = {"gradient-inference"}
+STANDARD_VARIABLES = {"COLUMNS"}  # the terminal's own, honoured for --help as shutil does; not ours to document
 
 
 def options_of(module_name: str) -> set:
@@ -50,7 +51,7 @@ def environment_variables() -> set:
     for provider in gradient_common.PROVIDERS.values():
         names.update(provider.key_vars)
         names.update([provider.key_file_var] if provider.key_file_var else [])
-    return names
+    return names - STANDARD_VARIABLES
 
 
 def frontmatter() -> tuple:

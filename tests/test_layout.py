@@ -14,7 +14,8 @@ LAYERS = {
     "gradient_common": 0,
     "gradient_wire": 1,
     "gradient_http": 2,
-    "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_answers": 3,
+    "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3,
+    "gradient_pricepage": 4,
 }
 COMMAND_LAYER = 9
 MAX_SHARED_LINES, MAX_COMMAND_LINES = 350, 450

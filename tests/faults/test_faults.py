@@ -335,10 +335,10 @@ def test_image_file_that_is_not_an_image(api, tmp_path, capsys):
 # ---------------------------------------------------------------- files
 
 def good_cache(path, price=0.1):
-    models = [gradient_pricing.make_row("OpenAI", "gpt-oss-120b", {"input_price": price, "output_price": 0.7,
-                                                                   "unit": gradient_pricing.TOKEN_UNIT})]
-    gradient_pricing.write_cache(str(path), gradient_pricing.PriceSet(
-        "live", gradient_pricing.iso_utc(time.time() - 30 * 3600), "u", models))
+    models = [gradient_prices.make_row("OpenAI", "gpt-oss-120b", {"input_price": price, "output_price": 0.7,
+                                                                   "unit": gradient_prices.TOKEN_UNIT})]
+    gradient_prices.write_cache(str(path), gradient_prices.PriceSet(
+        "live", gradient_prices.iso_utc(time.time() - 30 * 3600), "u", models))
     return path.read_bytes()
 
 

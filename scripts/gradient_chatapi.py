@@ -1,8 +1,8 @@
-"""Reading a model's answer: whole chat completions and Responses documents, and both APIs'
-streams, event by event, into one Answer.
+"""The two chat APIs (chat completions and Responses): request bodies out, and the model's answer
+in, whole or streamed event by event, into one Answer.
 
-Belongs here: the shapes of chat answers, streamed or not. Does not belong here: building
-requests or printing (gradient_chat), or the SSE wire format itself (gradient_wire).
+Belongs here: the shapes of chat requests and answers. Does not belong here: gathering the
+user's input or printing (gradient_chat), or the SSE wire format itself (gradient_wire).
 """
 from __future__ import annotations
 
@@ -12,6 +12,75 @@ from gradient_common import GradientError, log, one_line, warn
 from gradient_http import iter_body
 from gradient_wire import SSEParser, decode_json, normalize_usage
 
+
+# ---------------------------------------------------------------- request bodies
+
+def user_content(prompt: str, images: list, api: str):
+    if not images:
+        return prompt
+    if api == "chat":
+        return [{"type": "text", "text": prompt}] + [
+            {"type": "image_url", "image_url": {"url": url}} for url in images]
+    # the OpenAI spec requires detail on input_image parts; "auto" is its documented default
+    return [{"type": "input_text", "text": prompt}] + [
+        {"type": "input_image", "image_url": url, "detail": "auto"} for url in images]
+
+
+def mark_for_caching(messages: list) -> list:
+    """Anthropic prompt caching: cache_control on the system prompt, else on the first user turn."""
+    target = next((m for m in messages if m["role"] == "system"), None) or next(
+        (m for m in messages if m["role"] == "user"), None)
+    if target is None:
+        return messages
+    content = target["content"]
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else [dict(p) for p in content]
+    parts[-1]["cache_control"] = {"type": "ephemeral"}
+    return [dict(m, content=parts) if m is target else m for m in messages]
+
+
+def chat_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
+              max_tokens=None, max_tokens_field="max_completion_tokens", stream=False, cache=False) -> dict:
+    messages = ([{"role": "system", "content": system}] if system else []) + list(history)
+    if prompt is not None:
+        messages.append({"role": "user", "content": user_content(prompt, images, "chat")})
+    if cache and model.startswith("anthropic-"):
+        messages = mark_for_caching(messages)
+    body = {"model": model, "messages": messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body[max_tokens_field] = max_tokens
+    return body
+
+
+def responses_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
+                   max_tokens=None, stream=False, cache=False) -> dict:
+    if history or images:
+        items = [{"role": m["role"], "content": m["content"]} for m in history]
+        if prompt is not None:
+            items.append({"role": "user", "content": user_content(prompt, images, "responses")})
+        body = {"model": model, "input": items}
+    else:
+        body = {"model": model, "input": prompt}
+    if system:
+        body["instructions"] = system
+    if max_tokens is not None:
+        body["max_output_tokens"] = max_tokens
+    if temperature is not None:
+        body["temperature"] = temperature
+    if stream:
+        body["stream"] = True
+    if cache:
+        body["store"] = True
+    return body
+
+
+# ---------------------------------------------------------------- the request
+
+
+# ---------------------------------------------------------------- answers
 
 class Answer:
     """What the model said, filled from a whole answer or chunk by chunk from a stream."""
