@@ -11,7 +11,8 @@ from conftest import ROOT
 def test_bench_quick_produces_every_figure():
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--json"],
                           capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
-    assert done.returncode in (0, 1), done.stderr.decode()[-2000:]  # 1 only says a target was missed
+    # 1 says a target was missed, 3 that the machine was too busy to judge: neither is for a test to decide
+    assert done.returncode in (0, 1, 3), done.stderr.decode()[-2000:]
     report = json.loads(done.stdout)
     figures = [r["figure"] for r in report["results"]]
     assert len(figures) == 12
@@ -20,6 +21,10 @@ def test_bench_quick_produces_every_figure():
                  "pricing page", "peak memory"):
         assert any(name in f for f in figures), name
     for result in report["results"]:
-        assert isinstance(result["value"], float) and isinstance(result["pass"], bool)
+        assert isinstance(result["value"], float) and result["pass"] in (True, False, None)
+        if "cpu" in result:  # timed figures: CPU time of interleaved runs, with their spread
+            assert 0 < result["cpu"]["min"] <= result["cpu"]["median"] <= result["cpu"]["max"]
+            assert result["baseline_cpu"]["min"] > 0 and result["wall"]["median"] > 0
     assert report["machine"]["cores"] >= 1
-    assert "no requests/bs4/urllib3" in next(r["note"] for r in report["results"] if "fresh cache" in r["figure"])
+    assert sum("cpu" in r for r in report["results"]) == 9
+    assert "imports: none of requests, bs4" in next(r["note"] for r in report["results"] if "fresh cache" in r["figure"])
