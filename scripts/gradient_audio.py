@@ -23,6 +23,7 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_config as config
 import gradient_files as files
 import gradient_http as http
 import gradient_jobs as jobs
@@ -140,7 +141,7 @@ def speak(args: argparse.Namespace) -> int:
         common.emit_json({"model": args.model, "files": [saved], "count": 1, "request_id": request_id,
                           "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
-        print(saved["path"])
+        common.out(saved["path"])
     return common.EXIT_OK
 
 
@@ -162,48 +163,48 @@ def transcribe(args: argparse.Namespace) -> int:
         if args.json:
             common.emit_json(document)
         else:
-            print(document["text"].strip())
+            common.out(document["text"].strip())
         return common.EXIT_OK
     body = b"".join(http.iter_body(response, time.monotonic() + client.settings.timeout))
     text = files.decode_text(body, "the transcription")
     if args.json:
         common.emit_json({"model": args.model, "format": wire_format, "text": text})
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        common.out(text, end="" if text.endswith("\n") else "\n")
     return common.EXIT_OK
 
 
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.command_parser(__doc__)
+    parser = config.command_parser(__doc__)
     parser.add_argument("--version", action="version", version=f"gradient-inference {common.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{speak,transcribe}", required=True)
 
-    speech = commands.add_parser("speak", help="text to an audio file", formatter_class=common.HelpFormatter)
+    speech = commands.add_parser("speak", help="text to an audio file", formatter_class=config.HelpFormatter)
     speech.add_argument("-m", "--model", required=True, help="speech model id, or a fal-ai/... TTS or audio model")
     speech.add_argument("-t", "--text", help="the text; '-' or no --text reads stdin")
     speech.add_argument("--voice", default="alloy", help="voice name (default %(default)s)")
     speech.add_argument("--format", choices=SPEECH_FORMATS, default="mp3", help="audio format (default mp3)")
-    speech.add_argument("--seconds", type=common.positive_float,
+    speech.add_argument("--seconds", type=config.positive_float,
                         help="length for text-to-audio fal models (seconds_total, default 10)")
     speech.add_argument("-o", "--output", metavar="PATH",
                         help="file or existing folder; default ./gradient-audio-<UTC timestamp>.<ext>")
     speech.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
-    speech.add_argument("--poll-interval", type=common.positive_float, default=2.0, metavar="SECONDS",
+    speech.add_argument("--poll-interval", type=config.positive_float, default=2.0, metavar="SECONDS",
                         help="fal jobs: seconds between status checks (default %(default)g)")
     speech.add_argument("--request-id", metavar="ID", help="fal jobs: wait for an earlier job instead")
-    common.add_common_args(speech, default_timeout=DEFAULT_TIMEOUT)
+    config.add_common_args(speech, default_timeout=DEFAULT_TIMEOUT)
     speech.set_defaults(handler=speak)
 
     listen = commands.add_parser("transcribe", help="an audio file (up to 25 MB) to text",
-                                 formatter_class=common.HelpFormatter)
+                                 formatter_class=config.HelpFormatter)
     listen.add_argument("-m", "--model", required=True, help="transcription model id")
     listen.add_argument("--file", required=True, metavar="PATH", help="the audio file")
     listen.add_argument("--language", help="the spoken language as ISO-639-1 (en, fr...), if known")
     listen.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text",
                         help="text (default), json, srt or vtt")
-    common.add_common_args(listen, default_timeout=DEFAULT_TIMEOUT)
+    config.add_common_args(listen, default_timeout=DEFAULT_TIMEOUT)
     listen.set_defaults(handler=transcribe)
     return parser
 

@@ -24,6 +24,7 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_config as config
 import gradient_files as files
 from gradient_chatapi import Answer, chat_body, check_answer, parse_chat, parse_responses, responses_body, stream_answer
 from gradient_http import Client, request_id
@@ -89,11 +90,11 @@ def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.command_parser(__doc__)
+    parser = config.command_parser(__doc__)
     parser.add_argument("-p", "--prompt", metavar="TEXT",
                         help="the user's message; '-' reads it from stdin. Piped stdin with a prompt "
                              "goes before it, separated by a blank line")
-    parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_MODEL", DEFAULT_MODEL),
+    parser.add_argument("-m", "--model", default=config.env_default("GRADIENT_MODEL", DEFAULT_MODEL),
                         help="model id (env GRADIENT_MODEL; default %(default)s); list them with gradient_models.py")
     parser.add_argument("-s", "--system", metavar="TEXT", help="system prompt (Responses API: instructions)")
     parser.add_argument("--messages", metavar="FILE",
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "DigitalOcean treats as best-effort. Other models cache automatically")
     parser.add_argument("-t", "--temperature", type=float_in_range(0, 2), metavar="F",
                         help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
-    parser.add_argument("--max-tokens", type=common.int_in_range(1), metavar="N",
+    parser.add_argument("--max-tokens", type=config.int_in_range(1), metavar="N",
                         help="answer length limit, sent as max_completion_tokens (the provider's field, and "
                              "max_tokens to a local server; Responses API: max_output_tokens)")
     stream = parser.add_mutually_exclusive_group()
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show-reasoning", action="store_true", help="write the model's reasoning to stderr")
     parser.add_argument("-u", "--usage", action="store_true",
                         help="print token usage (and cost when a price is known) to stderr")
-    common.add_common_args(parser)
+    config.add_common_args(parser)
     return parser
 
 
@@ -168,32 +169,48 @@ def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool
                                          max_tokens_field=max_tokens_field, **options)
 
 
-class LineEnder:
-    """Writes streamed text as it arrives (flushed), and a final newline only when needed."""
+class StreamPrinter:
+    """Streamed text written as it arrives, made printable on the way: the few characters that
+    could begin a key split across chunks wait for the next chunk. A final newline only when needed."""
 
     def __init__(self, stream, enabled: bool):
-        self.stream, self.enabled, self.last = stream, enabled, "\n"
+        self.stream, self.enabled, self.last, self.pending = stream, enabled, "\n", ""
 
     def write(self, text: str) -> None:
-        if self.enabled and text:
-            self.stream.write(text)
-            self.stream.flush()
+        if not (self.enabled and text):
+            return
+        text = common.mask(self.pending + text)
+        cut = common.secret_start(text)
+        text, self.pending = text[:cut], text[cut:]
+        if text:
+            common.out(text, self.stream, end="")
             self.last = text[-1]
 
     def end(self) -> None:
+        if self.pending:
+            common.out(self.pending, self.stream, end="")
+            self.last, self.pending = self.pending[-1], ""
         if self.last != "\n":
-            self.stream.write("\n")
-            self.stream.flush()
+            common.out("", self.stream)
             self.last = "\n"
 
 
 def stream_to(client, path: str, body: dict, answer: Answer, args: argparse.Namespace):
-    """Send with streaming on the wire; text goes to stdout as it arrives (unless --json)."""
+    """Send with streaming on the wire; text goes to stdout as it arrives (unless --json), the
+    reasoning to stderr, ended by a newline before the answer starts."""
     response = client.send("POST", client.url(path), json_body=body, headers={"Accept": "text/event-stream"})
-    text = LineEnder(sys.stdout, not args.json)
-    thoughts = LineEnder(sys.stderr, args.show_reasoning)
+    text = StreamPrinter(sys.stdout, not args.json)
+    thoughts = StreamPrinter(sys.stderr, args.show_reasoning)
+
+    def on_text(delta: str) -> None:
+        thoughts.end()
+        text.write(delta)
+
     try:
-        stream_answer(response, answer, text.write, thoughts.write, args.verbose)
+        stream_answer(response, answer, on_text, thoughts.write, args.verbose)
+    except common.GradientError as error:
+        error.request_id = error.request_id or request_id(response)
+        raise
     finally:  # also after an error: what was printed stays, on whole lines
         thoughts.end()
         text.end()
@@ -213,7 +230,7 @@ def chat(args: argparse.Namespace) -> int:
         document, response = client.post_json(path, body)
         (parse_chat if answer.api == "chat" else parse_responses)(document, answer)
         if args.show_reasoning and answer.reasoning:
-            sys.stderr.write(answer.reasoning.rstrip("\n") + "\n")
+            common.out(answer.reasoning.rstrip("\n"), sys.stderr)
     duration_ms = round((time.monotonic() - started) * 1000)
     check_answer(answer)
     import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape
@@ -222,9 +239,9 @@ def chat(args: argparse.Namespace) -> int:
     if args.json:
         common.emit_json(envelope(answer, cost, request_id(response), duration_ms))
     elif not streaming and answer.content:
-        sys.stdout.write(answer.content.rstrip("\n") + "\n")
+        common.out(answer.content.rstrip("\n"))
     if args.usage:
-        print(gradient_prices.usage_line(answer.usage, cost, price_source), file=sys.stderr)
+        common.log(gradient_prices.usage_line(answer.usage, cost, price_source))
     return common.EXIT_OK
 
 

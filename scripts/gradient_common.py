@@ -1,14 +1,15 @@
-"""What every gradient-inference command needs, and nothing more: providers, the key and base
-URL, settings and the common flags, errors and exit codes, `run()`, and printing.
+"""What every gradient-inference command needs first: providers and their secrets, errors and exit
+codes, the output functions every user-visible line goes through, and `run()`.
 
-Belongs here: configuration, the error type and exit codes, and the output functions every
-user-visible line goes through. Does not belong here: HTTP (gradient_http), local files
-(gradient_files), jobs (gradient_jobs), prices (gradient_prices). This module imports no other
-gradient module and nothing slow, so `--help` starts fast.
+Belongs here: the error type and exit codes; reading a small regular file without blocking;
+knowing every secret the process could print and masking it; making server text safe for a
+terminal; printing lines and JSON; running a command with its signals. Does not belong here:
+flags and settings (gradient_config), HTTP (gradient_http), local files (gradient_files). This
+module imports no other gradient module and nothing slow, so `--help` starts fast.
 """
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import os
 import re
@@ -18,14 +19,19 @@ from collections import namedtuple
 
 __version__ = "0.2.0"
 
-DEFAULT_TIMEOUT = 120.0
-DEFAULT_MAX_RETRIES = 2
 EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130  # 2, usage errors, is argparse's own
-
+MAX_KEY_FILE_BYTES = 64 * 1024
 ERROR_TYPES = (
     "config", "auth", "permission", "not_found", "bad_request", "rate_limit",
     "server", "timeout", "connection", "invalid_response", "parse", "io",
 )
+# Characters that make a terminal do something: C0 but tab and newline, DEL, C1, and the bidi
+# controls that reorder what is shown. Escaped on a terminal; --json stays exact JSON.
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+ALL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+SURROGATES = re.compile("[\ud800-\udfff]")
+FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+              (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
 
 Provider = namedtuple("Provider", "base_url key_vars key_file_var key_file max_tokens_field key_help")
 
@@ -40,24 +46,16 @@ PROVIDERS = {
         "GRADIENT_API_KEY_FILE", "~/.config/gradient/api_key",
         "max_completion_tokens", DO_KEY_HELP,
     ),
-    "vultr": Provider(
-        "https://api.vultrinference.com/v1", ("VULTR_API_KEY",),
-        None, "~/.config/vultr/api_key",
-        "max_tokens", "use your Vultr API key (my.vultr.com > Account > API)",
-    ),
-    "gitee": Provider(
-        "https://ai.gitee.com/v1", ("GITEE_AI_API_KEY",), None, None,
-        "max_tokens", "create an API token on ai.gitee.com > API keys",
-    ),
+    "vultr": Provider("https://api.vultrinference.com/v1", ("VULTR_API_KEY",), None, "~/.config/vultr/api_key",
+                      "max_tokens", "use your Vultr API key (my.vultr.com > Account > API)"),
+    "gitee": Provider("https://ai.gitee.com/v1", ("GITEE_AI_API_KEY",), None, None,
+                      "max_tokens", "create an API token on ai.gitee.com > API keys"),
     "opendatasky": Provider(
         "http://server.opendatasky.com/v1/api/open-ai/ds", ("OPENDATASKY_API_KEY",), None, None,
         "max_tokens", "use the API key from your opendatasky console",
     ),
 }
 DEFAULT_PROVIDER = "digitalocean"
-
-Settings = namedtuple("Settings", "base_url api_key provider_name provider timeout max_retries verbose "
-                                  "max_tokens_field", defaults=("max_completion_tokens",))
 
 
 class GradientError(Exception):
@@ -91,239 +89,240 @@ class UsageError(Exception):
     """Bad input found after argument parsing; main() hands it to parser.error (exit 2)."""
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that every `finally` and `with` cleans up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 # ---------------------------------------------------------------- pure helpers
 
 def one_line(text: str, limit: int = 300) -> str:
     """Collapse whitespace and drop control characters so server text fits one line."""
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f]+", " ", text)
+    text = ALL_CONTROLS.sub(" ", SURROGATES.sub("\ufffd", text))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+def escape_controls(text: str, keep_lines: bool = True) -> str:
+    """Control characters shown as \\x1b or \\u202e escapes; newline and tab kept if asked."""
+    def escape(match):
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return (CONTROLS if keep_lines else ALL_CONTROLS).sub(escape, text)
 
 
-def is_loopback_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
+def file_kind(mode: int) -> str | None:
+    """What a path is when it is not a regular file ('a FIFO (named pipe)', 'a folder'...)."""
+    return None if stat.S_ISREG(mode) else next((name for test, name in FILE_KINDS if test(mode)), "not a file")
 
 
-def check_base_url(url: str) -> str:
-    """Return the base URL without a trailing slash, or raise ValueError saying what is wrong."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL; try https://inference.do-ai.run/v1")
-    return url.strip().rstrip("/")
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
+def read_regular_file(path: str, max_bytes: int, what: str, follow_links: bool = True) -> bytes:
+    """A small local file, opened without blocking: a FIFO, device, socket or folder is refused
+    before anything is read, and so is a file over max_bytes. OSError on failure."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0)))
+    with os.fdopen(fd, "rb") as handle:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind:
+            raise OSError(f"{what} {path} is {kind}, not a regular file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(f"{what} {path} is over the {max_bytes:,}-byte limit")
+    return data
 
 
-def int_in_range(low: int, high: int | None = None):
-    """An argparse type: a whole number from `low` (to `high`)."""
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
-            raise argparse.ArgumentTypeError(f"{text!r} must be {bounds}")
-        return value
-    return convert
+def why(exc: OSError) -> str:
+    return exc.strerror or str(exc)  # the OS's words, or the sentence read_regular_file gave
 
 
-def base_url_arg(text: str) -> str:
-    try:
-        return check_base_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+# ---------------------------------------------------------------- secrets
 
-
-# ---------------------------------------------------------------- command lines
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Examples kept as written; the width asked of the terminal through os, not shutil, whose
-    import (with bz2 and lzma) would cost more than the rest of `--help`."""
-
-    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
-        if width is None:
-            try:
-                width = int(os.environ.get("COLUMNS", "")) - 2
-            except ValueError:
-                try:
-                    width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
-                except (OSError, ValueError, AttributeError):
-                    width = 78
-        super().__init__(prog, indent_increment, max_help_position, max(width, 40))
-
-    def _split_lines(self, text, width):
-        """Greedy word wrap of one help string: what textwrap would do for these plain strings,
-        without importing and compiling it on every `--help`."""
-        lines, line = [], ""
-        for word in text.split():
-            if line and len(line) + 1 + len(word) > width:
-                lines.append(line)
-                line = word
-            else:
-                line = f"{line} {word}" if line else word
-        return lines + [line] if line else lines
-
-
-def command_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
-    """A command's parser from its docstring: the text before `examples:` describes it, the
-    examples close its --help."""
-    description, _, examples = doc.partition("examples:")
-    return argparse.ArgumentParser(description=description.strip(), epilog="examples:" + examples,
-                                   formatter_class=HelpFormatter, **kwargs)
-
-
-# ---------------------------------------------------------------- configuration
-
-def env_default(name: str, fallback):
-    value = os.environ.get(name, "").strip()
-    return value if value else fallback
-
-
-def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = DEFAULT_TIMEOUT,
-                    needs_key: bool = True) -> None:
-    """The flags every script shares. Defaults come from the environment; argparse checks them."""
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON document on stdout (errors as JSON on stderr)")
-    parser.add_argument("--version", action="version", version=f"gradient-inference {__version__}")
-    group = parser.add_argument_group("connection")
-    if needs_key:
-        group.add_argument("--provider", choices=sorted(PROVIDERS),
-                           help="preset base URL, key variable and max-tokens field "
-                                f"(default: {DEFAULT_PROVIDER})")
-        group.add_argument("--base-url", type=base_url_arg,
-                           help="API base URL (env GRADIENT_BASE_URL; default "
-                                f"{PROVIDERS[DEFAULT_PROVIDER].base_url}); a loopback URL needs no key")
-    group.add_argument("--timeout", type=positive_float,
-                       default=env_default("GRADIENT_TIMEOUT", default_timeout),
-                       help="read timeout in seconds (env GRADIENT_TIMEOUT; default %(default)s)")
-    group.add_argument("--max-retries", type=int_in_range(0),
-                       default=env_default("GRADIENT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
-                       help="retries on 408/409/429/5xx, connection errors and timeouts "
-                            "(env GRADIENT_MAX_RETRIES; 0 disables; default %(default)s)")
-    group.add_argument("-v", "--verbose", action="store_true",
-                       help="log each request, its status, time and retries on stderr (key redacted)")
-
-
-def read_key_file(path: str) -> str | None:
-    path = os.path.expanduser(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            key = handle.read().strip()
-            mode = os.fstat(handle.fileno()).st_mode
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        warn(f"cannot read key file {path}: {getattr(exc, 'strerror', None) or exc}")
-        return None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warn(f"key file {path} is readable by group or others; run: chmod 600 {path}")
-    return key or None
-
-
-def resolve_api_key(provider: Provider, environ=None) -> str | None:
-    """First non-empty key variable of the provider, then its key file. Never prompts."""
+def key_file_path(provider: Provider, environ=None) -> str | None:
     environ = os.environ if environ is None else environ
-    for name in provider.key_vars:
-        value = environ.get(name, "").strip()
-        if value:
-            return value
     path = environ.get(provider.key_file_var, "").strip() if provider.key_file_var else ""
     path = path or provider.key_file
-    return read_key_file(path) if path else None
+    return os.path.expanduser(path) if path else None
 
 
-def resolve_settings(args: argparse.Namespace) -> Settings:
-    """Base URL, key and provider from flags, then environment, then the provider preset."""
-    from urllib.parse import urlsplit
+def key_file_text(path: str) -> str:
+    """The stripped text of a key file (a regular file, read without blocking); OSError if not."""
+    data = read_regular_file(path, MAX_KEY_FILE_BYTES, "key file")
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise OSError(f"key file {path} is not UTF-8 text") from None
 
-    provider_name = getattr(args, "provider", None) or DEFAULT_PROVIDER
-    provider = PROVIDERS[provider_name]
-    base_url = getattr(args, "base_url", None)
-    if not base_url and not getattr(args, "provider", None) and os.environ.get("GRADIENT_BASE_URL", "").strip():
+
+@functools.lru_cache(maxsize=8)
+def _secrets(values: tuple, files: tuple) -> tuple:
+    found = [value for value in values if value]
+    for path, _ in files:
         try:
-            base_url = check_base_url(os.environ["GRADIENT_BASE_URL"])
-        except ValueError as exc:
-            raise GradientError("config", f"GRADIENT_BASE_URL: {exc}") from None
-    user_url = bool(base_url)
-    base_url = base_url or provider.base_url
-    if user_url and not urlsplit(base_url).path.rstrip("/").endswith("/v1"):
-        warn(f"base URL {base_url} does not end in /v1; requests go to {base_url}/...")
-    api_key = resolve_api_key(provider)
-    if api_key is None and not is_loopback_url(base_url):
-        raise GradientError("config", f"no API key: set {provider.key_vars[0]}", hint=provider.key_help)
-    if api_key and urlsplit(base_url).scheme == "http" and not is_loopback_url(base_url):
-        warn(f"the API key is sent over plain http to {urlsplit(base_url).hostname}")
-    # local servers (llama.cpp, vLLM, Ollama) honour max_tokens; llama-cpp-python ignores the newer field
-    local = is_loopback_url(base_url) and not getattr(args, "provider", None)
-    return Settings(base_url, api_key, provider_name, provider, args.timeout, args.max_retries, args.verbose,
-                    "max_tokens" if local else provider.max_tokens_field)
+            text = key_file_text(path)
+        except OSError:
+            continue
+        found += [text] + text.split()  # a key file with a comment line: each word is masked too
+    secrets = {s for s in found if len(s) >= 8}
+    escaped = {json.dumps(s)[1:-1] for s in secrets}  # as it stands inside JSON text
+    return tuple(sorted(secrets | escaped, key=len, reverse=True))
 
 
-# ---------------------------------------------------------------- output and exit
+def known_secrets() -> tuple:
+    """Every key the process could have sent: all providers' variables and key files (read
+    without blocking, and again only when a file changes), longest first."""
+    values = tuple(os.environ.get(name, "").strip() for provider in PROVIDERS.values() for name in provider.key_vars)
+    files = []
+    for provider in PROVIDERS.values():
+        path = key_file_path(provider)
+        try:
+            info = os.stat(path) if path else None
+        except OSError:
+            info = None
+        if info is not None:
+            files.append((path, (info.st_mtime_ns, info.st_size, info.st_ino)))
+    return _secrets(values, tuple(files))
 
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+
+def mask(text: str) -> str:
+    for secret in known_secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
+def secret_start(text: str) -> int:
+    """Where a possible secret begins at the end of streamed text (len(text) if none): the
+    text from there may be a key split across chunks and must wait for the next one."""
+    start = len(text)
+    for secret in known_secrets():
+        position = text.rfind(secret[0], max(len(text) - len(secret) + 1, 0))
+        while position >= 0:
+            if secret.startswith(text[position:]):
+                start = min(start, position)
+            position = text.rfind(secret[0], max(len(text) - len(secret) + 1, 0), position)
+    return start
+
+
+# ---------------------------------------------------------------- output
+
+def printable(text: str, stream) -> str:
+    """What may be written: secrets masked, lone surrogates replaced, and on a terminal the
+    control characters escaped. Every line the scripts print passes through here."""
+    text = mask(SURROGATES.sub("\ufffd", text))
+    return escape_controls(text) if isatty(stream) else text
+
+
+def isatty(stream) -> bool:
+    return bool(getattr(stream, "isatty", None)) and not getattr(stream, "closed", False) and stream.isatty()
+
+
+def out(text: str = "", stream=None, end: str = "\n", lead: str = "") -> None:
+    """Print text (stdout by default). `lead` is the program's own control text, such as the
+    carriage return of a progress line; everything else is made printable."""
+    stream = stream or sys.stdout
+    stream.write(lead + printable(text, stream) + end)
+    if stream is not sys.stdout or end != "\n":
+        stream.flush()
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr)
+    """One diagnostic line on stderr: always a single clean line, whatever the message holds."""
+    sys.stderr.write(escape_controls(printable(message, None), keep_lines=False) + "\n")
+    sys.stderr.flush()
 
 
-def emit_json(document) -> None:
-    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+def warn(message: str) -> None:
+    log(f"warning: {message}")
 
 
-def known_secrets() -> list:
-    """Every key the scripts could have sent: all providers' variables and key files."""
-    found = [os.environ.get(name, "").strip() for provider in PROVIDERS.values() for name in provider.key_vars]
-    for provider in PROVIDERS.values():
-        path = os.environ.get(provider.key_file_var, "") if provider.key_file_var else ""
-        path = os.path.expanduser(path.strip() or provider.key_file or "")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                found.append(handle.read().strip())
-        except (OSError, UnicodeDecodeError):
-            pass
-    return [secret for secret in found if len(secret) >= 8]
+def strict(value):
+    """JSON values as strict JSON allows them: NaN and infinities become null."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {key: strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(item) for item in value]
+    return value
+
+
+def json_text(document, indent: int | None = 2, stream=None) -> str:
+    """Strict JSON, masked; on a terminal the controls that JSON leaves raw become \\u escapes."""
+    try:
+        text = json.dumps(document, ensure_ascii=False, indent=indent, allow_nan=False)
+    except ValueError:
+        text = json.dumps(strict(document), ensure_ascii=False, indent=indent)
+    text = mask(SURROGATES.sub("\ufffd", text))
+    return CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if isatty(stream) else text
+
+
+def emit_json(document, stream=None, indent: int | None = 2) -> None:
+    stream = stream or sys.stdout
+    stream.write(json_text(document, indent, stream) + "\n")
+    stream.flush()
 
 
 def report_error(error: GradientError, as_json: bool) -> None:
-    """Print the error; any key the server echoed back in its words is masked here, in one place."""
-    for secret in known_secrets():
-        error.message = redact(error.message, secret)
-        error.hint = error.hint and redact(error.hint, secret)
-        error.request_id = error.request_id and redact(error.request_id, secret)
+    """Print the error; any key the server echoed back in its words is masked on the way out."""
     if as_json:
-        print(json.dumps(error.to_dict(), ensure_ascii=False), file=sys.stderr)
+        emit_json(error.to_dict(), sys.stderr, indent=None)
     else:
-        print(error.to_line(), file=sys.stderr)
+        log(error.to_line())
 
 
-def run(command, args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
-    """Run a script's body: errors become one line and exit 1, usage errors found late go to
-    parser.error (exit 2), Ctrl-C exits 130, a closed stdout (`| head`) exits quietly."""
+# ---------------------------------------------------------------- running a command
+
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def handle_signals() -> dict:
+    """SIGTERM and SIGHUP end the command like Ctrl-C does (temporary files removed); a signal
+    the parent set to be ignored (nohup) stays ignored. Returns the handlers to restore."""
+    import signal
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None or signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, _terminate)
+        except ValueError:  # not the main thread
+            pass
+    return previous
+
+
+def flush_stdout() -> None:
+    """Flush stdout now, so that a full disk is an `io` error rather than a failure at exit."""
     try:
-        return command(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        silence_stdout()
+        raise GradientError("io", f"cannot write to standard output: {why(exc)}") from None
+
+
+def silence_stdout() -> None:
+    """Point stdout at devnull so that Python's own flush at exit cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run(command, args, parser=None) -> int:
+    """Run a script's body: errors become one line and exit 1, usage errors found late go to
+    parser.error (exit 2), Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (128 + the signal),
+    a closed stdout (`| head`) exits quietly."""
+    previous = handle_signals()
+    try:
+        code = command(args)
+        flush_stdout()
+        return code
     except UsageError as error:
         if parser is None:
             raise
@@ -332,10 +331,17 @@ def run(command, args: argparse.Namespace, parser: argparse.ArgumentParser | Non
         report_error(error, getattr(args, "json", False))
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        log("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        log("terminated")
+        return 128 + stop.signum
     except BrokenPipeError:
-        # Python flushes stdout again at exit; point it at devnull so that flush is silent.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        silence_stdout()
         return EXIT_FAILURE
+    finally:
+        if previous:
+            import signal
+
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

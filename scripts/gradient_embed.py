@@ -17,10 +17,10 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import gradient_common as common
+import gradient_config as config
 import gradient_files as files
 import gradient_http as http
 import gradient_wire as wire
@@ -77,18 +77,18 @@ def add_usage(total: dict, usage) -> dict:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.command_parser(__doc__)
-    parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_EMBED_MODEL", None),
+    parser = config.command_parser(__doc__)
+    parser.add_argument("-m", "--model", default=config.env_default("GRADIENT_EMBED_MODEL", None),
                         help="embedding model id (env GRADIENT_EMBED_MODEL); required")
     parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",
                         help="a text to embed (repeatable); without it, one text per line of stdin")
     parser.add_argument("--input-file", metavar="PATH", help="one text per line (empty lines are skipped)")
-    parser.add_argument("--dimensions", type=common.int_in_range(1), metavar="N",
+    parser.add_argument("--dimensions", type=config.int_in_range(1), metavar="N",
                         help="ask for vectors of N dimensions (models that support it)")
-    parser.add_argument("--batch-size", type=common.int_in_range(1), default=DEFAULT_BATCH_SIZE, metavar="N",
+    parser.add_argument("--batch-size", type=config.int_in_range(1), default=DEFAULT_BATCH_SIZE, metavar="N",
                         help="texts per request (default %(default)s)")
     parser.add_argument("-u", "--usage", action="store_true", help="print token usage and cost to stderr")
-    common.add_common_args(parser)
+    config.add_common_args(parser)
     return parser
 
 
@@ -127,12 +127,13 @@ def embed(args: argparse.Namespace) -> int:
         common.emit_json({"model": model, "dimensions": len(vectors[0]), "count": len(rows), "data": rows,
                           "usage": usage})
     else:
-        sys.stdout.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        for row in rows:
+            common.emit_json(row, indent=None)
     if args.usage:
         import gradient_prices
 
         cost, source = gradient_prices.cost_for(model, usage)
-        print(gradient_prices.usage_line(usage, cost, source), file=sys.stderr)
+        common.log(gradient_prices.usage_line(usage, cost, source))
     return common.EXIT_OK
 
 

@@ -8,10 +8,10 @@ first client is made, so commands that never send start fast.
 from __future__ import annotations
 
 import json
-import sys
 import time
 
-from gradient_common import GradientError, __version__, log, one_line, resolve_settings
+from gradient_common import GradientError, __version__, log, one_line
+from gradient_config import resolve_settings
 from gradient_wire import MAX_RETRY_AFTER, decode_json, http_error, parse_retry_after
 
 USER_AGENT = f"gradient-inference/{__version__}"
@@ -67,7 +67,7 @@ def _retry_class():
                    else type(cause.error).__name__ if cause and cause.error else "error")
             attempt = len(self.history) + 1
             if wait > ANNOUNCE_WAIT or self.verbose:
-                print(f"retrying in {wait:.1f} s after {why} (attempt {attempt})", file=sys.stderr)
+                log(f"retrying in {wait:.1f} s after {why} (attempt {attempt})")
             time.sleep(wait)
 
     return SdkRetry

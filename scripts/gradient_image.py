@@ -20,6 +20,7 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_config as config
 import gradient_files as files
 import gradient_http as http
 import gradient_jobs as jobs
@@ -153,24 +154,24 @@ def generate_fal(client, args, prompt, paths_for) -> tuple:
 # ---------------------------------------------------------------- command
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.command_parser(__doc__)
+    parser = config.command_parser(__doc__)
     parser.add_argument("-p", "--prompt", metavar="TEXT", help="what to draw; '-' reads it from stdin")
-    parser.add_argument("-m", "--model", default=common.env_default("GRADIENT_IMAGE_MODEL", DEFAULT_MODEL),
+    parser.add_argument("-m", "--model", default=config.env_default("GRADIENT_IMAGE_MODEL", DEFAULT_MODEL),
                         help="image model (env GRADIENT_IMAGE_MODEL; default %(default)s); "
                              "fal-ai/... models run through async-invoke")
     parser.add_argument("--size", type=size_arg, metavar="WxH", help="WIDTHxHEIGHT or auto, e.g. 1024x1024")
-    parser.add_argument("--n", type=common.int_in_range(1, 10), default=1, help="how many images, 1-10 (default 1)")
+    parser.add_argument("--n", type=config.int_in_range(1, 10), default=1, help="how many images, 1-10 (default 1)")
     parser.add_argument("--quality", help="quality, as the model understands it (low, medium, high, auto...)")
     parser.add_argument("--format", choices=FORMATS, help="image format, sent as output_format")
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="file to write (with --n > 1: -1, -2... before the extension) or an existing "
                              "folder; default ./gradient-image-<UTC timestamp>.<ext>")
     parser.add_argument("-f", "--force", action="store_true", help="overwrite existing files")
-    parser.add_argument("--poll-interval", type=common.positive_float, default=2.0, metavar="SECONDS",
+    parser.add_argument("--poll-interval", type=config.positive_float, default=2.0, metavar="SECONDS",
                         help="fal jobs: seconds between status checks (default %(default)g)")
     parser.add_argument("--request-id", metavar="ID",
                         help="fal jobs: wait for (or fetch) an earlier job instead of submitting a new one")
-    common.add_common_args(parser, default_timeout=DEFAULT_TIMEOUT)
+    config.add_common_args(parser, default_timeout=DEFAULT_TIMEOUT)
     return parser
 
 
@@ -206,7 +207,7 @@ def generate(args: argparse.Namespace) -> int:
                           "request_id": request_id,
                           "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
-        sys.stdout.write("".join(f["path"] + "\n" for f in saved))
+        common.out("".join(f["path"] + "\n" for f in saved), end="")
     return common.EXIT_OK
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from gradient_common import GradientError, one_line
+from gradient_common import GradientError, log, one_line, out
 
 JOB_DONE_STATES = ("COMPLETED", "FAILED")
 
@@ -23,17 +23,17 @@ class Progress:
         self.last = None
 
     def update(self, status: str, elapsed: float) -> None:
+        """`status` comes from the server: it is made printable (and one line) on its way out."""
+        status = one_line(status, 60)
         if self.live:
-            self.stream.write(f"\r{status.lower().replace('_', ' ')}... {elapsed:.0f} s ")
-            self.stream.flush()
+            out(f"{status.lower().replace('_', ' ')}... {elapsed:.0f} s ", self.stream, end="", lead="\r")
         elif status != self.last:
-            self.stream.write(f"status: {status} after {elapsed:.1f} s\n")
-            self.stream.flush()
+            out(f"status: {status} after {elapsed:.1f} s", self.stream)
         self.last = status
 
     def close(self) -> None:
         if self.live and self.last is not None:
-            self.stream.write("\n")
+            out("", self.stream)
 
 
 def failure_reason(document) -> str | None:
@@ -53,7 +53,7 @@ def submit_job(client, model_id: str, payload: dict) -> str:
     request_id = submitted.get("request_id") if isinstance(submitted, dict) else None
     if not request_id:
         raise GradientError("invalid_response", "async-invoke answered without a request_id")
-    print(f"submitted {model_id} job {request_id}", file=sys.stderr)
+    log(f"submitted {model_id} job {request_id}")
     return request_id
 
 

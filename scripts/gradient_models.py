@@ -20,6 +20,7 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_config as config
 import gradient_http as http
 
 COLUMNS = ("ID", "OWNED BY", "CREATED")
@@ -84,13 +85,13 @@ def attach_prices(models: list) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.command_parser(__doc__)
+    parser = config.command_parser(__doc__)
     parser.add_argument("--filter", nargs="+", metavar="QUERY", default=[],
                         help="case-insensitive substring of id or owner; several words must all match")
     parser.add_argument("--ids", action="store_true", help="print only the ids, one per line")
     parser.add_argument("--prices", action="store_true",
                         help="add input/output USD per 1M tokens (cached pricing or bundled snapshot)")
-    common.add_common_args(parser)
+    config.add_common_args(parser)
     return parser
 
 
@@ -100,19 +101,18 @@ def list_models(args: argparse.Namespace) -> int:
     models = [model for model in parse_models(document) if matches(model, args.filter)]
     prices_source = attach_prices(models) if args.prices else None
     if not models:
-        print(f"no model matches {' '.join(args.filter)!r}" if args.filter else "the server lists no models",
-              file=sys.stderr)
+        common.log(f"no model matches {' '.join(args.filter)!r}" if args.filter else "the server lists no models")
     if args.json:
         document = {"models": models, "count": len(models)}
         if prices_source:
             document["prices_source"] = prices_source
         common.emit_json(document)
     elif args.ids:
-        sys.stdout.write("".join(model["id"] + "\n" for model in models))
+        common.out("".join(model["id"] + "\n" for model in models), end="")
     elif models:
-        print(render_table(models, args.prices))
+        common.out(render_table(models, args.prices))
         if prices_source:
-            print(prices_source, file=sys.stderr)
+            common.log(prices_source)
     return common.EXIT_OK
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 
-from gradient_common import DEFAULT_PROVIDER, PROVIDERS, GradientError, Settings, log, one_line
+from gradient_common import DEFAULT_PROVIDER, PROVIDERS, GradientError, log, one_line
+from gradient_config import Settings
 from gradient_prices import TOKEN_UNIT, make_row
 
 PRICING_URLS = (  # newest first: the page moved with the product's renames

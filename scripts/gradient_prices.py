@@ -14,7 +14,8 @@ import sys
 import time
 from collections import namedtuple
 
-from gradient_common import env_default, warn
+from gradient_common import warn
+from gradient_config import env_default
 
 DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")

@@ -22,6 +22,7 @@ import sys
 import time
 
 import gradient_common as common
+import gradient_config as config
 from gradient_prices import (DEFAULT_CACHE, MAX_AGE_HOURS, TOKEN_UNIT, PriceSet, age_seconds, cache_path,
                              cost_usd, describe_source, is_fresh, iso_utc, query_matches,
                              read_cache, read_snapshot, write_cache)
@@ -133,7 +134,7 @@ def pricing(args: argparse.Namespace) -> int:
         if args.json:
             common.emit_json({"changes": changes})
         elif changes:
-            print(render_changes(changes))
+            common.out(render_changes(changes))
         return common.EXIT_OK
     rows = [dict(r) for r in prices.models if not args.model or query_matches(args.model, r)]
     if args.estimate:
@@ -142,38 +143,38 @@ def pricing(args: argparse.Namespace) -> int:
             row["estimated_cost_usd"] = cost_usd(row, tokens) if row.get("unit") == TOKEN_UNIT else None
         rows.sort(key=lambda r: (r["estimated_cost_usd"] is None, r["estimated_cost_usd"] or 0))
     if not rows:
-        print(f"no price matches {args.model!r}", file=sys.stderr)
+        common.log(f"no price matches {args.model!r}")
     if args.json:
         common.emit_json({"source": prices.source, "fetched_at": prices.fetched_at,
                           "age_seconds": 0 if prices.source == "live" else max(round(age_seconds(prices)), 0),
                           "url": prices.url,
                           "count": len(rows), "models": rows})
     elif rows:
-        print(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
-        print(render_table(rows, bool(args.estimate)))
+        common.log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
+        common.out(render_table(rows, bool(args.estimate)))
     if args.strict and problem is not None and prices.source != "cache":
         raise common.GradientError(problem.type, f"--strict: no live or fresh prices ({problem.message})")
     return common.EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = common.command_parser(__doc__)
+    parser = config.command_parser(__doc__)
     parser.add_argument("--model", metavar="QUERY",
                         help="case-insensitive match on model or provider; API ids work (openai-gpt-oss-120b)")
     parser.add_argument("--no-cache", action="store_true", help="skip the fresh cache and fetch the page")
-    parser.add_argument("--estimate", nargs=2, type=common.int_in_range(0), metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
+    parser.add_argument("--estimate", nargs=2, type=config.int_in_range(0), metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
                         help="add estimated_cost_usd to each token-priced row, cheapest first")
     parser.add_argument("--changes", action="store_true",
                         help="fetch, compare with the cache and print only added, removed and changed prices")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when neither live nor fresh cached prices could be had (monitoring)")
-    parser.add_argument("--url", default=common.env_default("GRADIENT_PRICING_URL", None),
+    parser.add_argument("--url", default=config.env_default("GRADIENT_PRICING_URL", None),
                         help="fetch this pricing page instead of the known docs URLs (env GRADIENT_PRICING_URL)")
     parser.add_argument("--cache-file", metavar="PATH",
                         help=f"cache path (env GRADIENT_PRICING_CACHE; default {DEFAULT_CACHE})")
-    parser.add_argument("--max-age", type=common.positive_float, default=MAX_AGE_HOURS, metavar="HOURS",
+    parser.add_argument("--max-age", type=config.positive_float, default=MAX_AGE_HOURS, metavar="HOURS",
                         help="how long the cache stays fresh (default %(default)g h)")
-    common.add_common_args(parser, default_timeout=FETCH_TIMEOUT, needs_key=False)
+    config.add_common_args(parser, default_timeout=FETCH_TIMEOUT, needs_key=False)
     return parser
 
 

@@ -68,10 +68,10 @@ def keyed(monkeypatch):
 
 def parse_common(*argv, **kwargs) -> argparse.Namespace:
     """The common flags parsed as a script would parse them."""
-    import gradient_common
+    import gradient_config
 
     parser = argparse.ArgumentParser()
-    gradient_common.add_common_args(parser, **kwargs)
+    gradient_config.add_common_args(parser, **kwargs)
     return parser.parse_args(list(argv))
 
 

@@ -9,10 +9,10 @@ import pytest
 from conftest import COMMANDS, ROOT, SCRIPTS
 
 # Each shared module's layer: a module may import only modules of a lower layer, so imports go
-# one way, commands -> feature modules -> http -> wire -> common.
+# one way, commands -> feature modules -> http -> wire and config -> common.
 LAYERS = {
     "gradient_common": 0,
-    "gradient_wire": 1,
+    "gradient_config": 1, "gradient_wire": 1,
     "gradient_http": 2,
     "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3,
     "gradient_pricepage": 4,
@@ -117,7 +117,7 @@ def test_readme_layout_section_lists_every_module_and_the_direction():
     section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"`(gradient_[a-z]+)\.py`", section))
     assert listed == set(MODULES), f"README's Layout section differs from scripts/: {sorted(listed ^ set(MODULES))}"
-    assert "commands → feature modules → gradient_http → gradient_wire → gradient_common" in section
+    assert "commands → feature modules → gradient_http → gradient_wire and gradient_config → gradient_common" in section
 
 
 def test_pyproject_installs_every_module():

@@ -80,7 +80,8 @@ def test_fresh_cache_is_used_without_a_request(api, page, cache, capsys):
     code, document, _ = run_json(capsys, "--cache-file", str(cache))
     assert code == 0 and document["source"] == "cache" and api.requests == []
     assert pricing.main(["--cache-file", str(cache)]) == 0
-    assert capsys.readouterr().out.startswith("prices: cache, 3 h old")
+    captured = capsys.readouterr()
+    assert captured.err.startswith("prices: cache, 3 h old") and captured.out.startswith("PROVIDER")
 
 
 def test_expired_cache_and_no_cache_fetch_live(api, page, cache, capsys):
@@ -132,7 +133,7 @@ def test_stale_cache_fallback_with_its_age(page, cache, capsys):
     write_cache(cache, [row("gpt-oss-120b", 0.1, 0.7)], age_hours=96)
     code = pricing.main(["--cache-file", str(cache), "--max-retries", "0"])
     captured = capsys.readouterr()
-    assert code == 0 and captured.out.startswith("prices: STALE cache, 4 days old")
+    assert code == 0 and "\nprices: STALE cache, 4 days old" in captured.err and "gpt-oss-120b" in captured.out
     assert "live prices unavailable (HTTP 500" in captured.err and "STALE cache, 4 days old" in captured.err
 
 
@@ -227,11 +228,12 @@ def test_atomic_write_under_8_concurrent_processes(page, cache):
 def test_table_output(page, cache, capsys):
     page(fixture("pricing_2026_tabs.html"))
     assert pricing.main(["--cache-file", str(cache), "--model", "openai-gpt-oss-120b"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("prices: live (http://127.0.0.1")
-    assert lines[1].split() == ["PROVIDER", "MODEL", "INPUT", "$/1M", "OUTPUT", "$/1M"]
-    assert lines[2].split() == ["OpenAI", "gpt-oss-120b", "$0.10", "$0.70"]
-    assert len(lines) == 3
+    captured = capsys.readouterr()
+    assert captured.err.startswith("prices: live (http://127.0.0.1")  # the source is a diagnostic: stderr
+    lines = captured.out.splitlines()
+    assert lines[0].split() == ["PROVIDER", "MODEL", "INPUT", "$/1M", "OUTPUT", "$/1M"]
+    assert lines[1].split() == ["OpenAI", "gpt-oss-120b", "$0.10", "$0.70"]
+    assert len(lines) == 2
 
 
 def test_per_unit_rows_show_their_unit(page, cache, capsys):
