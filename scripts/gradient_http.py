@@ -19,6 +19,7 @@ CONNECT_TIMEOUT = 10.0
 ANNOUNCE_WAIT = 2.0  # waits longer than this are announced on stderr
 RETRY_STATUSES = frozenset([408, 409, 429, *range(500, 600)])
 MAX_ERROR_BODY = 1 << 20
+MAX_JSON_BYTES = 64 << 20  # a JSON answer (or a page) larger than this once decoded is refused
 READ_SIZE = 1 << 16
 
 
@@ -93,11 +94,67 @@ def iter_body(response, deadline: float | None = None):
     except ReadTimeoutError:
         raise GradientError("timeout", "the server stopped sending in the middle of the response",
                             hint="raise --timeout, or try again") from None
-    except DecodeError as exc:
-        raise GradientError("invalid_response", f"the response body could not be decoded: {exc}") from None
+    except DecodeError:
+        raise GradientError("invalid_response", "the response body could not be decoded (its "
+                            "Content-Encoding does not match what was sent)") from None
     except (ProtocolError, OSError) as exc:
-        raise GradientError("connection", "the connection closed in the middle of the response "
-                            f"({one_line(str(exc), 120)})", hint="try again") from None
+        raise GradientError("connection", f"the connection closed in the middle of the response ({failure_words(exc)})",
+                            hint="try again") from None
+
+
+def read_body(response, deadline: float | None, limit: int, what: str = "the answer") -> bytes:
+    """The whole body, refused once it passes `limit` bytes decoded: a small gzip body that
+    inflates to gigabytes stops at the limit instead of filling the memory."""
+    body = bytearray()
+    for chunk in iter_body(response, deadline):
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            raise GradientError("invalid_response", f"{what} is larger than {limit >> 20} MB once decoded")
+    return bytes(body)
+
+
+def failure_words(exc: BaseException) -> str:
+    """What went wrong with a connection, in words: the innermost cause found in the chain of
+    wrapped exceptions, never a library's repr."""
+    import http.client
+    import socket
+    import ssl
+
+    from urllib3.exceptions import NewConnectionError, TimeoutError as Urllib3Timeout
+
+    chain, stack = [], [exc]
+    while stack and len(chain) < 32:
+        current = stack.pop()
+        if isinstance(current, BaseException) and current not in chain:
+            chain.append(current)
+            stack += [getattr(current, "reason", None), current.__cause__, current.__context__,
+                      *getattr(current, "args", ())]
+    for cause in chain:
+        if isinstance(cause, ssl.SSLError):
+            detail = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
+            return "the TLS handshake failed" + (f": {one_line(str(detail), 120)}" if detail else "")
+        if isinstance(cause, socket.gaierror):
+            return "the host name could not be resolved"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "the server closed the connection without answering"
+        if isinstance(cause, http.client.IncompleteRead):
+            return "the body was cut short"
+        if isinstance(cause, http.client.HTTPException):
+            return "the server's answer is not valid HTTP"
+    for cause in chain:  # urllib3's NewConnectionError is a timeout by ancestry only
+        if isinstance(cause, (TimeoutError, Urllib3Timeout)) and not isinstance(cause, NewConnectionError):
+            return "timed out"
+    for cause in chain:
+        if isinstance(cause, OSError) and cause.strerror:
+            return one_line(cause.strerror, 120).lower()
+    return "the connection failed"
+
+
+def retries_text(count: int) -> str:
+    return f" after {count} {'retry' if count == 1 else 'retries'}" if count else ""
 
 
 class Client:
@@ -129,8 +186,9 @@ class Client:
         return self.settings.base_url + "/" + path.lstrip("/")
 
     def send(self, method: str, url: str, *, json_body=None, authorized: bool = True,
-             headers: dict | None = None, **kwargs):
-        """Send a request and return the streamed response; any failure is a GradientError."""
+             headers: dict | None = None, what: str | None = None, **kwargs):
+        """Send a request and return the streamed response; any failure is a GradientError.
+        `what` names the thing fetched ("the pricing page") in the hint of a 404."""
         import requests
 
         headers = dict(headers or {})
@@ -149,14 +207,19 @@ class Client:
                                             timeout=(self.connect_timeout, self.settings.timeout), **kwargs)
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(exc, url) from None
+        except (ValueError, UnicodeError):  # a URL from a server that no request can be made of
+            raise GradientError("invalid_response", f"cannot fetch {one_line(url, 200)}: it is not a valid URL") from None
         retries = len(getattr(getattr(response.raw, "retries", None), "history", ()) or ())
         if self.settings.verbose:
             log(f"< {response.status_code} {response.reason} "
                 f"({(time.monotonic() - started) * 1000:.0f} ms, {retries} retries)")
         if response.status_code >= 400:
             body = self._error_body(response)
-            raise http_error(response.status_code, response.reason or "", response.headers, body,
-                             retries, self.settings.provider.key_help)
+            error = http_error(response.status_code, response.reason or "", response.headers, body,
+                               retries, self.settings.provider.key_help)
+            if what and response.status_code == 404:
+                error.hint = f"{what} is not at {one_line(url, 200)}"
+            raise error
         return response
 
     def _error_body(self, response) -> bytes:
@@ -177,35 +240,52 @@ class Client:
         import requests
         from urllib.parse import urlsplit
 
-        host = urlsplit(url).netloc
-        text = str(exc)
-        tries = f" after {self.settings.max_retries} retries" if self.settings.max_retries else ""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname + (f":{parts.port}" if parts.port else "")  # never user:password@
+        except (TypeError, ValueError):
+            host = "the server"
+        words = failure_words(exc)
+        tries = retries_text(self.settings.max_retries)
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return GradientError("timeout", f"could not connect to {host} within {self.connect_timeout:g} s{tries}",
                                  hint="check the network or the base URL")
-        if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
+        if isinstance(exc, requests.exceptions.ReadTimeout) or "timed out" in words:
             return GradientError("timeout", f"no answer from {host} within {self.settings.timeout:g} s{tries}",
                                  hint="raise --timeout, or try again later")
-        if "NameResolution" in text or "getaddrinfo" in text or "Name or service not known" in text:
-            return GradientError("connection", f"cannot resolve host {urlsplit(url).hostname}",
+        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema)):
+            return GradientError("invalid_response", f"cannot fetch {one_line(url, 200)}: it is not a valid URL")
+        if words == "the host name could not be resolved":
+            return GradientError("connection", f"cannot resolve host {parts.hostname}",
                                  hint="check the base URL and your DNS")
-        if "Connection refused" in text or "ConnectionRefused" in text:
+        if words == "connection refused":
             return GradientError("connection", f"connection refused by {host}{tries}",
                                  hint="is the server running, and is the base URL right?")
-        if isinstance(exc, requests.exceptions.SSLError):
-            return GradientError("connection", f"TLS error talking to {host}: {one_line(text, 160)}")
-        return GradientError("connection", f"cannot reach {host}{tries}: {one_line(text, 160)}",
+        if words.startswith("the TLS handshake failed"):
+            return GradientError("connection", f"{words} with {host}")
+        return GradientError("connection", f"cannot reach {host}{tries}: {words}",
                              hint="check the network or the base URL")
 
-    def read_json(self, response) :
-        """The whole body as JSON, within the timeout; anything else is invalid_response."""
-        deadline = time.monotonic() + self.settings.timeout
-        body = b"".join(iter_body(response, deadline))
+    def read_json(self, response):
+        """The whole body as JSON, within the timeout and MAX_JSON_BYTES; else invalid_response."""
+        body = read_body(response, time.monotonic() + self.settings.timeout, MAX_JSON_BYTES)
         return decode_json(body, response.status_code, response.headers.get("content-type", ""))
 
     def get_json(self, path: str) -> tuple:
-        response = self.send("GET", self.url(path))
-        return self.read_json(response), response
+        """GET and read JSON; a body cut off on the way is retried like a connection error."""
+        for attempt in range(self.settings.max_retries + 1):
+            response = self.send("GET", self.url(path))
+            try:
+                return self.read_json(response), response
+            except GradientError as error:
+                if error.type != "connection" or attempt == self.settings.max_retries:
+                    raise
+                wait = backoff_seconds(attempt)
+                if self.settings.verbose or wait > ANNOUNCE_WAIT:
+                    log(f"retrying in {wait:.1f} s after a cut-off body (attempt {attempt + 2})")
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def post_json(self, path: str, body) -> tuple:
         response = self.send("POST", self.url(path), json_body=body)

@@ -14,6 +14,8 @@ import time
 from gradient_common import DO_KEY_HELP, GradientError, one_line
 
 MAX_RETRY_AFTER = 120.0  # a server asking for a longer pause is not retried
+MAX_WAIT = 366 * 86400.0  # any wait a server names beyond a year is nonsense, not a wait
+MAX_EVENT_CHARS = 16 << 20  # one server-sent event larger than this is refused
 SSE_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
@@ -112,27 +114,26 @@ def normalize_usage(usage) -> dict:
 
 def parse_retry_after(headers, now: float | None = None) -> float | None:
     """Seconds the server asks us to wait: retry-after-ms, else Retry-After (seconds or HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return float(millis) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+    millis = (headers.get("retry-after-ms") or "").strip()
+    if re.fullmatch(r"\d{1,15}(\.\d+)?", millis):  # no exponents, no inf or nan
+        return sane_wait(float(millis) / 1000)
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
+    if re.fullmatch(r"\d{1,15}(\.\d+)?", value):
+        return sane_wait(float(value))
     import email.utils  # rare: only for Retry-After as an HTTP date
 
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return sane_wait(when.timestamp() - (time.time() if now is None else now))
+    except (TypeError, ValueError, OverflowError, AttributeError):
         return None
-    if when is None:
-        return None
-    return when.timestamp() - (time.time() if now is None else now)
+
+
+def sane_wait(seconds: float) -> float | None:
+    """A wait a server asked for, or None when it is no wait at all (negative, NaN, over a year)."""
+    return seconds if 0 <= seconds <= MAX_WAIT else None
 
 
 def http_error(status: int, reason: str, headers, body: bytes, retries: int,
@@ -146,6 +147,9 @@ def http_error(status: int, reason: str, headers, body: bytes, retries: int,
         message = f"server returned an HTML page ({status}): {title}"
     else:
         said = server_message(body, content_type)
+        reason = one_line(reason, 60)
+        if said.lower().rstrip(".") == reason.lower():  # "HTTP 401 Unauthorized: Unauthorized" says it twice
+            said = ""
         message = f"HTTP {status} {reason}".rstrip() + (f": {said}" if said else "")
     if status == 429:
         wait = parse_retry_after(headers)
@@ -156,13 +160,15 @@ def http_error(status: int, reason: str, headers, body: bytes, retries: int,
                          request_id=request_id, hint=hint)
 
 
-def decode_json(body: bytes, status: int = 200, content_type: str = "") :
+def decode_json(body: bytes, status: int = 200, content_type: str = ""):
     if looks_like_html(body, content_type):
         title = html_title(body.decode("utf-8", "replace")) or "no title"
         raise GradientError("invalid_response", f"server returned an HTML page ({status}): {title}",
                             hint="the base URL may point at a web page, not the API")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=lambda name: None)  # NaN and Infinity are no JSON: null
+    except RecursionError:
+        raise GradientError("invalid_response", f"server returned JSON nested too deeply to read ({status})") from None
     except UnicodeDecodeError:
         raise GradientError("invalid_response", f"server returned a body that is not UTF-8 ({status})") from None
     except ValueError:
@@ -175,11 +181,15 @@ def decode_json(body: bytes, status: int = 200, content_type: str = "") :
 
 class SSEParser:
     """Server-sent events as the WHATWG spec reads them: CR, LF or CRLF line ends, lines
-    split across reads, several data lines per event, comments. Yields (event, data)."""
+    split across reads, several data lines per event, comments. Yields (event, data).
+    Linear in the stream: each read is scanned once, an unfinished line waits as pieces, and
+    an event larger than MAX_EVENT_CHARS is refused."""
 
-    def __init__(self):
+    def __init__(self, line_end=SSE_LINE_END):
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buffer = ""
+        self._line_end = line_end
+        self._pieces, self._pending = [], 0  # the line begun but not ended, and its length
+        self._size = 0  # the data of the event so far
         self._skip_lf = False
         self._started = False
         self._event = ""
@@ -193,30 +203,40 @@ class SSEParser:
         if self._skip_lf and text:
             text = text[1:] if text.startswith("\n") else text
             self._skip_lf = False
-        self._buffer += text
         events = []
         start = 0
-        for match in SSE_LINE_END.finditer(self._buffer):
-            if match.group() == "\r" and match.end() == len(self._buffer):
+        for match in self._line_end.finditer(text):
+            if match.group() == "\r" and match.end() == len(text):
                 self._skip_lf = True  # the LF of this CRLF may come with the next read
-            event = self._line(self._buffer[start:match.start()])
+            self._pieces.append(text[start:match.start()])
+            event = self._line("".join(self._pieces))
+            self._pieces, self._pending = [], 0
             if event:
                 events.append(event)
             start = match.end()
-        self._buffer = self._buffer[start:]
+        if start < len(text):
+            self._pieces.append(text[start:])
+            self._pending += len(text) - start
+            self._check()
         return events
 
     def finish(self) -> list:
         """At the end of the stream, an event missing its closing blank line is still delivered."""
         events = self.feed(b"")
-        line, self._buffer = self._buffer + self._decoder.decode(b"", final=True), ""
+        line = "".join(self._pieces) + self._decoder.decode(b"", final=True)
+        self._pieces, self._pending = [], 0
         for event in (self._line(line) if line else None, self._line("")):
             if event:
                 events.append(event)
         return events
 
+    def _check(self) -> None:
+        if self._size + self._pending > MAX_EVENT_CHARS:
+            raise GradientError("invalid_response", f"a stream event is larger than {MAX_EVENT_CHARS >> 20} MB")
+
     def _line(self, line: str):
         if not line:
+            self._size = 0
             if not self._data:
                 self._event = ""
                 return None
@@ -229,6 +249,8 @@ class SSEParser:
         value = value[1:] if value.startswith(" ") else value
         if name == "data":
             self._data.append(value)
+            self._size += len(value)
+            self._check()
         elif name == "event":
             self._event = value
         return None
