@@ -118,10 +118,11 @@ def speak(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     known = set(AUDIO_EXTENSIONS.values()) | {".opus"}
     target = files.planned_paths(args.output, 1, extension, stamp, "gradient-audio", known)[0]
-    files.check_targets([target], args.force)
+    unique = not args.output or os.path.isdir(args.output)
+    files.check_targets([target], args.force, unique)
     client = http.Client.from_args(args)
     output = files.OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
-                               MAX_AUDIO_BYTES, "audio")
+                              MAX_AUDIO_BYTES, "audio", unique=unique)
     started = time.monotonic()
     if args.model.startswith("fal-ai/") or args.request_id:
         request_id = args.request_id or jobs.submit_job(client, args.model,
@@ -147,6 +148,16 @@ def speak(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- transcribe
 
+def transcript_envelope(model: str, wire_format: str, text: str, document, request_id) -> dict:
+    """One --json shape for every --format: the text, and the server's JSON when it sent some."""
+    language = document.get("language") if isinstance(document, dict) else None
+    duration = document.get("duration") if isinstance(document, dict) else None
+    return {"model": model, "format": wire_format, "text": text,
+            "language": language if isinstance(language, str) else None,
+            "duration_seconds": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool)
+            else None, "data": document if isinstance(document, dict) else None, "request_id": request_id}
+
+
 def transcribe(args: argparse.Namespace) -> int:
     data, kind = check_upload(args.file)
     client = http.Client.from_args(args)
@@ -156,19 +167,19 @@ def transcribe(args: argparse.Namespace) -> int:
         fields["language"] = args.language
     upload = {"file": (os.path.basename(args.file), data, AUDIO_MIME[kind])}
     response = client.send("POST", client.url("audio/transcriptions"), data=fields, files=upload)
+    document = None
     if wire_format == "json":
         document = client.read_json(response)
         if not isinstance(document, dict) or not isinstance(document.get("text"), str):
             raise common.GradientError("invalid_response", "the transcription has no text")
-        if args.json:
-            common.emit_json(document)
-        else:
-            common.out(document["text"].strip())
-        return common.EXIT_OK
-    body = b"".join(http.iter_body(response, time.monotonic() + client.settings.timeout))
-    text = files.decode_text(body, "the transcription")
+        text = document["text"].strip() + "\n"
+    else:
+        body = http.read_body(response, time.monotonic() + client.settings.timeout, http.MAX_JSON_BYTES,
+                              "the transcription")
+        text = files.decode_text(body, "the transcription")
     if args.json:
-        common.emit_json({"model": args.model, "format": wire_format, "text": text})
+        common.emit_json(transcript_envelope(args.model, wire_format, text.strip(), document,
+                                             http.request_id(response)))
     else:
         common.out(text, end="" if text.endswith("\n") else "\n")
     return common.EXIT_OK

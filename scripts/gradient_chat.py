@@ -131,15 +131,11 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     stdin_used = "-" in (args.prompt, args.messages)
     history = []
     if args.messages:
+        raw = files.read_text_input(args.messages, stdin, "messages file")
         try:
-            if args.messages == "-":
-                raw = files.read_stdin(stdin)
-            else:
-                with open(args.messages, "rb") as handle:
-                    raw = files.decode_text(handle.read(), f"messages file {args.messages}")
             history = validate_messages(json.loads(raw))
-        except OSError as exc:
-            raise common.UsageError(f"cannot read messages file {args.messages}: {exc.strerror or exc}") from None
+        except RecursionError:
+            raise common.UsageError("the messages file is nested too deeply") from None
         except ValueError as exc:
             raise common.UsageError(f"the messages file is not JSON: {exc}") from None
     prompt = args.prompt

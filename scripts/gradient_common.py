@@ -119,19 +119,27 @@ def file_kind(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else next((name for test, name in FILE_KINDS if test(mode)), "not a file")
 
 
-def read_regular_file(path: str, max_bytes: int, what: str, follow_links: bool = True) -> bytes:
+def read_regular_file(path: str, max_bytes: int, follow_links: bool = True, own: bool = False) -> bytes:
     """A small local file, opened without blocking: a FIFO, device, socket or folder is refused
-    before anything is read, and so is a file over max_bytes. OSError on failure."""
+    before anything is read, and so is a file over max_bytes, and with `own` a file of another
+    user. OSError on failure."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0)))
     with os.fdopen(fd, "rb") as handle:
-        kind = file_kind(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
+        kind = file_kind(info.st_mode)
         if kind:
-            raise OSError(f"{what} {path} is {kind}, not a regular file")
+            raise OSError(f"it is {kind}, not a regular file")
+        if own and hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise OSError("it is owned by another user")
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise OSError(f"{what} {path} is over the {max_bytes:,}-byte limit")
+        raise OSError(f"it is over the {size_text(max_bytes)} limit")
     return data
+
+
+def size_text(size: int) -> str:
+    return f"{size / (1 << 20):g} MB" if size >= 1 << 20 else f"{size / 1024:g} KB"
 
 
 def why(exc: OSError) -> str:
@@ -149,11 +157,10 @@ def key_file_path(provider: Provider, environ=None) -> str | None:
 
 def key_file_text(path: str) -> str:
     """The stripped text of a key file (a regular file, read without blocking); OSError if not."""
-    data = read_regular_file(path, MAX_KEY_FILE_BYTES, "key file")
     try:
-        return data.decode("utf-8").strip()
+        return read_regular_file(path, MAX_KEY_FILE_BYTES).decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise OSError(f"key file {path} is not UTF-8 text") from None
+        raise OSError("it is not UTF-8 text") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -238,14 +245,12 @@ def warn(message: str) -> None:
 
 
 def strict(value):
-    """JSON values as strict JSON allows them: NaN and infinities become null."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-        return None
+    """JSON values as strict JSON allows them: NaN and infinities (where x - x is not 0) become null."""
     if isinstance(value, dict):
         return {key: strict(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [strict(item) for item in value]
-    return value
+    return None if isinstance(value, float) and value - value != 0 else value
 
 
 def json_text(document, indent: int | None = 2, stream=None) -> str:
@@ -259,9 +264,7 @@ def json_text(document, indent: int | None = 2, stream=None) -> str:
 
 
 def emit_json(document, stream=None, indent: int | None = 2) -> None:
-    stream = stream or sys.stdout
-    stream.write(json_text(document, indent, stream) + "\n")
-    stream.flush()
+    out(json_text(document, indent, stream or sys.stdout), stream)
 
 
 def report_error(error: GradientError, as_json: bool) -> None:

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="embedding model id (env GRADIENT_EMBED_MODEL); required")
     parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",
                         help="a text to embed (repeatable); without it, one text per line of stdin")
-    parser.add_argument("--input-file", metavar="PATH", help="one text per line (empty lines are skipped)")
+    parser.add_argument("--input-file", metavar="PATH",
+                        help="one text per line (empty lines are skipped), at most 64 MB; '-' reads stdin")
     parser.add_argument("--dimensions", type=config.int_in_range(1), metavar="N",
                         help="ask for vectors of N dimensions (models that support it)")
     parser.add_argument("--batch-size", type=config.int_in_range(1), default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -98,11 +99,7 @@ def read_inputs(args: argparse.Namespace) -> list:
                                 "gradient_models.py --filter embed")
     texts = list(args.input)
     if args.input_file:
-        try:
-            with open(args.input_file, "rb") as handle:
-                texts += input_lines(files.decode_text(handle.read(), args.input_file))
-        except OSError as exc:
-            raise common.UsageError(f"cannot read {args.input_file}: {exc.strerror or exc}") from None
+        texts += input_lines(files.read_text_input(args.input_file, sys.stdin, "input file"))
     elif not texts and files.stdin_state(sys.stdin, files.STDIN_WAIT) == "ready":
         texts = input_lines(files.read_stdin(sys.stdin))
     if not texts:

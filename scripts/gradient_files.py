@@ -10,25 +10,34 @@ import os
 import stat
 import time
 
-from gradient_common import GradientError, warn
+from gradient_common import GradientError, UsageError, read_regular_file, warn, why
 from gradient_http import iter_body
 
 STDIN_WAIT = 1.0  # how long an open stdin pipe may stay silent before it is ignored
+MAX_TEXT_BYTES = 64 << 20  # stdin, --messages and --input-file: larger input is refused
+UNIQUE_TRIES = 100  # default names: name-2 ... name-100 before giving up
 
 
 # ---------------------------------------------------------------- inputs
 
 def read_local_file(path: str, max_bytes: int, what: str) -> bytes:
-    """A local file to send, refused (before any request) when missing or too large."""
+    """A local file to send, refused before any request when it is missing, too large, or not a
+    regular file (a FIFO, a device, a socket or a folder is never opened in a way that blocks)."""
     try:
-        size = os.path.getsize(path)
-        if size > max_bytes:
-            raise GradientError("io", f"{what} {path} is over the {max_bytes / 1048576:.0f} MB limit "
-                                      f"({size:,} bytes)")
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_regular_file(path, max_bytes)
     except OSError as exc:
-        raise GradientError("io", f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        raise GradientError("io", f"cannot read {what} {path}: {why(exc)}") from None
+
+
+def read_text_input(path: str, stdin, what: str) -> str:
+    """A text input named by the user: `-` is stdin, anything else a regular file, each at most
+    MAX_TEXT_BYTES. Problems are usage errors (exit 2), found before any request."""
+    if path == "-":
+        return read_stdin(stdin)
+    try:
+        return decode_text(read_regular_file(path, MAX_TEXT_BYTES), f"{what} {path}")
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {why(exc)}") from None
 
 
 def decode_text(data: bytes, what: str) -> str:
@@ -62,7 +71,14 @@ def stdin_state(stream, wait: float) -> str:
 
 
 def read_stdin(stream) -> str:
-    return decode_text(stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode(), "stdin")
+    """All of stdin, up to MAX_TEXT_BYTES (a usage error beyond that)."""
+    if hasattr(stream, "buffer"):
+        data = stream.buffer.read(MAX_TEXT_BYTES + 1)
+    else:
+        data = stream.read(MAX_TEXT_BYTES + 1).encode()
+    if len(data) > MAX_TEXT_BYTES:
+        raise UsageError(f"stdin is over the {MAX_TEXT_BYTES >> 20} MB limit")
+    return decode_text(data, "stdin")
 
 
 # ---------------------------------------------------------------- formats
@@ -108,8 +124,9 @@ def with_extension(path: str, extension: str, known_suffixes) -> str:
     return (base if suffix.lower() in known_suffixes else path) + extension
 
 
-def check_targets(paths: list, force: bool) -> None:
-    """Before any request: the folder exists and is writable, and nothing would be overwritten."""
+def check_targets(paths: list, force: bool, unique: bool = False) -> None:
+    """Before any request: the folder exists and is writable, and nothing would be overwritten
+    (default names, `unique`, step aside from an existing file instead)."""
     import tempfile
 
     for path in paths:
@@ -119,33 +136,48 @@ def check_targets(paths: list, force: bool) -> None:
         try:  # a real probe: os.access says yes to root even where nothing can be created
             tempfile.TemporaryFile(dir=folder).close()
         except OSError as exc:
-            raise GradientError("io", f"the folder {folder} is not writable ({exc.strerror or exc})") from None
+            raise GradientError("io", f"the folder {folder} is not writable ({why(exc)})") from None
         if os.path.isdir(path):
             raise GradientError("io", f"{path} is a folder")
-        if os.path.exists(path) and not force:
+        if os.path.exists(path) and not (force or unique):
             raise GradientError("io", f"{path} exists; use --force to overwrite it")
 
 
+def numbered(path: str, number: int) -> str:
+    base, suffix = os.path.splitext(path)
+    return f"{base}-{number}{suffix}"
+
+
 class OutputFile:
-    """A temporary file beside the target, kept only when it holds a whole file of the expected
-    kind: committed by renaming (or linking, which refuses to overwrite), removed on any failure
-    or Ctrl-C. `sniff` names the format from the first bytes; `extensions` maps it to a suffix."""
+    """A temporary file beside the target, made when the first byte arrives and kept only when it
+    holds a whole file of the expected kind: committed by renaming (or linking, which refuses to
+    overwrite; a default name, `unique`, takes the next free -2, -3...), removed on any failure,
+    Ctrl-C or SIGTERM. `sniff` names the format from the first bytes; `extensions` maps it to a
+    suffix. The file gets the permissions the user's umask gives, not mkstemp's 0600."""
 
     def __init__(self, target: str, force: bool, sniff, extensions: dict, max_bytes: int,
-                 what: str = "file"):
+                 what: str = "file", unique: bool = False):
         self.target, self.force, self.sniff, self.extensions = target, force, sniff, extensions
-        self.max_bytes, self.what = max_bytes, what
+        self.max_bytes, self.what, self.unique = max_bytes, what, unique
         self.size, self.kind, self._head = 0, None, b""
+        self.temporary = self.handle = None
+
+    def _open(self) -> None:
         import tempfile
 
-        folder = os.path.dirname(os.path.abspath(target))
+        folder = os.path.dirname(os.path.abspath(self.target))
         try:
             fd, self.temporary = tempfile.mkstemp(prefix=".gradient-", suffix=".part", dir=folder)
+            self.handle = os.fdopen(fd, "wb")
+            umask = os.umask(0o022)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         except OSError as exc:
-            raise GradientError("io", f"cannot write in {folder}: {exc.strerror or exc}") from None
-        self.handle = os.fdopen(fd, "wb")
+            raise GradientError("io", f"cannot write in {folder}: {why(exc)}") from None
 
     def write(self, data) -> None:
+        if self.handle is None:
+            self._open()
         if len(self._head) < 16:
             self._head += bytes(data[:16])
         self.size += len(data)
@@ -154,36 +186,42 @@ class OutputFile:
         try:
             self.handle.write(data)
         except OSError as exc:
-            raise GradientError("io", f"cannot write {self.target}: {exc.strerror or exc}") from None
+            raise GradientError("io", f"cannot write {self.target}: {why(exc)}") from None
 
     def commit(self) -> dict:
         try:
-            self.handle.close()
+            if self.handle is not None:
+                self.handle.close()
         except OSError as exc:
-            raise GradientError("io", f"cannot write {self.target}: {exc.strerror or exc}") from None
+            raise GradientError("io", f"cannot write {self.target}: {why(exc)}") from None
         self.kind = self.sniff(self._head)
         if self.kind is None:
             raise GradientError("invalid_response", f"the server sent something that is not {self.what} "
                                 f"({', '.join(sorted(set(self.extensions)))} expected)")
         final = with_extension(self.target, self.extensions[self.kind], set(self.extensions.values()) | {".jpeg"})
-        try:
-            if self.force:
-                os.replace(self.temporary, final)
-            else:
-                os.link(self.temporary, final)
-                os.unlink(self.temporary)
-        except FileExistsError:
-            raise GradientError("io", f"{final} exists; use --force to overwrite it") from None
-        except OSError as exc:
-            raise GradientError("io", f"cannot save {final}: {exc.strerror or exc}") from None
+        for attempt in range(1, UNIQUE_TRIES + 1):
+            candidate = final if attempt == 1 else numbered(final, attempt)
+            try:
+                if self.force:
+                    os.replace(self.temporary, candidate)
+                else:
+                    os.link(self.temporary, candidate)
+                    os.unlink(self.temporary)
+                break
+            except FileExistsError:
+                if not self.unique or attempt == UNIQUE_TRIES:
+                    raise GradientError("io", f"{candidate} exists; use --force to overwrite it") from None
+            except OSError as exc:
+                raise GradientError("io", f"cannot save {candidate}: {why(exc)}") from None
         self.temporary = None
-        return {"path": final, "bytes": self.size, "format": self.kind}
+        return {"path": candidate, "bytes": self.size, "format": self.kind}
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        self.handle.close()
+        if self.handle is not None:
+            self.handle.close()
         if self.temporary:
             try:
                 os.unlink(self.temporary)

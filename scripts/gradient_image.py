@@ -15,6 +15,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -81,14 +82,20 @@ def fal_input(prompt: str, n: int, size: str | None, image_format: str | None) -
 
 # ---------------------------------------------------------------- files
 
-def image_file(target: str, force: bool) -> files.OutputFile:
-    return files.OutputFile(target, force, files.sniff_image, EXTENSIONS, MAX_IMAGE_BYTES, "an image")
+def default_names(args) -> bool:
+    """No --output file name: the names are ours to choose, so a taken one steps aside (-2, -3...)."""
+    return not args.output or os.path.isdir(args.output)
 
 
-def save_b64(blob, target: str, force: bool) -> dict:
+def image_file(target: str, args) -> files.OutputFile:
+    return files.OutputFile(target, args.force, files.sniff_image, EXTENSIONS, MAX_IMAGE_BYTES, "an image",
+                            unique=default_names(args))
+
+
+def save_b64(blob, target: str, args) -> dict:
     import base64
 
-    with image_file(target, force) as image:
+    with image_file(target, args) as image:
         try:
             for start in range(0, len(blob), B64_SLICE):
                 image.write(base64.b64decode(blob[start:start + B64_SLICE], validate=True))
@@ -97,10 +104,10 @@ def save_b64(blob, target: str, force: bool) -> dict:
         return image.commit()
 
 
-def download(client, url: str, target: str, force: bool) -> dict:
+def download(client, url: str, target: str, args) -> dict:
     """Stream an image URL to disk; the API key is never sent to the image host."""
     response = client.send("GET", url, authorized=False)
-    return files.save_response(client, response, image_file(target, force))
+    return files.save_response(client, response, image_file(target, args))
 
 
 # ---------------------------------------------------------------- requests
@@ -124,11 +131,11 @@ def generate_sync(client, args, prompt: str, paths_for) -> tuple:
         if isinstance(encoded, str):  # each string value has its span in the raw body, in order
             if spans is not None:
                 start, end = next(spans)
-                saved.append(save_b64(memoryview(raw)[start:end], target, args.force))
+                saved.append(save_b64(memoryview(raw)[start:end], target, args))
             else:
-                saved.append(save_b64(encoded.encode("ascii", "replace"), target, args.force))
+                saved.append(save_b64(encoded.encode("ascii", "replace"), target, args))
         elif isinstance(item.get("url"), str):
-            saved.append(download(client, item["url"], target, args.force))
+            saved.append(download(client, item["url"], target, args))
         else:
             raise common.GradientError("invalid_response", "an image in the answer has neither b64_json nor url")
     return saved, revised, http.request_id(response)
@@ -147,7 +154,7 @@ def generate_fal(client, args, prompt, paths_for) -> tuple:
     for image, target in zip(images, paths_for(len(images))):
         if not isinstance(image, dict) or not isinstance(image.get("url"), str):
             raise common.GradientError("invalid_response", "an image of the job has no url", request_id=request_id)
-        saved.append(download(client, image["url"], target, args.force))
+        saved.append(download(client, image["url"], target, args))
     return saved, None, request_id
 
 
@@ -178,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 def read_prompt(args: argparse.Namespace) -> str | None:
     if args.request_id and not args.prompt:
         return None
-    prompt = sys.stdin.buffer.read().decode("utf-8", "replace") if args.prompt == "-" else args.prompt
+    prompt = files.read_stdin(sys.stdin) if args.prompt == "-" else args.prompt
     if not prompt or not prompt.strip():
         raise common.UsageError("give --prompt TEXT (or --prompt - to read it from stdin)")
     return prompt.strip()
@@ -192,7 +199,7 @@ def generate(args: argparse.Namespace) -> int:
         """Planned names for `count` images (a job may return another count than --n asked for)."""
         paths = files.planned_paths(args.output, count, EXTENSIONS[args.format or "png"], stamp,
                                      "gradient-image", IMAGE_SUFFIXES)
-        files.check_targets(paths, args.force)
+        files.check_targets(paths, args.force, unique=default_names(args))
         return paths
 
     paths_for(args.n)

@@ -112,8 +112,10 @@ def row_prices(cells: list, names: list, roles: dict) -> dict | None:
     return None
 
 
-def rows_from_table(header: list, body: list, provider: str, verbose: bool = False) -> list:
-    """Pricing rows of one table, found by header words and $ cells, not by ids or classes."""
+def rows_from_table(header: list, body: list, provider: str, verbose: bool = False, section: bool = False) -> list:
+    """Pricing rows of one table, found by header words and $ cells, not by ids or classes.
+    `section`: the label is a section heading ("Image and Audio Generation"), which names a
+    provider for token prices at most; a per-unit row there keeps the vendor its id names, if any."""
     names = [one_line(h).lower() for h in header]
     roles = column_roles(names)
     rows = []
@@ -125,6 +127,8 @@ def rows_from_table(header: list, body: list, provider: str, verbose: bool = Fal
         if roles["provider"] is not None and roles["provider"] < len(cells):
             row_provider = one_line(cells[roles["provider"]], 60)
         prices = row_prices(cells, names, roles)
+        if prices and section and roles["provider"] is None and prices.get("unit") != TOKEN_UNIT:
+            row_provider = model.split("/", 1)[0] if "/" in model else ""
         if prices:
             rows.append(make_row(row_provider, model, prices))
         elif verbose:
@@ -134,8 +138,9 @@ def rows_from_table(header: list, body: list, provider: str, verbose: bool = Fal
 
 # ---------------------------------------------------------------- pages
 
-def table_label(table) -> str:
-    """The provider a table belongs to: its tab label, else the nearest heading."""
+def table_label(table) -> tuple:
+    """(label, whether it is a section heading): the tab the table belongs to, else the nearest
+    tab label or heading."""
     panel = table.find_parent(lambda tag: tag.get("role") == "tabpanel" or any(
         "tab-content" in c or "tab-pane" in c or c == "tab" for c in tag.get("class", [])))
     if panel is not None:
@@ -144,15 +149,17 @@ def table_label(table) -> str:
             owner = panel.find_parent("html") or panel
             tab = owner.find(id=labelled)
             if tab is not None and tab.get_text(strip=True):
-                return one_line(tab.get_text(" ", strip=True), 60)
+                return one_line(tab.get_text(" ", strip=True), 60), False
         if panel.get("id"):
             root = panel.find_parent("html") or panel.parent
             tab = root.find(attrs={"aria-controls": panel["id"]}) if root is not None else None
             if tab is not None and tab.get_text(strip=True):
-                return one_line(tab.get_text(" ", strip=True), 60)
+                return one_line(tab.get_text(" ", strip=True), 60), False
     previous = table.find_previous(lambda tag: tag.name in ("label", "h1", "h2", "h3", "h4", "h5", "h6")
                                    or tag.get("role") == "tab")
-    return one_line(previous.get_text(" ", strip=True), 60) if previous is not None else ""
+    if previous is None:
+        return "", True
+    return one_line(previous.get_text(" ", strip=True), 60), previous.name.startswith("h")
 
 
 def cell_text(cell) -> str:
@@ -184,7 +191,8 @@ def parse_html(html: str, verbose: bool = False) -> list:
         head_cells = lines[0].find_all(["th", "td"])
         header = [cell_text(c) for c in head_cells]
         body = [[cell_text(c) for c in line.find_all(["th", "td"])] for line in lines[1:]]
-        rows += rows_from_table(header, body, table_label(table), verbose)
+        label, section = table_label(table)
+        rows += rows_from_table(header, body, label, verbose, section)
     return rows
 
 
@@ -199,7 +207,7 @@ def split_md_row(line: str) -> list:
 
 def parse_markdown(text: str, verbose: bool = False) -> list:
     """Pricing rows from Markdown tables; the provider is the nearest heading or tab name."""
-    rows, label = [], ""
+    rows, label, section = [], "", True
     lines = text.splitlines()
     index = 0
     while index < len(lines):
@@ -207,6 +215,7 @@ def parse_markdown(text: str, verbose: bool = False) -> list:
         heading = MD_HEADING.match(line)
         if heading:
             label = one_line(re.sub(r"[*_`]", "", next(g for g in heading.groups()[1:] if g)), 60)
+            section = heading.group(2) is not None  # a # heading; bold lines and tabs name providers
         if line.lstrip().startswith("|") and index + 1 < len(lines) and re.match(
                 r"^\s*\|?\s*:?-{3,}", lines[index + 1]):
             header = split_md_row(line)
@@ -215,7 +224,7 @@ def parse_markdown(text: str, verbose: bool = False) -> list:
             while index < len(lines) and lines[index].lstrip().startswith("|"):
                 body.append(split_md_row(re.sub(r"\*\*|`", "", lines[index])))
                 index += 1
-            rows += rows_from_table(header, body, label, verbose)
+            rows += rows_from_table(header, body, label, verbose, section)
             continue
         index += 1
     return rows
@@ -223,14 +232,24 @@ def parse_markdown(text: str, verbose: bool = False) -> list:
 
 # ---------------------------------------------------------------- fetching
 
+def charset(name: str | None) -> str:
+    """The page's declared charset when Python knows it, else UTF-8 (a server may say x-bogus)."""
+    import codecs
+
+    try:
+        return codecs.lookup(name).name if name else "utf-8"
+    except (LookupError, TypeError, ValueError):
+        return "utf-8"
+
+
 def fetch_markdown_twin(client, url: str, timeout: float, verbose: bool) -> list:
     """Rows from the page's Markdown twin (<url>index.html.md); none when it cannot be had."""
-    from gradient_http import iter_body
+    from gradient_http import MAX_JSON_BYTES, read_body
 
     twin = (url if url.endswith("/") else url + "/") + "index.html.md"
     try:
         response = client.send("GET", twin, authorized=False)
-        text = b"".join(iter_body(response, time.monotonic() + timeout)).decode("utf-8", "replace")
+        text = read_body(response, time.monotonic() + timeout, MAX_JSON_BYTES, "the page").decode("utf-8", "replace")
     except GradientError as error:
         if verbose:
             log(f"no Markdown twin at {twin}: {error.message}")
@@ -240,18 +259,20 @@ def fetch_markdown_twin(client, url: str, timeout: float, verbose: bool) -> list
 
 def fetch_live(urls, timeout: float, max_retries: int, verbose: bool) -> tuple:
     """(rows, url) from the first page that has pricing tables, trying its Markdown twin too."""
-    from gradient_http import Client, iter_body
+    from gradient_http import MAX_JSON_BYTES, Client, read_body
 
-    settings = Settings("", None, DEFAULT_PROVIDER, PROVIDERS[DEFAULT_PROVIDER],
-                               timeout, max_retries, verbose)
+    settings = Settings("", None, DEFAULT_PROVIDER, PROVIDERS[DEFAULT_PROVIDER], timeout, max_retries, verbose)
     client = Client(settings)
     last_error = None
     for url in urls:
         try:
-            response = client.send("GET", url, authorized=False, headers={"Accept": "text/html"})
-            page = b"".join(iter_body(response, time.monotonic() + timeout))
+            response = client.send("GET", url, authorized=False, headers={"Accept": "text/html"},
+                                   what="the pricing page")
+            # a body cut short (fewer bytes than Content-Length, a connection closed mid-body) raises
+            # here: it is a failed fetch, never a page with fewer prices on it
+            page = read_body(response, time.monotonic() + timeout, MAX_JSON_BYTES, "the pricing page")
             final_url = response.url
-            rows = parse_html(page.decode(response.encoding or "utf-8", "replace"), verbose)
+            rows = parse_html(page.decode(charset(response.encoding), "replace"), verbose)
             if not rows:
                 rows = fetch_markdown_twin(client, final_url, timeout, verbose)
             if rows:

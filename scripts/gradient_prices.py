@@ -14,7 +14,7 @@ import sys
 import time
 from collections import namedtuple
 
-from gradient_common import warn
+from gradient_common import one_line, read_regular_file, warn, why
 from gradient_config import env_default
 
 DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
@@ -22,6 +22,7 @@ SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_sna
 SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
 SCHEMA_VERSION = 1
 MAX_AGE_HOURS = 24.0
+MAX_CACHE_BYTES = 16 << 20
 TOKEN_UNIT = "per 1M tokens"
 ROW_KEYS = ("provider", "model", "input_price", "output_price", "cached_input_price", "price", "unit")
 VENDOR_PREFIXES = {"openai", "anthropic", "alibaba", "meta", "deepseek", "mistral", "mistralai",
@@ -93,21 +94,17 @@ def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
             warn(f"ignoring pricing cache {path}: {why}")
         return None
 
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:  # never blocks: a FIFO, a folder or a device planted there is refused before any read
+        data = read_regular_file(path, MAX_CACHE_BYTES, follow_links=False, own=True)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return distrust("it is a symlink" if os.path.islink(path) else exc.strerror)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if hasattr(os, "getuid") and info.st_uid != os.getuid():
-            return distrust("it is owned by another user")
-        try:
-            document = json.loads(handle.read())
-            models = validate_document(document)
-        except ValueError as exc:
-            return distrust(f"corrupt ({exc})")
+        return distrust("it is a symlink" if os.path.islink(path) else why(exc))
+    try:
+        document = json.loads(data)
+        models = validate_document(document)
+    except (ValueError, RecursionError) as exc:
+        return distrust(f"corrupt ({one_line(str(exc), 100)})")
     return PriceSet("cache", document["fetched_at"], document.get("url"), models)
 
 

@@ -79,22 +79,40 @@ def render_changes(changes: list) -> str:
     return "\n".join(lines)
 
 
-def render_table(rows: list, with_estimate: bool) -> str:
-    header = ["PROVIDER", "MODEL", "INPUT $/1M", "OUTPUT $/1M"] + (["EST. COST"] if with_estimate else [])
-    table = [header]
-    for row in rows:
-        if row.get("unit") == TOKEN_UNIT:
-            cells = [money(row["input_price"]), money(row["output_price"])]
-        else:
-            cells = [f"{money(row.get('price'))} {row.get('unit') or ''}".strip(), ""]
-        if with_estimate:
-            cells.append(money(row.get("estimated_cost_usd"), 6) if row.get("estimated_cost_usd") is not None else "")
-        table.append([common.one_line(row.get("provider") or "-", 40), common.one_line(row["model"], 80)] + cells)
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+def aligned(table: list) -> str:
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
 
 
+def render_table(rows: list, with_estimate: bool) -> str:
+    """Token prices in one table; prices per image, second or character in their own below it,
+    so that neither widens nor ranks among the other."""
+    def names(row):
+        return [common.one_line(row.get("provider") or "-", 40), common.one_line(row["model"], 80)]
+
+    tokens = [["PROVIDER", "MODEL", "INPUT $/1M", "OUTPUT $/1M"] + (["EST. COST"] if with_estimate else [])]
+    units = [["PROVIDER", "MODEL", "PRICE"]]
+    for row in rows:
+        if row.get("unit") == TOKEN_UNIT:
+            estimate = row.get("estimated_cost_usd")
+            tokens.append(names(row) + [money(row["input_price"]), money(row["output_price"])]
+                          + ([money(estimate, 6) if estimate is not None else ""] if with_estimate else []))
+        else:
+            units.append(names(row) + [f"{money(row.get('price'))} {common.one_line(row.get('unit') or '', 40)}"])
+    parts = [aligned(table) for table in (tokens, units) if len(table) > 1]
+    return "\n\n".join(parts)
+
+
 # ---------------------------------------------------------------- command
+
+def check_row_count(rows: list, cached) -> None:
+    """A page that gives under half the prices the cache holds is a layout change (or a page cut
+    short) rather than a price list: it must not replace the cache or report removals."""
+    if cached is not None and len(rows) * 2 < len(cached.models):
+        raise common.GradientError("parse", f"the pricing page gave {len(rows)} prices where the cache holds "
+                                   f"{len(cached.models)}: its layout may have changed",
+                                   hint="the cache was kept; run with --verbose to see what was read")
+
 
 def load_prices(args: argparse.Namespace, path: str) -> tuple:
     """(PriceSet, the cache as it was before, why live/fresh data was not had or None)."""
@@ -107,12 +125,15 @@ def load_prices(args: argparse.Namespace, path: str) -> tuple:
     urls = [args.url] if args.url else list(PRICING_URLS)
     try:
         rows, url = fetch_live(urls, args.timeout, args.max_retries, args.verbose)
+        check_row_count(rows, cached)
     except common.GradientError as error:
         problem = error
     else:
         live = PriceSet("live", iso_utc(time.time()), url, rows)
         write_cache(path, live)
         return live, cached, None
+    if args.changes:  # no fallback to compare: the error alone, without a warning that contradicts it
+        raise problem
     if cached is not None:
         fallback = cached._replace(source="cache" if fresh else "stale_cache")
         common.warn(f"live prices unavailable ({problem.message}); using the {describe_source(fallback)}")

@@ -214,8 +214,24 @@ def test_transcribe_json_prints_the_answer(api, tmp_path, capsys):
     audio.write_bytes(MP3)
     api.json("POST", "/v1/audio/transcriptions", {"text": "hi", "language": "english"})
     assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio), "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"text": "hi", "language": "english"}
+    assert json.loads(capsys.readouterr().out) == {
+        "model": "w", "format": "json", "text": "hi", "language": "english", "duration_seconds": None,
+        "data": {"text": "hi", "language": "english"}, "request_id": None}
     assert multipart_fields(api.calls()[0])["response_format"][2] == b"json"
+
+
+@pytest.mark.parametrize("wire_format, answer", [("json", {"text": "hello", "duration": 1.5}),
+                                                  ("srt", "1\n00:00:00,000 --> 00:00:01,500\nhello\n"),
+                                                  ("vtt", "WEBVTT\n\n00:00.000 --> 00:01.500\nhello\n")])
+def test_transcribe_json_has_one_envelope_for_every_format(api, tmp_path, capsys, wire_format, answer):
+    audio = tmp_path / "a.mp3"
+    audio.write_bytes(MP3)
+    reply = Reply(json=answer) if isinstance(answer, dict) else Reply(body=answer, headers={"Content-Type": "text/plain"})
+    api.add("POST", "/v1/audio/transcriptions", reply)
+    assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio), "--format", wire_format, "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"model", "format", "text", "language", "duration_seconds", "data", "request_id"}
+    assert document["format"] == wire_format and "hello" in document["text"]
 
 
 def test_oversized_and_non_audio_files_are_refused_before_upload(api, tmp_path, capsys):

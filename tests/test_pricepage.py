@@ -56,7 +56,7 @@ def test_markdown_twin():
         ("OpenAI", "gpt-oss-120b"): {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"},
         ("OpenAI", "GPT-5"): {"input_price": 1.25, "output_price": 10.0, "unit": "per 1M tokens"},
         ("Meta", "Llama 3.3 Instruct-70B"): {"input_price": 0.65, "output_price": 0.65, "unit": "per 1M tokens"},
-        ("Images", "GPT Image 1"): {"price": 0.04, "unit": "per image"},
+        ("", "GPT Image 1"): {"price": 0.04, "unit": "per image"},  # "Images" is a section, not a vendor
     }
 
 

@@ -382,14 +382,14 @@ def test_disk_full_while_saving_an_image(api, work, monkeypatch, capsys):
         def close(self):
             pass
 
-    real_init = gradient_files.OutputFile.__init__
+    real_open = gradient_files.OutputFile._open
 
-    def init(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
+    def open_full(self):
+        real_open(self)
         self.handle.close()
         self.handle = Full()
 
-    monkeypatch.setattr(gradient_files.OutputFile, "__init__", init)
+    monkeypatch.setattr(gradient_files.OutputFile, "_open", open_full)
     assert main(["--base-url", api.url, *argv]) == 1
     assert "No space left on device" in one_error_line(capsys.readouterr().err)
     assert list(work.iterdir()) == []
