@@ -37,18 +37,6 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 
 # ---------------------------------------------------------------- input helpers
 
-def float_in_range(low: float, high: float):
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not low <= value <= high:  # NaN fails too
-            raise argparse.ArgumentTypeError(f"{text!r} must be between {low:g} and {high:g}")
-        return value
-    return convert
-
-
 def validate_messages(data) -> list:
     """Check a messages file: a JSON array of {role, content}; errors name the bad index."""
     if not isinstance(data, list):
@@ -106,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="prompt caching: on anthropic-* chat models marks the system prompt (or first "
                              "user turn) with cache_control; with --responses-api sends store: true, which "
                              "DigitalOcean treats as best-effort. Other models cache automatically")
-    parser.add_argument("-t", "--temperature", type=float_in_range(0, 2), metavar="F",
+    parser.add_argument("-t", "--temperature", type=config.number_in_range(0, 2), metavar="F",
                         help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
     parser.add_argument("--max-tokens", type=config.int_in_range(1), metavar="N",
                         help="answer length limit, sent as max_completion_tokens (the provider's field, and "

@@ -82,8 +82,27 @@ def responses_body(model: str, system, history: list, prompt, images: list, *, t
 
 # ---------------------------------------------------------------- answers
 
+class Text:
+    """Text gathered from many deltas: kept as pieces and joined once when read, so that a
+    stream of 100,000 deltas costs linear time (`str +=` on an attribute copies every time)."""
+
+    def __set_name__(self, owner, name):
+        self.name = "_" + name
+
+    def __get__(self, answer, owner=None):
+        pieces = getattr(answer, self.name)
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
+
+    def __set__(self, answer, text: str):
+        setattr(answer, self.name, [text] if text else [])
+
+
 class Answer:
     """What the model said, filled from a whole answer or chunk by chunk from a stream."""
+    content = Text()
+    reasoning = Text()
 
     def __init__(self, model: str, api: str):
         self.model, self.api = model, api
@@ -91,6 +110,12 @@ class Answer:
         self.finish_reason = self.id = None
         self.usage = {}
         self.complete = False
+
+    def add(self, text: str = "", thought: str = "") -> None:
+        if text:
+            self._content.append(text)
+        if thought:
+            self._reasoning.append(thought)
 
 
 def text_of(content) -> str:
@@ -174,8 +199,7 @@ def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
     delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
     text = text_of(delta.get("content"))
     thought = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
-    answer.content += text
-    answer.reasoning += thought
+    answer.add(text, thought)
     answer.finish_reason = choices[0].get("finish_reason") or answer.finish_reason
     return text, thought
 
@@ -185,11 +209,11 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
     kind = payload.get("type") or event_name
     delta = payload.get("delta") if isinstance(payload.get("delta"), str) else ""
     if kind == "response.output_text.delta":
-        answer.content += delta
+        answer.add(delta)
         return delta, ""
     if kind in ("response.reasoning_text.delta", "response.reasoning.delta",
                 "response.reasoning_summary_text.delta"):
-        answer.reasoning += delta
+        answer.add(thought=delta)
         return "", delta
     if kind == "error":
         raise stream_error(payload)

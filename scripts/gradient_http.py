@@ -102,16 +102,16 @@ def iter_body(response, deadline: float | None = None):
                             hint="try again") from None
 
 
-def read_body(response, deadline: float | None, limit: int, what: str = "the answer") -> bytes:
-    """The whole body, refused once it passes `limit` bytes decoded: a small gzip body that
-    inflates to gigabytes stops at the limit instead of filling the memory."""
+def read_body(response, deadline: float | None, limit: int, what: str = "the answer") -> bytearray:
+    """The whole body (not copied again), refused once it passes `limit` bytes decoded: a small
+    gzip body that inflates to gigabytes stops at the limit instead of filling the memory."""
     body = bytearray()
     for chunk in iter_body(response, deadline):
         body += chunk
         if len(body) > limit:
             response.close()
             raise GradientError("invalid_response", f"{what} is larger than {limit >> 20} MB once decoded")
-    return bytes(body)
+    return body
 
 
 def failure_words(exc: BaseException) -> str:

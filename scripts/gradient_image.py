@@ -115,9 +115,8 @@ def download(client, url: str, target: str, args) -> dict:
 def generate_sync(client, args, prompt: str, paths_for) -> tuple:
     body = images_body(args.model, prompt, args.n, args.size, args.quality, args.format)
     response = client.send("POST", client.url("images/generations"), json_body=body)
-    raw = bytearray()
-    for chunk in http.iter_body(response, time.monotonic() + client.settings.timeout):
-        raw += chunk
+    limit = args.n * MAX_IMAGE_BYTES * 4 // 3 + (1 << 20)  # n images in base64, and the JSON around them
+    raw = http.read_body(response, time.monotonic() + client.settings.timeout, limit)
     found = b64_blobs(raw)  # None when escapes force the plain (copying) parse
     spans = iter(found[1]) if found else None
     document = wire.decode_json(found[0] if found else bytes(raw))

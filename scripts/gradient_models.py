@@ -51,7 +51,11 @@ def matches(model: dict, words: list) -> bool:
 
 
 def format_date(created) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(created)) if created is not None else "-"
+    """A `created` time as a date; '-' for none, or for one no calendar holds (a server may send 1e20)."""
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(created)) if created is not None else "-"
+    except (OverflowError, OSError, ValueError):
+        return "-"
 
 
 def format_price(value) -> str:
@@ -98,10 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 def list_models(args: argparse.Namespace) -> int:
     client = http.Client.from_args(args)
     document, _ = client.get_json("models")
-    models = [model for model in parse_models(document) if matches(model, args.filter)]
+    words = config.words(args.filter)  # --filter "meta 70b" means --filter meta 70b
+    models = [model for model in parse_models(document) if matches(model, words)]
     prices_source = attach_prices(models) if args.prices else None
     if not models:
-        common.log(f"no model matches {' '.join(args.filter)!r}" if args.filter else "the server lists no models")
+        common.log(f"no model matches {' '.join(words)!r}" if args.filter else "the server lists no models")
     if args.json:
         document = {"models": models, "count": len(models)}
         if prices_source:
