@@ -125,13 +125,12 @@ def read_regular_file(path: str, max_bytes: int, follow_links: bool = True, own:
     user. OSError on failure."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0)))
+    info = os.fstat(fd)
+    kind = file_kind(info.st_mode)
+    if kind or (own and hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        os.close(fd)
+        raise OSError(f"it is {kind}, not a regular file" if kind else "it is owned by another user")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        kind = file_kind(info.st_mode)
-        if kind:
-            raise OSError(f"it is {kind}, not a regular file")
-        if own and hasattr(os, "getuid") and info.st_uid != os.getuid():
-            raise OSError("it is owned by another user")
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise OSError(f"it is over the {size_text(max_bytes)} limit")
@@ -229,9 +228,16 @@ def out(text: str = "", stream=None, end: str = "\n", lead: str = "") -> None:
     """Print text (stdout by default). `lead` is the program's own control text, such as the
     carriage return of a progress line; everything else is made printable."""
     stream = stream or sys.stdout
-    stream.write(lead + printable(text, stream) + end)
-    if stream is not sys.stdout or end != "\n":
-        stream.flush()
+    try:
+        stream.write(lead + printable(text, stream) + end)
+        if stream is not sys.stdout or end != "\n":
+            stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a full disk under stdout: one io error, not a traceback or exit 120
+        if stream is sys.stdout:
+            silence_stdout()
+        raise GradientError("io", f"cannot write to {'standard output' if stream is sys.stdout else 'it'}: {why(exc)}")
 
 
 def log(message: str) -> None:
@@ -300,13 +306,7 @@ def handle_signals() -> dict:
 
 def flush_stdout() -> None:
     """Flush stdout now, so that a full disk is an `io` error rather than a failure at exit."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        silence_stdout()
-        raise GradientError("io", f"cannot write to standard output: {why(exc)}") from None
+    out("", end="")
 
 
 def silence_stdout() -> None:

@@ -89,9 +89,9 @@ def validate_document(document) -> list:
 
 def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
     """The cache, only when it is a regular file of ours (not a planted symlink) and valid."""
-    def distrust(why):
-        if not quiet:
-            warn(f"ignoring pricing cache {path}: {why}")
+    def distrust(reason, always=False):  # a planted file is worth a word even where quiet is asked
+        if always or not quiet:
+            warn(f"ignoring pricing cache {path}: {reason}")
         return None
 
     try:  # never blocks: a FIFO, a folder or a device planted there is refused before any read
@@ -99,7 +99,7 @@ def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return distrust("it is a symlink" if os.path.islink(path) else why(exc))
+        return distrust("it is a symlink" if os.path.islink(path) else why(exc), always=True)
     try:
         document = json.loads(data)
         models = validate_document(document)

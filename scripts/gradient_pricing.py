@@ -174,7 +174,8 @@ def pricing(args: argparse.Namespace) -> int:
         common.log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
         common.out(render_table(rows, bool(args.estimate)))
     if args.strict and problem is not None and prices.source != "cache":
-        raise common.GradientError(problem.type, f"--strict: no live or fresh prices ({problem.message})")
+        raise common.GradientError(problem.type, f"--strict: no live or fresh prices ({problem.message})",
+                                   hint=problem.hint)
     return common.EXIT_OK
 
 

@@ -209,8 +209,8 @@ class SSEParser:
             if match.group() == "\r" and match.end() == len(text):
                 self._skip_lf = True  # the LF of this CRLF may come with the next read
             self._pieces.append(text[start:match.start()])
-            event = self._line("".join(self._pieces))
-            self._pieces, self._pending = [], 0
+            line, self._pieces, self._pending = "".join(self._pieces), [], 0
+            event = self._line(line)
             if event:
                 events.append(event)
             start = match.end()
