@@ -132,3 +132,9 @@ def test_the_drift_checks_catch_drift():
     assert found["gradient_chat"] == {"--prompt", "--frobnicate"}
     assert "--frobnicate" not in options_of("gradient_chat")
     assert "gradient_teleport" in found and "gradient_teleport" not in COMMANDS
+
+
+def test_skill_names_every_script_by_its_path_in_prose_too():
+    """Agents run what they read: a bare gradient_x.py in SKILL.md is a command that fails."""
+    bare = re.findall(r"(?<!scripts/)\bgradient_[a-z]+\.py", DOCS["SKILL.md"])
+    assert not bare, f"SKILL.md names scripts without scripts/: {sorted(set(bare))}"
