@@ -15,10 +15,10 @@ def test_bench_quick_produces_every_figure():
     assert done.returncode in (0, 1, 3), done.stderr.decode()[-2000:]
     report = json.loads(done.stdout)
     figures = [r["figure"] for r in report["results"]]
-    assert len(figures) == 12
+    assert len(figures) == 14
     assert sum(f.endswith("--help") for f in figures) == 6
     for name in ("fresh cache", "gradient_models.py --json", "gradient_chat.py --json", "streaming delay",
-                 "pricing page", "peak memory"):
+                 "pricing page", "peak memory", "without a newline", "deltas into one answer"):
         assert any(name in f for f in figures), name
     for result in report["results"]:
         assert isinstance(result["value"], float) and result["pass"] in (True, False, None)
