@@ -24,9 +24,8 @@ import time
 
 import gradient_common as common
 import gradient_config as config
-import gradient_files as files
-import gradient_http as http
-import gradient_jobs as jobs
+
+# Feature modules are imported in the functions that use them: `--help` needs none of them.
 
 SPEECH_FORMATS = ("mp3", "wav", "opus", "flac")
 TRANSCRIPT_FORMATS = ("text", "json", "srt", "vtt")
@@ -93,6 +92,8 @@ def audio_url(output) -> str | None:
 
 def check_upload(path: str) -> tuple:
     """(bytes, format) of an audio file small enough to upload; refused before any request."""
+    import gradient_files as files
+
     data = files.read_local_file(path, MAX_UPLOAD_BYTES, "audio file")
     kind = sniff_audio(data[:16])
     if kind is None:
@@ -103,6 +104,8 @@ def check_upload(path: str) -> tuple:
 # ---------------------------------------------------------------- speak
 
 def speech_text(args: argparse.Namespace) -> str | None:
+    import gradient_files as files
+
     if args.text not in (None, "-"):
         return args.text
     if args.text == "-" or files.stdin_state(sys.stdin, files.STDIN_WAIT) == "ready":
@@ -111,6 +114,10 @@ def speech_text(args: argparse.Namespace) -> str | None:
 
 
 def speak(args: argparse.Namespace) -> int:
+    import gradient_files as files
+    import gradient_http as http
+    import gradient_jobs as jobs
+
     text = speech_text(args)
     if not args.request_id and (not text or not text.strip()):
         raise common.UsageError("give --text TEXT, or pipe the text on stdin")
@@ -159,6 +166,9 @@ def transcript_envelope(model: str, wire_format: str, text: str, document, reque
 
 
 def transcribe(args: argparse.Namespace) -> int:
+    import gradient_files as files
+    import gradient_http as http
+
     data, kind = check_upload(args.file)
     client = http.Client.from_args(args)
     wire_format = "json" if args.json and args.format == "text" else args.format

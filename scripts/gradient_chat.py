@@ -25,10 +25,8 @@ import time
 
 import gradient_common as common
 import gradient_config as config
-import gradient_files as files
-from gradient_chatapi import Answer, chat_body, check_answer, parse_chat, parse_responses, responses_body, stream_answer
-from gradient_http import Client, request_id
-from gradient_wire import normalize_usage
+
+# Feature modules are imported in the functions that use them: `--help` needs none of them.
 
 DEFAULT_MODEL = "openai-gpt-oss-120b"
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -59,6 +57,8 @@ def image_url(spec: str) -> str:
         return spec
     import base64
 
+    import gradient_files as files
+
     data = files.read_local_file(spec, MAX_IMAGE_BYTES, "image")
     kind = files.sniff_image(data[:16])
     if kind is None:
@@ -68,7 +68,9 @@ def image_url(spec: str) -> str:
 
 # ---------------------------------------------------------------- rendering
 
-def envelope(answer: Answer, cost, request_id, duration_ms: int) -> dict:
+def envelope(answer, cost, request_id, duration_ms: int) -> dict:
+    from gradient_wire import normalize_usage
+
     return {"model": answer.model, "api": answer.api, "content": answer.content,
             "reasoning": answer.reasoning or None, "finish_reason": answer.finish_reason,
             "usage": answer.usage or normalize_usage(None), "cost_usd": cost, "id": answer.id,
@@ -114,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     """The prompt and earlier turns from flags, files and stdin."""
+    import gradient_files as files
+
     if args.prompt == "-" and args.messages == "-":
         raise common.UsageError("--prompt - and --messages - cannot both read stdin")
     stdin_used = "-" in (args.prompt, args.messages)
@@ -145,6 +149,8 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
 
 def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool, max_tokens_field: str) -> tuple:
     """(API path, request body) for the chosen API."""
+    from gradient_chatapi import chat_body, responses_body
+
     images = [image_url(spec) for spec in args.image]
     options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache)
     if args.responses_api:
@@ -179,9 +185,12 @@ class StreamPrinter:
             self.last = "\n"
 
 
-def stream_to(client, path: str, body: dict, answer: Answer, args: argparse.Namespace):
+def stream_to(client, path: str, body: dict, answer, args: argparse.Namespace):
     """Send with streaming on the wire; text goes to stdout as it arrives (unless --json), the
     reasoning to stderr, ended by a newline before the answer starts."""
+    from gradient_chatapi import stream_answer
+    from gradient_http import request_id
+
     response = client.send("POST", client.url(path), json_body=body, headers={"Accept": "text/event-stream"})
     text = StreamPrinter(sys.stdout, not args.json)
     thoughts = StreamPrinter(sys.stderr, args.show_reasoning)
@@ -202,6 +211,9 @@ def stream_to(client, path: str, body: dict, answer: Answer, args: argparse.Name
 
 
 def chat(args: argparse.Namespace) -> int:
+    from gradient_chatapi import Answer, check_answer, parse_chat, parse_responses
+    from gradient_http import Client, request_id
+
     prompt, history = gather_inputs(args, sys.stdin)
     client = Client.from_args(args)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)

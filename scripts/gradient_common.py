@@ -21,39 +21,31 @@ __version__ = "0.2.0"
 
 EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130  # 2, usage errors, is argparse's own
 MAX_KEY_FILE_BYTES = 64 * 1024
-ERROR_TYPES = (
-    "config", "auth", "permission", "not_found", "bad_request", "rate_limit",
-    "server", "timeout", "connection", "invalid_response", "parse", "io",
-)
+ERROR_TYPES = ("config", "auth", "permission", "not_found", "bad_request", "rate_limit", "server", "timeout",
+               "connection", "invalid_response", "parse", "io")
 # Characters that make a terminal do something: C0 but tab and newline, DEL, C1, and the bidi
 # controls that reorder what is shown. Escaped on a terminal; --json stays exact JSON.
-CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-ALL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-SURROGATES = re.compile("[\ud800-\udfff]")
+# Compiled on first use (pattern()): `--help` never needs them.
+PATTERNS = {"controls": "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+            "all_controls": "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+            "surrogates": "[\ud800-\udfff]"}
 FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
               (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
 
 Provider = namedtuple("Provider", "base_url key_vars key_file_var key_file max_tokens_field key_help")
 
-DO_KEY_HELP = (
-    "create a model access key in the DigitalOcean control panel: "
-    "Inference (Gradient AI) > Model access keys > Create"
-)
+DO_KEY_HELP = ("create a model access key in the DigitalOcean control panel: "
+               "Inference (Gradient AI) > Model access keys > Create")
 PROVIDERS = {
-    "digitalocean": Provider(
-        "https://inference.do-ai.run/v1",
-        ("GRADIENT_API_KEY", "GRADIENT_MODEL_ACCESS_KEY", "DIGITALOCEAN_INFERENCE_KEY", "MODEL_ACCESS_KEY"),
-        "GRADIENT_API_KEY_FILE", "~/.config/gradient/api_key",
-        "max_completion_tokens", DO_KEY_HELP,
-    ),
+    "digitalocean": Provider("https://inference.do-ai.run/v1", ("GRADIENT_API_KEY", "GRADIENT_MODEL_ACCESS_KEY",
+                                                                "DIGITALOCEAN_INFERENCE_KEY", "MODEL_ACCESS_KEY"),
+                             "GRADIENT_API_KEY_FILE", "~/.config/gradient/api_key", "max_completion_tokens", DO_KEY_HELP),
     "vultr": Provider("https://api.vultrinference.com/v1", ("VULTR_API_KEY",), None, "~/.config/vultr/api_key",
                       "max_tokens", "use your Vultr API key (my.vultr.com > Account > API)"),
     "gitee": Provider("https://ai.gitee.com/v1", ("GITEE_AI_API_KEY",), None, None,
                       "max_tokens", "create an API token on ai.gitee.com > API keys"),
-    "opendatasky": Provider(
-        "http://server.opendatasky.com/v1/api/open-ai/ds", ("OPENDATASKY_API_KEY",), None, None,
-        "max_tokens", "use the API key from your opendatasky console",
-    ),
+    "opendatasky": Provider("http://server.opendatasky.com/v1/api/open-ai/ds", ("OPENDATASKY_API_KEY",), None, None,
+                            "max_tokens", "use the API key from your opendatasky console"),
 }
 DEFAULT_PROVIDER = "digitalocean"
 
@@ -90,18 +82,24 @@ class UsageError(Exception):
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised where the program is so that every `finally` and `with` cleans up."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
+    """SIGTERM or SIGHUP (args[0]), raised where the program is so every `finally` and `with` cleans up."""
 
 
 # ---------------------------------------------------------------- pure helpers
 
+@functools.lru_cache(maxsize=None)
+def pattern(name: str):
+    return re.compile(PATTERNS[name])
+
+
+def whole_characters(text: str) -> str:
+    """Lone surrogates (a server's "\\ud800") replaced by U+FFFD: nothing else can encode them."""
+    return text if text.isascii() else pattern("surrogates").sub("\ufffd", text)
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """Collapse whitespace and drop control characters so server text fits one line."""
-    text = ALL_CONTROLS.sub(" ", SURROGATES.sub("\ufffd", text))
+    text = pattern("all_controls").sub(" ", whole_characters(text))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -111,7 +109,7 @@ def escape_controls(text: str, keep_lines: bool = True) -> str:
     def escape(match):
         code = ord(match.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    return (CONTROLS if keep_lines else ALL_CONTROLS).sub(escape, text)
+    return pattern("controls" if keep_lines else "all_controls").sub(escape, text)
 
 
 def file_kind(mode: int) -> str | None:
@@ -216,7 +214,7 @@ def secret_start(text: str) -> int:
 def printable(text: str, stream) -> str:
     """What may be written: secrets masked, lone surrogates replaced, and on a terminal the
     control characters escaped. Every line the scripts print passes through here."""
-    text = mask(SURROGATES.sub("\ufffd", text))
+    text = mask(whole_characters(text))
     return escape_controls(text) if isatty(stream) else text
 
 
@@ -265,8 +263,8 @@ def json_text(document, indent: int | None = 2, stream=None) -> str:
         text = json.dumps(document, ensure_ascii=False, indent=indent, allow_nan=False)
     except ValueError:
         text = json.dumps(strict(document), ensure_ascii=False, indent=indent)
-    text = mask(SURROGATES.sub("\ufffd", text))
-    return CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if isatty(stream) else text
+    text = mask(whole_characters(text))
+    return pattern("controls").sub(lambda m: f"\\u{ord(m.group()):04x}", text) if isatty(stream) else text
 
 
 def emit_json(document, stream=None, indent: int | None = 2) -> None:
@@ -338,7 +336,7 @@ def run(command, args, parser=None) -> int:
         return EXIT_INTERRUPTED
     except Terminated as stop:
         log("terminated")
-        return 128 + stop.signum
+        return 128 + stop.args[0]
     except BrokenPipeError:
         silence_stdout()
         return EXIT_FAILURE

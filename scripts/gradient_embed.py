@@ -21,9 +21,8 @@ import sys
 
 import gradient_common as common
 import gradient_config as config
-import gradient_files as files
-import gradient_http as http
-import gradient_wire as wire
+
+# Feature modules are imported in the functions that use them: `--help` needs none of them.
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -67,6 +66,8 @@ def embeddings_of(document, expected: int) -> list:
 
 
 def add_usage(total: dict, usage) -> dict:
+    import gradient_wire as wire
+
     found = wire.normalize_usage(usage)
     for key in ("input_tokens", "total_tokens"):
         if found[key] is not None:
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_inputs(args: argparse.Namespace) -> list:
+    import gradient_files as files
+
     if not args.model:
         raise common.UsageError("give --model (or set GRADIENT_EMBED_MODEL); list model ids with "
                                 "gradient_models.py --filter embed")
@@ -108,6 +111,8 @@ def read_inputs(args: argparse.Namespace) -> list:
 
 
 def embed(args: argparse.Namespace) -> int:
+    import gradient_http as http
+
     texts = read_inputs(args)
     client = http.Client.from_args(args)
     vectors, model = [], args.model

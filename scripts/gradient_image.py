@@ -22,10 +22,8 @@ import time
 
 import gradient_common as common
 import gradient_config as config
-import gradient_files as files
-import gradient_http as http
-import gradient_jobs as jobs
-import gradient_wire as wire
+
+# Feature modules are imported in the functions that use them: `--help` needs none of them.
 
 DEFAULT_MODEL = "openai-gpt-image-1"
 DEFAULT_TIMEOUT = 300.0
@@ -87,7 +85,9 @@ def default_names(args) -> bool:
     return not args.output or os.path.isdir(args.output)
 
 
-def image_file(target: str, args) -> files.OutputFile:
+def image_file(target: str, args):
+    import gradient_files as files
+
     return files.OutputFile(target, args.force, files.sniff_image, EXTENSIONS, MAX_IMAGE_BYTES, "an image",
                             unique=default_names(args))
 
@@ -106,6 +106,8 @@ def save_b64(blob, target: str, args) -> dict:
 
 def download(client, url: str, target: str, args) -> dict:
     """Stream an image URL to disk; the API key is never sent to the image host."""
+    import gradient_files as files
+
     response = client.send("GET", url, authorized=False)
     return files.save_response(client, response, image_file(target, args))
 
@@ -113,6 +115,9 @@ def download(client, url: str, target: str, args) -> dict:
 # ---------------------------------------------------------------- requests
 
 def generate_sync(client, args, prompt: str, paths_for) -> tuple:
+    import gradient_http as http
+    import gradient_wire as wire
+
     body = images_body(args.model, prompt, args.n, args.size, args.quality, args.format)
     response = client.send("POST", client.url("images/generations"), json_body=body)
     limit = args.n * MAX_IMAGE_BYTES * 4 // 3 + (1 << 20)  # n images in base64, and the JSON around them
@@ -141,6 +146,8 @@ def generate_sync(client, args, prompt: str, paths_for) -> tuple:
 
 
 def generate_fal(client, args, prompt, paths_for) -> tuple:
+    import gradient_jobs as jobs
+
     request_id = args.request_id or jobs.submit_job(
         client, args.model, fal_input(prompt, args.n, args.size, args.format))
     result = jobs.wait_for_job(client, request_id, args.poll_interval)
@@ -182,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def read_prompt(args: argparse.Namespace) -> str | None:
+    import gradient_files as files
+
     if args.request_id and not args.prompt:
         return None
     prompt = files.read_stdin(sys.stdin) if args.prompt == "-" else args.prompt
@@ -191,6 +200,9 @@ def read_prompt(args: argparse.Namespace) -> str | None:
 
 
 def generate(args: argparse.Namespace) -> int:
+    import gradient_files as files
+    import gradient_http as http
+
     prompt = read_prompt(args)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 

@@ -21,7 +21,8 @@ import time
 
 import gradient_common as common
 import gradient_config as config
-import gradient_http as http
+
+# Feature modules are imported in the functions that use them: `--help` needs none of them.
 
 COLUMNS = ("ID", "OWNED BY", "CREATED")
 PRICE_COLUMNS = ("IN $/1M", "OUT $/1M")
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_models(args: argparse.Namespace) -> int:
+    import gradient_http as http
+
     client = http.Client.from_args(args)
     document, _ = client.get_json("models")
     words = config.words(args.filter)  # --filter "meta 70b" means --filter meta 70b
