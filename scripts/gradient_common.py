@@ -48,6 +48,7 @@ PROVIDERS = {
                             "max_tokens", "use the API key from your opendatasky console"),
 }
 DEFAULT_PROVIDER = "digitalocean"
+TOKEN_VARS = ("DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN")  # DigitalOcean API tokens (doctl's, pydo's names)
 
 
 class GradientError(Exception):
@@ -177,7 +178,8 @@ def _secrets(values: tuple, files: tuple) -> tuple:
 def known_secrets() -> tuple:
     """Every key the process could have sent: all providers' variables and key files (read
     without blocking, and again only when a file changes), longest first."""
-    values = tuple(os.environ.get(name, "").strip() for provider in PROVIDERS.values() for name in provider.key_vars)
+    names = [name for provider in PROVIDERS.values() for name in provider.key_vars] + list(TOKEN_VARS)
+    values = tuple(os.environ.get(name, "").strip() for name in names)
     files = []
     for provider in PROVIDERS.values():
         path = key_file_path(provider)

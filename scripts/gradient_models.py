@@ -24,7 +24,8 @@ import gradient_config as config
 
 # Feature modules are imported in the functions that use them: `--help` needs none of them.
 
-COLUMNS = ("ID", "OWNED BY", "CREATED")
+COLUMNS = ("ID", "TYPE", "OWNED BY", "CREATED")
+TYPES = ("chat", "embedding", "image", "speech", "transcription", "audio", "video", "unknown")
 PRICE_COLUMNS = ("IN $/1M", "OUT $/1M")
 
 
@@ -67,8 +68,8 @@ def render_table(models: list, with_prices: bool = False) -> str:
     header = COLUMNS + (PRICE_COLUMNS if with_prices else ())
     rows = [header]
     for model in models:
-        row = (common.one_line(model["id"], 200), common.one_line(model["owned_by"] or "-", 60),
-               format_date(model["created"]))
+        row = (common.one_line(model["id"], 200), common.one_line(model.get("type") or "unknown", 20),
+               common.one_line(model["owned_by"] or "-", 60), format_date(model["created"]))
         if with_prices:
             pricing = model.get("pricing") or {}
             row += (format_price(pricing.get("input_price")), format_price(pricing.get("output_price")))
@@ -89,10 +90,24 @@ def attach_prices(models: list) -> str:
     return f"prices: {gradient_prices.describe_source(prices)}" if prices else "prices: none cached"
 
 
+def attach_types(models: list, args: argparse.Namespace) -> str:
+    """Each model's type and capabilities: from DigitalOcean's catalog when an API token is set,
+    else the bundled table of known ids and the rules for fal ids, else unknown. Returns the source."""
+    import gradient_catalog
+
+    rows = gradient_catalog.catalog_rows(args.timeout, args.max_retries, args.verbose)
+    for model in models:
+        model.update(gradient_catalog.describe_model(model["id"], rows))
+    return "catalog" if rows else "bundled table"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = config.command_parser(__doc__)
     parser.add_argument("--filter", nargs="+", metavar="QUERY", default=[],
                         help="case-insensitive substring of id or owner; several words must all match")
+    parser.add_argument("--type", action="append", choices=TYPES, default=[], dest="types",
+                        help="only models of this type (repeatable); types come from DigitalOcean's catalog when "
+                             "DIGITALOCEAN_ACCESS_TOKEN is set, else from a bundled table: unknown is never guessed")
     parser.add_argument("--ids", action="store_true", help="print only the ids, one per line")
     parser.add_argument("--prices", action="store_true",
                         help="add input/output USD per 1M tokens (cached pricing or bundled snapshot)")
@@ -107,11 +122,14 @@ def list_models(args: argparse.Namespace) -> int:
     document, _ = client.get_json("models")
     words = config.words(args.filter)  # --filter "meta 70b" means --filter meta 70b
     models = [model for model in parse_models(document) if matches(model, words)]
+    types_source = attach_types(models, args)
+    models = [model for model in models if not args.types or model["type"] in args.types]
     prices_source = attach_prices(models) if args.prices else None
     if not models:
-        common.log(f"no model matches {' '.join(words)!r}" if args.filter else "the server lists no models")
+        common.log(f"no model matches {' '.join(words + args.types)!r}" if words or args.types
+                   else "the server lists no models")
     if args.json:
-        document = {"models": models, "count": len(models)}
+        document = {"models": models, "count": len(models), "types_source": types_source}
         if prices_source:
             document["prices_source"] = prices_source
         common.emit_json(document)

@@ -20,11 +20,15 @@ from gradient_config import env_default
 DEFAULT_CACHE = "/tmp/gradient_pricing_cache.json"
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
 SNAPSHOT_INSTALLED = os.path.join(sys.prefix, "share", "gradient-inference", "pricing_snapshot.json")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added model_id, cache-write, reasoning and batch prices, source; 1 is still read
 MAX_AGE_HOURS = 24.0
 MAX_CACHE_BYTES = 16 << 20
 TOKEN_UNIT = "per 1M tokens"
-ROW_KEYS = ("provider", "model", "input_price", "output_price", "cached_input_price", "price", "unit")
+ROW_KEYS = ("provider", "model", "model_id", "input_price", "output_price", "cached_input_price",
+            "cache_write_5m_price", "cache_write_1h_price", "reasoning_price", "batch_input_price",
+            "batch_output_price", "price", "unit", "source")
+PRICE_KEYS = tuple(k for k in ROW_KEYS if k.endswith("price"))
+INFO_KEYS = ("type", "capabilities", "context_window", "max_output_tokens", "variants", "price_note")  # catalog rows
 VENDOR_PREFIXES = {"openai", "anthropic", "alibaba", "meta", "deepseek", "mistral", "mistralai",
                    "google", "xai", "cohere", "qwen", "microsoft", "nvidia", "amazon"}
 NOISE_TOKENS = {"instruct", "chat", "it", "latest", "preview", "hf"}
@@ -76,7 +80,7 @@ def iso_utc(timestamp: float) -> str:
 
 def validate_document(document) -> list:
     """The model rows of a cache or snapshot document; ValueError when it is not one."""
-    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(document, dict) or document.get("schema_version") not in (1, SCHEMA_VERSION):
         raise ValueError("wrong schema version")
     if parse_time(document.get("fetched_at")) is None:
         raise ValueError("no valid fetched_at")
@@ -84,7 +88,8 @@ def validate_document(document) -> list:
     if not isinstance(models, list) or not all(
             isinstance(m, dict) and isinstance(m.get("model"), str) for m in models):
         raise ValueError("no valid models list")
-    return [make_row(m.get("provider") or "", m["model"], {k: m.get(k) for k in ROW_KEYS[2:]}) for m in models]
+    return [make_row(m.get("provider") or "", m["model"], {k: m[k] for k in ROW_KEYS[2:] + INFO_KEYS if k in m})
+            for m in models]
 
 
 def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
@@ -166,8 +171,8 @@ def describe_age(seconds: float) -> str:
 
 def describe_source(prices: PriceSet, now: float | None = None) -> str:
     age = age_seconds(prices, now)
-    if prices.source == "live":
-        return "live"
+    if prices.source in ("live", "catalog"):
+        return {"live": "live page", "catalog": "catalog"}[prices.source]
     if prices.source == "cache":
         return f"cache, {describe_age(age)}"
     if prices.source == "stale_cache":
@@ -201,6 +206,9 @@ def match_price(api_id: str, rows: list) -> dict | None:
     matches with different prices give None."""
     if not api_id:
         return None
+    exact = [row for row in rows if row.get("model_id") == api_id or (row.get("unit") != TOKEN_UNIT and row["model"] == api_id)]
+    if exact:  # the catalog's id, or a per-unit row named by its id (fal-ai/flux/schnell)
+        return exact[0]
     wanted = name_tokens(api_id.split("/")[-1])
     found = []
     for row in rows:
@@ -225,16 +233,27 @@ def query_matches(query: str, row: dict) -> bool:
 
 
 def cost_usd(row: dict, usage: dict) -> float | None:
+    """USD for a call's tokens: cached reads at the cache-read price and tokens newly written to
+    the cache at the write price (1 h or 5 min), where the row has them; the rest at the input price."""
     input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
     if row is None or None in (input_tokens, output_tokens, row.get("input_price"), row.get("output_price")):
         return None
-    cached = usage.get("cached_input_tokens") or 0
-    cached_price = row.get("cached_input_price")
-    if cached_price is None or cached > input_tokens:
-        cached, cached_price = 0, 0.0
-    total = ((input_tokens - cached) * row["input_price"] + cached * cached_price
-             + output_tokens * row["output_price"]) / 1_000_000
-    return round(total, 8)
+    total = output_tokens * row["output_price"]
+    plain = input_tokens
+    for tokens, price in ((usage.get("cached_input_tokens"), row.get("cached_input_price")),
+                          (usage.get("cache_write_1h_tokens"), row.get("cache_write_1h_price")),
+                          (usage.get("cache_write_tokens"), row.get("cache_write_5m_price"))):
+        if tokens and price is not None and tokens <= plain:
+            total += tokens * price
+            plain -= tokens
+    return round((total + plain * row["input_price"]) / 1_000_000, 8)
+
+
+def unit_cost(row: dict | None, quantity: float) -> float | None:
+    """USD for `quantity` units of a per-unit price (images, megapixels, seconds, 1K characters)."""
+    if row is None or row.get("price") is None or row.get("unit") == TOKEN_UNIT:
+        return None
+    return round(row["price"] * quantity, 8)
 
 
 def cost_for(model_id: str, usage: dict) -> tuple:

@@ -3,10 +3,11 @@
 # requires-python = ">=3.9"
 # dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
 # ///
-"""DigitalOcean Serverless Inference prices, scraped from the docs into a 24-hour cache.
+"""DigitalOcean Serverless Inference prices, by API model id, kept in a 24-hour cache.
 
-Order: fresh cache, live page (saved to the cache), stale cache, bundled snapshot.
-No API key is needed.
+Order: fresh cache; DigitalOcean's model catalog when DIGITALOCEAN_ACCESS_TOKEN (or
+DIGITALOCEAN_TOKEN) is set, else or when it fails the docs page; stale cache; bundled snapshot.
+No model access key is needed (--available uses one).
 
 examples:
   gradient_pricing.py --model gpt-oss                 both gpt-oss rows; API ids work too
@@ -23,8 +24,8 @@ import time
 
 import gradient_common as common
 import gradient_config as config
-from gradient_prices import (DEFAULT_CACHE, MAX_AGE_HOURS, TOKEN_UNIT, PriceSet, age_seconds, cache_path,
-                             cost_usd, describe_source, is_fresh, iso_utc, query_matches,
+from gradient_prices import (DEFAULT_CACHE, MAX_AGE_HOURS, PRICE_KEYS, TOKEN_UNIT, PriceSet, age_seconds,
+                             cache_path, cost_usd, describe_source, is_fresh, iso_utc, match_price, query_matches,
                              read_cache, read_snapshot, write_cache)
 
 FETCH_TIMEOUT = 15.0
@@ -36,9 +37,10 @@ def price_key(row: dict) -> tuple:
 
 
 def diff_prices(before: list, after: list) -> list:
+    """Added, removed and changed rows, every kind of price compared."""
     old = {price_key(r): r for r in before}
     new = {price_key(r): r for r in after}
-    compared = ("input_price", "output_price", "cached_input_price", "price")
+    compared = PRICE_KEYS
     changes = []
     for key in sorted(set(old) | set(new)):
         was, now = old.get(key), new.get(key)
@@ -86,20 +88,27 @@ def aligned(table: list) -> str:
 
 def render_table(rows: list, with_estimate: bool) -> str:
     """Token prices in one table; prices per image, second or character in their own below it,
-    so that neither widens nor ranks among the other."""
+    so that neither widens nor ranks among the other. A price that varies by hour is marked *."""
     def names(row):
-        return [common.one_line(row.get("provider") or "-", 40), common.one_line(row["model"], 80)]
+        return [common.one_line(row.get("provider") or "-", 40), common.one_line(row["model"], 80),
+                common.one_line(row.get("model_id") or "-", 80)]
 
-    tokens = [["PROVIDER", "MODEL", "INPUT $/1M", "OUTPUT $/1M"] + (["EST. COST"] if with_estimate else [])]
-    units = [["PROVIDER", "MODEL", "PRICE"]]
+    def mark(row):
+        return " *" if row.get("price_note") else ""
+
+    tokens = [["PROVIDER", "MODEL", "API ID", "INPUT $/1M", "OUTPUT $/1M"] + (["EST. COST"] if with_estimate else [])]
+    units = [["PROVIDER", "MODEL", "API ID", "PRICE"]]
     for row in rows:
         if row.get("unit") == TOKEN_UNIT:
             estimate = row.get("estimated_cost_usd")
-            tokens.append(names(row) + [money(row["input_price"]), money(row["output_price"])]
+            tokens.append(names(row) + [money(row["input_price"]), money(row["output_price"]) + mark(row)]
                           + ([money(estimate, 6) if estimate is not None else ""] if with_estimate else []))
         else:
-            units.append(names(row) + [f"{money(row.get('price'))} {common.one_line(row.get('unit') or '', 40)}"])
+            units.append(names(row) + [f"{money(row.get('price'))} {common.one_line(row.get('unit') or '', 40)}"
+                                       + mark(row)])
     parts = [aligned(table) for table in (tokens, units) if len(table) > 1]
+    if any(row.get("price_note") for row in rows):
+        parts.append("* varies by hour of day (UTC); the current price is shown")
     return "\n\n".join(parts)
 
 
@@ -114,22 +123,36 @@ def check_row_count(rows: list, cached) -> None:
                                    hint="the cache was kept; run with --verbose to see what was read")
 
 
+def fetch_fresh(args: argparse.Namespace, cached) -> PriceSet:
+    """The catalog when a DigitalOcean API token is set (prices by API id), else or when it fails
+    the docs page; a page giving under half the cached prices is a layout problem."""
+    from gradient_catalog import catalog_token, fetch_catalog
+
+    if catalog_token() is not None:
+        try:
+            rows = fetch_catalog(args.timeout, args.max_retries, args.verbose)
+            return PriceSet("catalog", iso_utc(time.time()), None, rows)
+        except common.GradientError as error:
+            common.warn(f"the model catalog is unavailable ({error.message}); trying the docs page")
+    from gradient_pricepage import PRICING_URLS, fetch_live  # bs4 and the parser only when fetching
+
+    rows, url = fetch_live([args.url] if args.url else list(PRICING_URLS), args.timeout, args.max_retries,
+                           args.verbose)
+    check_row_count(rows, cached)
+    return PriceSet("live", iso_utc(time.time()), url, rows)
+
+
 def load_prices(args: argparse.Namespace, path: str) -> tuple:
     """(PriceSet, the cache as it was before, why live/fresh data was not had or None)."""
     cached = read_cache(path)
     fresh = cached is not None and is_fresh(cached, args.max_age)
     if fresh and not args.no_cache and not args.changes:
         return cached, cached, None
-    from gradient_pricepage import PRICING_URLS, fetch_live  # bs4 and the parser only when fetching
-
-    urls = [args.url] if args.url else list(PRICING_URLS)
     try:
-        rows, url = fetch_live(urls, args.timeout, args.max_retries, args.verbose)
-        check_row_count(rows, cached)
+        live = fetch_fresh(args, cached)
     except common.GradientError as error:
         problem = error
     else:
-        live = PriceSet("live", iso_utc(time.time()), url, rows)
         write_cache(path, live)
         return live, cached, None
     if args.changes:  # no fallback to compare: the error alone, without a warning that contradicts it
@@ -145,31 +168,46 @@ def load_prices(args: argparse.Namespace, path: str) -> tuple:
     return snapshot, cached, problem
 
 
+def available_rows(args: argparse.Namespace, rows: list) -> list:
+    """--available: only the rows of models that /v1/models lists for this model access key."""
+    from gradient_http import Client
+
+    document, _ = Client.from_args(args).get_json("models")
+    ids = [m.get("id") for m in document.get("data", []) if isinstance(m, dict)] if isinstance(document, dict) else []
+    keep = {id(row) for row in (match_price(model_id, rows) for model_id in ids if isinstance(model_id, str)) if row}
+    return [row for row in rows if id(row) in keep]
+
+
 def pricing(args: argparse.Namespace) -> int:
     path = cache_path(args)
     prices, before, problem = load_prices(args, path)
     if args.changes:
         if problem is not None:
             raise problem
-        changes = diff_prices(before.models if before else [], prices.models)
+        if before is None:  # a first run has nothing to compare with: it sets the point of comparison
+            common.emit_json({"changes": [], "seeded": len(prices.models)}) if args.json else \
+                common.out(f"seeded {len(prices.models)} prices")
+            return common.EXIT_OK
+        changes = diff_prices(before.models, prices.models)
         if args.json:
             common.emit_json({"changes": changes})
         elif changes:
             common.out(render_changes(changes))
         return common.EXIT_OK
-    rows = [dict(r) for r in prices.models if not args.model or query_matches(args.model, r)]
+    rows = [r for r in prices.models if not args.model or query_matches(args.model, r)]
+    rows = [dict(r) for r in (available_rows(args, rows) if args.available else rows)]
     if args.estimate:
         tokens = {"input_tokens": args.estimate[0], "output_tokens": args.estimate[1]}
         for row in rows:
             row["estimated_cost_usd"] = cost_usd(row, tokens) if row.get("unit") == TOKEN_UNIT else None
         rows.sort(key=lambda r: (r["estimated_cost_usd"] is None, r["estimated_cost_usd"] or 0))
     if not rows:
-        common.log(f"no price matches {args.model!r}")
+        common.log(f"no price matches {args.model!r}" if args.model else "no prices to show")
     if args.json:
         common.emit_json({"source": prices.source, "fetched_at": prices.fetched_at,
-                          "age_seconds": 0 if prices.source == "live" else max(round(age_seconds(prices)), 0),
-                          "url": prices.url,
-                          "count": len(rows), "models": rows})
+                          "age_seconds": 0 if prices.source in ("live", "catalog")
+                          else max(round(age_seconds(prices)), 0),
+                          "url": prices.url, "count": len(rows), "models": rows})
     elif rows:
         common.log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
         common.out(render_table(rows, bool(args.estimate)))
@@ -196,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"cache path (env GRADIENT_PRICING_CACHE; default {DEFAULT_CACHE})")
     parser.add_argument("--max-age", type=config.positive_float, default=MAX_AGE_HOURS, metavar="HOURS",
                         help="how long the cache stays fresh (default %(default)g h)")
-    config.add_common_args(parser, default_timeout=FETCH_TIMEOUT, needs_key=False)
+    parser.add_argument("--available", action="store_true",
+                        help="only models that /v1/models lists for your model access key (needs the key)")
+    config.add_common_args(parser, default_timeout=FETCH_TIMEOUT)
     return parser
 
 

@@ -95,10 +95,16 @@ def count(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "cache_write_tokens",
+              "cache_write_1h_tokens")
+
+
 def normalize_usage(usage) -> dict:
-    """The same usage keys for every API; anything that is not a whole number becomes null."""
+    """The same usage keys for every API; anything that is not a whole number becomes null.
+    Prompt-cache writes (Anthropic's and DigitalOcean's names) are split by lifetime: 1 h, and
+    the rest (5 min, the default)."""
     if not isinstance(usage, dict):
-        return {"input_tokens": None, "output_tokens": None, "total_tokens": None, "cached_input_tokens": None}
+        return dict.fromkeys(USAGE_KEYS)
     details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
     cached = count(details.get("cached_tokens")) if isinstance(details, dict) else None
     if cached is None:
@@ -108,8 +114,14 @@ def normalize_usage(usage) -> dict:
     total = count(usage.get("total_tokens"))
     if total is None and input_tokens is not None and output_tokens is not None:
         total = input_tokens + output_tokens
+    written = count(usage.get("cache_creation_input_tokens", usage.get("cache_created_input_tokens")))
+    by_lifetime = usage.get("cache_creation") if isinstance(usage.get("cache_creation"), dict) else {}
+    hour = count(by_lifetime.get("ephemeral_1h_input_tokens"))
+    minutes = count(by_lifetime.get("ephemeral_5m_input_tokens"))
+    if minutes is None and written is not None:
+        minutes = max(written - (hour or 0), 0)
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total,
-            "cached_input_tokens": cached}
+            "cached_input_tokens": cached, "cache_write_tokens": minutes, "cache_write_1h_tokens": hour}
 
 
 def parse_retry_after(headers, now: float | None = None) -> float | None:

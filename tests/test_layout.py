@@ -15,7 +15,7 @@ LAYERS = {
     "gradient_config": 1, "gradient_wire": 1,
     "gradient_http": 2,
     "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3,
-    "gradient_pricepage": 4,
+    "gradient_pricepage": 4, "gradient_catalog": 4,
 }
 COMMAND_LAYER = 9
 MAX_SHARED_LINES, MAX_COMMAND_LINES = 350, 450

@@ -32,11 +32,11 @@ def run_models(api, *argv):
 def test_table_is_sorted_aligned_with_dates(models_api, capsys):
     assert run_models(models_api) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "OWNED", "BY", "CREATED"]
+    assert lines[0].split() == ["ID", "TYPE", "OWNED", "BY", "CREATED"]
     assert [line.split()[0] for line in lines[1:]] == [
         "alibaba-qwen3-32b", "llama3-8b-instruct", "llama3.3-70b-instruct", "openai-gpt-oss-120b"]
-    assert lines[1].split()[2] == "2025-07-11"
-    assert lines[2].split()[2] == "-"
+    assert lines[1].split()[1:4] == ["chat", "digitalocean", "2025-07-11"]
+    assert lines[2].split()[3] == "-"
     owner_column = lines[0].index("OWNED BY")
     assert all(line[owner_column - 2:owner_column] == "  " for line in lines[1:])
     assert "\x1b" not in "".join(lines)
@@ -63,7 +63,8 @@ def test_filter_without_match_prints_nothing_and_exits_0(models_api, capsys):
 def test_json_output(models_api, capsys):
     assert run_models(models_api, "--json", "--filter", "qwen") == 0
     assert json.loads(capsys.readouterr().out) == {
-        "models": [{"id": "alibaba-qwen3-32b", "owned_by": "digitalocean", "created": 1752255238}], "count": 1}
+        "models": [{"id": "alibaba-qwen3-32b", "owned_by": "digitalocean", "created": 1752255238, "type": "chat",
+                    "capabilities": ["tools", "reasoning"]}], "count": 1, "types_source": "bundled table"}
 
 
 def test_wrong_shape_is_invalid_response(api, capsys):

@@ -70,7 +70,7 @@ def test_live_fetch_writes_the_cache(page, cache, capsys):
     assert [m["model"] for m in document["models"]] == ["gpt-oss-120b", "gpt-oss-20b"]
     assert set(document["models"][0]) >= {"provider", "model", "input_price", "output_price", "unit"}
     saved = json.loads(cache.read_text())
-    assert saved["schema_version"] == 1 and saved["url"].endswith("/pricing/") and len(saved["models"]) == 18
+    assert saved["schema_version"] == 2 and saved["url"].endswith("/pricing/") and len(saved["models"]) == 18
     assert saved["fetched_at"].endswith("Z")
 
 
@@ -176,7 +176,7 @@ def test_corrupt_or_wrong_schema_cache_is_ignored_with_a_warning(page, cache, ca
     code, document, err = run_json(capsys, "--cache-file", str(cache))
     assert code == 0 and document["source"] == "live"
     assert "ignoring pricing cache" in err and why in err
-    assert json.loads(cache.read_text())["schema_version"] == 1  # replaced by the good one
+    assert json.loads(cache.read_text())["schema_version"] == 2  # replaced by the good one
 
 
 def test_symlinked_cache_is_not_trusted(page, cache, tmp_path, capsys):
@@ -229,10 +229,10 @@ def test_table_output(page, cache, capsys):
     page(fixture("pricing_2026_tabs.html"))
     assert pricing.main(["--cache-file", str(cache), "--model", "openai-gpt-oss-120b"]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("prices: live (http://127.0.0.1")  # the source is a diagnostic: stderr
+    assert captured.err.startswith("prices: live page (http://127.0.0.1")  # the source is a diagnostic: stderr
     lines = captured.out.splitlines()
-    assert lines[0].split() == ["PROVIDER", "MODEL", "INPUT", "$/1M", "OUTPUT", "$/1M"]
-    assert lines[1].split() == ["OpenAI", "gpt-oss-120b", "$0.10", "$0.70"]
+    assert lines[0].split() == ["PROVIDER", "MODEL", "API", "ID", "INPUT", "$/1M", "OUTPUT", "$/1M"]
+    assert lines[1].split() == ["OpenAI", "gpt-oss-120b", "-", "$0.10", "$0.70"]
     assert len(lines) == 2
 
 

@@ -192,7 +192,7 @@ def test_masking_never_blocks_on_a_fifo_named_as_a_key_file(api, tmp_path):
     api.json("GET", "/v1/models", {"data": [{"id": f"echo-{FAKE_KEY}"}]})
     done = run_script("gradient_models", "--base-url", api.url, timeout=30,
                       env={"GRADIENT_API_KEY": FAKE_KEY, "GRADIENT_API_KEY_FILE": str(fifo)})
-    assert done.returncode == 0 and done.stdout.decode().split()[4] == "echo-***"
+    assert done.returncode == 0 and done.stdout.decode().splitlines()[1].split()[0] == "echo-***"
 
 
 def test_a_fifo_key_file_is_a_warning_not_a_hang(tmp_path):
@@ -419,7 +419,7 @@ def test_any_retry_after_value_ends_in_one_clean_error(api, headers, monkeypatch
 def test_any_created_time_shows(api, capsys, created):
     api.json("GET", "/v1/models", {"data": [{"id": "m", "created": created}]})
     assert gradient_models.main(["--base-url", api.url]) == 0
-    assert capsys.readouterr().out.splitlines()[1].split() == ["m", "-", "-"]
+    assert capsys.readouterr().out.splitlines()[1].split() == ["m", "unknown", "-", "-"]
 
 
 def test_a_bogus_charset_on_the_pricing_page_still_parses(api, tmp_path, monkeypatch, capsys):
@@ -652,7 +652,7 @@ def test_per_unit_rows_keep_their_own_provider_and_table(api, tmp_path, monkeypa
     assert gradient_pricing.main(["--cache-file", str(tmp_path / "c.json")]) == 0
     tokens, units = capsys.readouterr().out.split("\n\n")
     assert "per image" not in tokens and "Generation" not in units
-    assert tokens.splitlines()[0].split() == ["PROVIDER", "MODEL", "INPUT", "$/1M", "OUTPUT", "$/1M"]
+    assert tokens.splitlines()[0].split() == ["PROVIDER", "MODEL", "API", "ID", "INPUT", "$/1M", "OUTPUT", "$/1M"]
     header = tokens.splitlines()[0]  # INPUT $/1M is not widened by "$1,000.00 per month"
     assert header.index("OUTPUT") - header.index("INPUT") == len("INPUT $/1M  ")
     assert any(line.split()[:2] == ["fal-ai", "fal-ai/flux/schnell"] for line in units.splitlines())
