@@ -145,11 +145,20 @@ def speak(args: argparse.Namespace) -> int:
         response = client.send("POST", client.url("audio/speech"), json_body=body)
         request_id = http.request_id(response)
         saved = files.save_response(client, response, output)
+    import gradient_prices  # a cached or bundled price, never a live fetch
+
+    spoken = text.strip() if text else ""
+    quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
+    if args.seconds:
+        quantities["per second"] = args.seconds
+    cost, price_source = gradient_prices.unit_cost_for(args.model, quantities)
     if args.json:
-        common.emit_json({"model": args.model, "files": [saved], "count": 1, "request_id": request_id,
-                          "duration_ms": round((time.monotonic() - started) * 1000)})
+        common.emit_json({"model": args.model, "files": [saved], "count": 1, "cost_usd": cost,
+                          "request_id": request_id, "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         common.out(saved["path"])
+    if args.usage:
+        common.log(f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})")
     return common.EXIT_OK
 
 
@@ -215,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--poll-interval", type=config.positive_float, default=2.0, metavar="SECONDS",
                         help="fal jobs: seconds between status checks (default %(default)g)")
     speech.add_argument("--request-id", metavar="ID", help="fal jobs: wait for an earlier job instead")
+    speech.add_argument("-u", "--usage", action="store_true",
+                        help="print the cost on stderr when a per-character, per-second or per-audio price is known")
     config.add_common_args(speech, default_timeout=DEFAULT_TIMEOUT)
     speech.set_defaults(handler=speak)
 

@@ -11,7 +11,7 @@ examples:
   git diff | gradient_chat.py --prompt "Review this diff"        stdin goes before the prompt
   gradient_chat.py --prompt - < question.txt                      the prompt from stdin
   gradient_chat.py --messages history.json --prompt "And then?"   earlier turns from a file
-  gradient_chat.py --image chart.png --prompt "What does this chart show?"
+  gradient_chat.py --model openai-gpt-5-mini --image chart.png --prompt "What does this chart show?"
   gradient_chat.py --responses-api --prompt "Explain prompt caching" --usage
   gradient_chat.py --json --prompt "2+2?" | jq -r .content
 """
@@ -210,11 +210,26 @@ def stream_to(client, path: str, body: dict, answer, args: argparse.Namespace):
     return response
 
 
+def warn_without_vision(model: str) -> None:
+    """--image sent to a model known to take text only: say so before paying for an invented
+    description, and name models that see images (from cached prices, never a fetch)."""
+    import gradient_catalog
+    import gradient_prices
+
+    prices = gradient_prices.offline_prices()
+    rows = prices.models if prices else []
+    if gradient_catalog.lacks_vision(model, rows):
+        common.warn(f"{model} is known to take text only: it will not see the image; models that do: "
+                    + ", ".join(gradient_catalog.vision_models(rows)[:6]))
+
+
 def chat(args: argparse.Namespace) -> int:
     from gradient_chatapi import Answer, check_answer, parse_chat, parse_responses
     from gradient_http import Client, request_id
 
     prompt, history = gather_inputs(args, sys.stdin)
+    if args.image:
+        warn_without_vision(args.model)
     client = Client.from_args(args)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
     path, body = request_for(args, prompt, history, streaming, client.settings.max_tokens_field)

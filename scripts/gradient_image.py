@@ -43,6 +43,15 @@ def size_arg(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (like 1024x1024) or auto")
 
 
+def image_quantities(size: str | None, count: int) -> dict:
+    """What an image call used, per unit it may be priced by: images, and megapixels when the size is known."""
+    quantities = {"per image": count}
+    if size and size != "auto":
+        width, height = (int(side) for side in size.split("x"))
+        quantities["per megapixel"] = round(width * height / 1e6 * count, 6)
+    return quantities
+
+
 def b64_blobs(body: bytearray):
     """Find the b64_json strings in a raw JSON body without copying them: (skeleton JSON
     with empty strings in their place, [(start, end)...]). None when escapes make it unsafe."""
@@ -182,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--force", action="store_true", help="overwrite existing files")
     parser.add_argument("--poll-interval", type=config.positive_float, default=2.0, metavar="SECONDS",
                         help="fal jobs: seconds between status checks (default %(default)g)")
+    parser.add_argument("-u", "--usage", action="store_true",
+                        help="print the cost on stderr when a per-image or per-megapixel price is known")
     parser.add_argument("--request-id", metavar="ID",
                         help="fal jobs: wait for (or fetch) an earlier job instead of submitting a new one")
     config.add_common_args(parser, default_timeout=DEFAULT_TIMEOUT)
@@ -220,12 +231,18 @@ def generate(args: argparse.Namespace) -> int:
         saved, revised, request_id = generate_fal(client, args, prompt, paths_for)
     else:
         saved, revised, request_id = generate_sync(client, args, prompt, paths_for)
+    import gradient_prices  # a cached or bundled price, never a live fetch
+
+    cost, price_source = gradient_prices.unit_cost_for(args.model, image_quantities(args.size, len(saved)))
     if args.json:
         common.emit_json({"model": args.model, "files": saved, "count": len(saved), "revised_prompt": revised,
-                          "request_id": request_id,
+                          "cost_usd": cost, "request_id": request_id,
                           "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         common.out("".join(f["path"] + "\n" for f in saved), end="")
+    if args.usage:
+        common.log(f"{len(saved)} image{'s' if len(saved) != 1 else ''}, "
+                   + (f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})"))
     return common.EXIT_OK
 
 

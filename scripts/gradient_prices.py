@@ -267,6 +267,20 @@ def cost_for(model_id: str, usage: dict) -> tuple:
     return cost_usd(row, usage), f"prices: {describe_source(prices)}"
 
 
+def unit_cost_for(model_id: str, quantities: dict) -> tuple:
+    """(USD, where the price came from) of a per-unit call: `quantities` maps a unit ("per image",
+    "per megapixel", "per second", "per 1K characters") to how many were used; (None, why) when
+    the model has no per-unit price or the call used none of its unit."""
+    prices = offline_prices()
+    row = match_price(model_id, prices.models) if prices else None
+    if row is None or row.get("unit") == TOKEN_UNIT:
+        return None, f"no per-unit price known for {model_id}"
+    quantity = quantities.get(row.get("unit"))
+    if quantity is None:
+        return None, f"{model_id} is priced {row.get('unit')}, which this call does not measure"
+    return unit_cost(row, quantity), f"prices: {describe_source(prices)}"
+
+
 def usage_line(usage: dict, cost, price_source) -> str:
     """`tokens: N in, M out (K cached), cost $X (source)` for --usage on stderr."""
     def number(value):

@@ -302,3 +302,15 @@ def test_unknown_output_price_gives_no_cost():
     half = prices.make_row("X", "Half", {"input_price": 1.0, "output_price": None, "unit": prices.TOKEN_UNIT})
     assert prices.cost_usd(half, {"input_tokens": 10, "output_tokens": 10}) is None
     assert "-" in pricing.render_table([half], False).splitlines()[1].split()
+
+
+def test_the_cron_recipe_runs_in_an_empty_environment(api, tmp_path):
+    """README's crontab line as cron runs it: no environment at all, an absolute interpreter, a
+    cache file of its own; the first run seeds, an unchanged page prints nothing."""
+    api.add("GET", "/pricing/", Reply(body=fixture("pricing_2026_tabs.html"), headers=HTML))
+    argv = [sys.executable, str(SCRIPTS / "gradient_pricing.py"), "--changes", "--cache-file",
+            str(tmp_path / "prices-cron.json"), "--url", api.origin + "/pricing/"]
+    first = subprocess.run(argv, env={}, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert (first.returncode, first.stdout, first.stderr) == (0, b"seeded 18 prices\n", b"")
+    second = subprocess.run(argv, env={}, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")

@@ -1,0 +1,266 @@
+"""gradient_catalog against the fake catalog: prices by API id, types and capabilities, and the
+commands that use them (pricing, models, chat's vision warning, per-unit costs)."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import fakecatalog
+import gradient_catalog as catalog
+import gradient_chat
+import gradient_image
+import gradient_models
+import gradient_prices as prices
+import gradient_pricing
+from conftest import FAKE_KEY, tiny_png
+from fakeapi import Reply
+
+SPEC = Path(__file__).parents[2] / "shared" / "contracts" / "do-inference-openapi.yaml"
+NOON, MIDNIGHT = 1_780_000_000 - 1_780_000_000 % 86400 + 13 * 3600, 1_780_000_000 - 1_780_000_000 % 86400 + 3600
+
+
+@pytest.fixture
+def served(api, monkeypatch):
+    fakecatalog.install(api, monkeypatch)
+    return api
+
+
+def rows_by_id(rows):
+    return {row["model_id"]: row for row in rows}
+
+
+# ---------------------------------------------------------------- the fake keeps to the spec
+
+@pytest.mark.skipif(not SPEC.exists(), reason=f"no OpenAPI contract at {SPEC}")
+def test_the_fake_catalog_validates_against_digitaloceans_schemas():
+    import jsonschema
+    import yaml
+
+    spec = yaml.safe_load(SPEC.read_text())
+
+    def check(schema_name, document):
+        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+        jsonschema.validate(document, schema)
+
+    for page in (1, 2):
+        check("apiListModelCatalogOutput", fakecatalog.list_page(page))
+    for entry in fakecatalog.ENTRIES:
+        check("apiGetModelCatalogCardOutput", fakecatalog.card(entry["id"]))
+    with pytest.raises(jsonschema.ValidationError):  # the check has teeth
+        check("apiListModelCatalogOutput", {"data": [{"model_id": 42}]})
+
+
+# ---------------------------------------------------------------- reading the catalog
+
+def test_every_page_and_every_card_is_read_with_the_token(served):
+    rows = catalog.fetch_catalog(10, 0, False, now=NOON)
+    assert sorted(rows_by_id(rows)) == sorted(e["model_id"] for e in fakecatalog.ENTRIES)
+    pages = [c.query for c in served.calls("GET", fakecatalog.LIST)]
+    assert pages == ["page=1&limit=100", "page=2&limit=100"]
+    cards = [c for c in served.calls() if c.path.startswith(fakecatalog.LIST + "/")]
+    assert len(cards) == len(fakecatalog.ENTRIES)
+    assert all(c.headers["Authorization"] == f"Bearer {fakecatalog.TOKEN}" for c in served.calls())
+
+
+def test_prices_of_every_kind_with_zero_as_null(served):
+    rows = rows_by_id(catalog.fetch_catalog(10, 0, False, now=NOON))
+    gpt = rows["openai-gpt-oss-120b"]
+    assert (gpt["input_price"], gpt["output_price"], gpt["cached_input_price"]) == (0.1, 0.7, None)
+    assert (gpt["batch_input_price"], gpt["batch_output_price"], gpt["source"]) == (0.05, 0.35, "catalog")
+    claude = rows["anthropic-claude-sonnet-4"]
+    assert (claude["cached_input_price"], claude["cache_write_5m_price"], claude["cache_write_1h_price"]) == (0.3, 3.75, 6.0)
+    assert [v["label"] for v in claude["variants"]] == ["Fast Mode"] and claude["variants"][0]["input_price"] == 6.0
+    flux = rows["fal-ai/flux/schnell"]
+    assert (flux["price"], flux["unit"], flux["input_price"], flux["output_price"]) == (0.003, "per image", None, None)
+    tts = rows["fal-ai/elevenlabs/tts/multilingual-v2"]
+    assert (tts["price"], tts["unit"]) == (0.1, "per 1K characters")
+    assert rows["gte-large-en-v1.5"]["output_price"] == 0.0  # a real 0 stays 0 for input and output
+
+
+@pytest.mark.parametrize("now, expected", [(NOON, 0.8), (MIDNIGHT, 0.5)])
+def test_a_price_that_varies_by_hour_shows_the_current_one_and_says_so(served, now, expected):
+    llama = rows_by_id(catalog.fetch_catalog(10, 0, False, now=now))["llama3.3-70b-instruct"]
+    assert llama["input_price"] == expected and "varies by hour" in llama["price_note"]
+
+
+def test_cards_are_read_a_bounded_number_at_a_time(api, monkeypatch):
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    def slow_card(seen):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        return Reply(json=fakecatalog.card(seen.path.rsplit("/", 1)[1]))
+
+    fakecatalog.install(api, monkeypatch, card_reply=Reply(dynamic=slow_card))
+    assert len(catalog.fetch_catalog(10, 0, False)) == len(fakecatalog.ENTRIES)
+    assert 1 < state["most"] <= catalog.CARD_WORKERS
+
+
+def test_a_card_that_fails_leaves_the_list_prices_and_a_warning(api, monkeypatch, capsys):
+    fakecatalog.install(api, monkeypatch, card_reply=Reply(500, json={"message": "card service down"}))
+    rows = rows_by_id(catalog.fetch_catalog(10, 0, False))
+    assert rows["openai-gpt-oss-120b"]["input_price"] == 0.1 and rows["openai-gpt-oss-120b"]["batch_input_price"] is None
+    assert "6 of 6 catalog cards could not be read" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- types and capabilities
+
+@pytest.mark.parametrize("model_id, kind, capabilities", [
+    ("openai-gpt-5", "chat", ["vision", "tools", "reasoning"]),
+    ("openai-gpt-oss-120b", "chat", ["tools", "reasoning"]),
+    ("fal-ai/flux/schnell", "image", []),
+    ("fal-ai/some-new/tts/v3", "speech", []),
+    ("fal-ai/stable-audio-99/text-to-audio", "audio", []),
+    ("fal-ai/hunyuan-video", "video", []),
+    ("somebody-new-model-7b", "unknown", []),
+])
+def test_types_from_the_bundled_table_rules_or_unknown(model_id, kind, capabilities):
+    assert catalog.describe_model(model_id, None) == {"type": kind, "capabilities": capabilities}
+
+
+def test_models_get_types_from_the_catalog_when_a_token_is_set(served, keyed, capsys):
+    served.json("GET", "/v1/models", {"data": [{"id": "anthropic-claude-sonnet-4"}, {"id": "gte-large-en-v1.5"},
+                                               {"id": "brand-new-model"}]})
+    assert gradient_models.main(["--base-url", served.url, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    models = {m["id"]: m for m in document["models"]}
+    assert document["types_source"] == "catalog"
+    assert models["anthropic-claude-sonnet-4"]["capabilities"] == ["vision", "tools", "prompt_caching"]
+    assert (models["anthropic-claude-sonnet-4"]["name"], models["anthropic-claude-sonnet-4"]["context_window"]) == (
+        "Claude Sonnet 4", 131072)
+    assert models["gte-large-en-v1.5"]["type"] == "embedding" and models["brand-new-model"]["type"] == "unknown"
+
+
+def test_type_filters_repeatably_and_the_table_shows_it(api, keyed, capsys):
+    api.json("GET", "/v1/models", {"data": [{"id": i} for i in ("openai-gpt-5", "fal-ai/flux/schnell",
+                                                                "fal-ai/elevenlabs/tts/multilingual-v2", "x-unknown")]})
+    assert gradient_models.main(["--base-url", api.url, "--ids", "--type", "image", "--type", "speech"]) == 0
+    assert capsys.readouterr().out.split() == ["fal-ai/elevenlabs/tts/multilingual-v2", "fal-ai/flux/schnell"]
+    assert gradient_models.main(["--base-url", api.url]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["ID", "TYPE"] and table[1].split()[:2] == ["fal-ai/elevenlabs/tts/multilingual-v2",
+                                                                             "speech"]
+
+
+def test_an_image_for_a_text_only_model_warns_and_names_vision_models(api, capsys, tmp_path):
+    image = tmp_path / "chart.png"
+    image.write_bytes(tiny_png())
+    api.json("POST", "/v1/chat/completions", {"choices": [{"message": {"content": "a chart"}, "finish_reason": "stop"}]})
+    for model, warned in (("openai-gpt-oss-120b", True), ("openai-gpt-5-mini", False), ("unknown-model", False)):
+        assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", model, "--image", str(image),
+                                   "--prompt", "what is this?"]) == 0
+        err = capsys.readouterr().err
+        assert ("is known to take text only" in err) is warned
+        assert ("anthropic-claude-sonnet-4" in err) is warned
+
+
+# ---------------------------------------------------------------- prices from the catalog
+
+def run_pricing(capsys, *argv):
+    code = gradient_pricing.main(["--json", *argv])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out else None), captured.err
+
+
+def test_pricing_reads_the_catalog_first_and_keys_rows_by_api_id(served, tmp_path, capsys):
+    code, document, err = run_pricing(capsys, "--cache-file", str(tmp_path / "c.json"))
+    assert code == 0 and document["source"] == "catalog" and fakecatalog.TOKEN not in err
+    row = next(r for r in document["models"] if r["model_id"] == "openai-gpt-oss-120b")
+    for field in ("provider", "model", "model_id", "input_price", "output_price", "cached_input_price", "price", "unit",
+                  "cache_write_5m_price", "cache_write_1h_price", "reasoning_price", "batch_input_price",
+                  "batch_output_price", "source"):
+        assert field in row
+    cached = json.loads((tmp_path / "c.json").read_text())
+    assert cached["schema_version"] == 2 and len(cached["models"]) == len(fakecatalog.ENTRIES)
+
+
+def test_catalog_then_page_then_stale_cache_then_snapshot(api, monkeypatch, tmp_path, capsys):
+    fakecatalog.install(api, monkeypatch)
+    api.routes[("GET", fakecatalog.LIST)] = [Reply(500, json={"message": "down"})]
+    page = (Path(__file__).parent / "fixtures" / "pricing_2026_tabs.html").read_text()
+    api.add("GET", "/pricing/", Reply(body=page, headers={"Content-Type": "text/html"}))
+    monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + "/pricing/")
+    cache = tmp_path / "c.json"
+    code, document, err = run_pricing(capsys, "--cache-file", str(cache), "--max-retries", "0")
+    assert (code, document["source"]) == (0, "live") and "the model catalog is unavailable" in err
+    api.routes[("GET", "/pricing/")] = [Reply(503, json={})]
+    document_ = json.loads(cache.read_text())
+    document_["fetched_at"] = prices.iso_utc(time.time() - 3 * 86400)
+    cache.write_text(json.dumps(document_))
+    code, document, err = run_pricing(capsys, "--cache-file", str(cache), "--max-retries", "0")
+    assert (code, document["source"]) == (0, "stale_cache")
+    cache.unlink()
+    code, document, err = run_pricing(capsys, "--cache-file", str(cache), "--max-retries", "0")
+    assert (code, document["source"]) == (0, "snapshot") and "bundled snapshot" in err
+
+
+def test_available_keeps_only_what_the_key_can_call(served, keyed, tmp_path, capsys):
+    served.json("GET", "/v1/models", {"data": [{"id": "openai-gpt-oss-120b"}, {"id": "fal-ai/flux/schnell"}]})
+    code, document, _ = run_pricing(capsys, "--cache-file", str(tmp_path / "c.json"), "--available",
+                                    "--base-url", served.url)
+    assert code == 0 and sorted(r["model_id"] for r in document["models"]) == ["fal-ai/flux/schnell",
+                                                                               "openai-gpt-oss-120b"]
+    assert served.calls("GET", "/v1/models")[0].headers["Authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_the_table_shows_api_ids_and_per_unit_rows_apart(served, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: NOON)
+    assert gradient_pricing.main(["--cache-file", str(tmp_path / "c.json"), "--estimate", "1000", "100"]) == 0
+    tokens, units, note = capsys.readouterr().out.split("\n\n")
+    assert "openai-gpt-oss-120b" in tokens and "fal-ai/flux/schnell" not in tokens
+    assert "$0.003 per image" in units and "per 1K characters" in units
+    assert "$0.80 *" in tokens and note.startswith("* varies by hour of day")
+
+
+def test_a_first_changes_run_seeds_and_a_second_compares_every_kind(served, tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "c.json"
+    assert gradient_pricing.main(["--cache-file", str(cache), "--changes"]) == 0
+    assert capsys.readouterr().out == f"seeded {len(fakecatalog.ENTRIES)} prices\n"
+    assert gradient_pricing.main(["--cache-file", str(cache), "--changes"]) == 0
+    assert capsys.readouterr().out == ""
+    monkeypatch.setitem(fakecatalog.CARDS, "u-1", [fakecatalog.variant("Standard", "STANDARD", "INTERACTIVE",
+                                                                       fakecatalog.GPT_OSS),
+                                                   fakecatalog.variant("Batch", "STANDARD", "BATCH", fakecatalog.pricing(
+                                                       input_price_per_million=0.04, output_price_per_million=0.35))])
+    served.routes.clear()
+    fakecatalog.install(served)
+    assert gradient_pricing.main(["--cache-file", str(cache), "--changes", "--json"]) == 0
+    changes = json.loads(capsys.readouterr().out)["changes"]
+    assert [(c["change"], c["model"], c["after"]["batch_input_price"]) for c in changes] == [
+        ("changed", "gpt-oss-120b", 0.04)]
+
+
+# ---------------------------------------------------------------- costs
+
+def test_cached_reads_and_cache_writes_use_their_prices(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(tmp_path / "c.json"))
+    assert gradient_pricing.main(["--json"]) == 0
+    usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cached_input_tokens": 200_000,
+             "cache_write_tokens": 300_000, "cache_write_1h_tokens": 100_000}
+    cost, source = prices.cost_for("anthropic-claude-sonnet-4", usage)
+    assert cost == pytest.approx(0.2 * 0.3 + 0.3 * 3.75 + 0.1 * 6 + 0.4 * 3) and source.startswith("prices: cache")
+
+
+def test_an_image_call_reports_its_per_image_cost(served, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(tmp_path / "c.json"))
+    assert gradient_pricing.main(["--json"]) == 0
+    capsys.readouterr()
+    served.json("POST", "/v1/async-invoke", {"request_id": "r1"})
+    served.json("GET", "/v1/async-invoke/r1/status", {"status": "COMPLETED"})
+    served.json("GET", "/v1/async-invoke/r1", {"output": {"images": [{"url": served.origin + f"/{i}.png"}
+                                                                     for i in range(2)]}})
+    for i in range(2):
+        served.add("GET", f"/{i}.png", Reply(body=tiny_png()))
+    monkeypatch.setenv("GRADIENT_API_KEY", FAKE_KEY)
+    assert gradient_image.main(["--base-url", served.url, "--model", "fal-ai/flux/schnell", "--prompt", "x", "--n", "2",
+                                "--output", str(tmp_path / "a.png"), "--json", "--usage", "--poll-interval", "0.01"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["cost_usd"] == pytest.approx(0.006) and "2 images, cost $0.006000" in captured.err
