@@ -614,7 +614,8 @@ def test_a_streamed_error_carries_the_request_id_of_its_answer(api, capsys):
     api.add("POST", CHAT, sse_reply({"choices": [{"delta": {"content": "par"}}]},
                                     {"error": {"message": "overloaded"}}, headers={"x-request-id": "req-77"}))
     assert chat(api, "--stream", "--json", "--prompt", "hi") == 1
-    assert json.loads(capsys.readouterr().err)["error"]["request_id"] == "req-77"
+    err = capsys.readouterr().err
+    assert json.loads(err)["error"]["request_id"] == "req-77", err
 
 
 @pytest.mark.parametrize("retries, words", [("1", "after 1 retry"), ("2", "after 2 retries")])
