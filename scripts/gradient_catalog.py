@@ -96,6 +96,18 @@ def lacks_vision(model_id: str, rows: list) -> bool:
     return source == "table" and kind == "chat" and "vision" not in capabilities
 
 
+def attach_known_ids(rows: list) -> list:
+    """Rows of the docs page or the snapshot, named by display name, with the API id of each known
+    DigitalOcean model that the careful name matcher joins to exactly one of them."""
+    from gradient_prices import match_price
+
+    for model_id in KNOWN_MODELS:
+        row = match_price(model_id, rows)
+        if row is not None and not row.get("model_id"):
+            row["model_id"] = model_id
+    return rows
+
+
 def vision_models(rows: list) -> list:
     from_catalog = {r["model_id"] for r in rows if r.get("model_id") and "vision" in (r.get("capabilities") or ())}
     return sorted(from_catalog or {m for m, (_, caps) in KNOWN_MODELS.items() if "vision" in caps})

@@ -194,7 +194,10 @@ def pricing(args: argparse.Namespace) -> int:
         elif changes:
             common.out(render_changes(changes))
         return common.EXIT_OK
-    rows = [r for r in prices.models if not args.model or query_matches(args.model, r)]
+    from gradient_catalog import attach_known_ids
+
+    models = attach_known_ids([dict(r) for r in prices.models])  # page and snapshot rows: their API ids
+    rows = [r for r in models if not args.model or query_matches(args.model, r)]
     rows = [dict(r) for r in (available_rows(args, rows) if args.available else rows)]
     if args.estimate:
         tokens = {"input_tokens": args.estimate[0], "output_tokens": args.estimate[1]}

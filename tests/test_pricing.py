@@ -232,7 +232,7 @@ def test_table_output(page, cache, capsys):
     assert captured.err.startswith("prices: live page (http://127.0.0.1")  # the source is a diagnostic: stderr
     lines = captured.out.splitlines()
     assert lines[0].split() == ["PROVIDER", "MODEL", "API", "ID", "INPUT", "$/1M", "OUTPUT", "$/1M"]
-    assert lines[1].split() == ["OpenAI", "gpt-oss-120b", "-", "$0.10", "$0.70"]
+    assert lines[1].split() == ["OpenAI", "gpt-oss-120b", "openai-gpt-oss-120b", "$0.10", "$0.70"]  # id by matching
     assert len(lines) == 2
 
 
