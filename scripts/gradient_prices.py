@@ -281,6 +281,29 @@ def unit_cost_for(model_id: str, quantities: dict) -> tuple:
     return unit_cost(row, quantity), f"prices: {describe_source(prices)}"
 
 
+# ---------------------------------------------------------------- changes
+
+def price_key(row: dict) -> tuple:
+    return (row.get("provider") or "", row["model"], row.get("unit") or "")
+
+
+def diff_prices(before: list, after: list) -> list:
+    """Added, removed and changed rows, every kind of price compared."""
+    old = {price_key(r): r for r in before}
+    new = {price_key(r): r for r in after}
+    compared = PRICE_KEYS
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        was, now = old.get(key), new.get(key)
+        if was is None:
+            changes.append({"change": "added", "provider": key[0], "model": key[1], "before": None, "after": now})
+        elif now is None:
+            changes.append({"change": "removed", "provider": key[0], "model": key[1], "before": was, "after": None})
+        elif any(was.get(k) != now.get(k) for k in compared):
+            changes.append({"change": "changed", "provider": key[0], "model": key[1], "before": was, "after": now})
+    return changes
+
+
 def usage_line(usage: dict, cost, price_source) -> str:
     """`tokens: N in, M out (K cached), cost $X (source)` for --usage on stderr."""
     def number(value):

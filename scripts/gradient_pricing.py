@@ -24,34 +24,11 @@ import time
 
 import gradient_common as common
 import gradient_config as config
-from gradient_prices import (DEFAULT_CACHE, MAX_AGE_HOURS, PRICE_KEYS, TOKEN_UNIT, PriceSet, age_seconds,
-                             cache_path, cost_usd, describe_source, is_fresh, iso_utc, match_price, query_matches,
+from gradient_prices import (DEFAULT_CACHE, MAX_AGE_HOURS, TOKEN_UNIT, PriceSet, age_seconds, cache_path,
+                             cost_usd, describe_source, diff_prices, is_fresh, iso_utc, match_price, query_matches,
                              read_cache, read_snapshot, write_cache)
 
 FETCH_TIMEOUT = 15.0
-
-# ---------------------------------------------------------------- changes
-
-def price_key(row: dict) -> tuple:
-    return (row.get("provider") or "", row["model"], row.get("unit") or "")
-
-
-def diff_prices(before: list, after: list) -> list:
-    """Added, removed and changed rows, every kind of price compared."""
-    old = {price_key(r): r for r in before}
-    new = {price_key(r): r for r in after}
-    compared = PRICE_KEYS
-    changes = []
-    for key in sorted(set(old) | set(new)):
-        was, now = old.get(key), new.get(key)
-        if was is None:
-            changes.append({"change": "added", "provider": key[0], "model": key[1], "before": None, "after": now})
-        elif now is None:
-            changes.append({"change": "removed", "provider": key[0], "model": key[1], "before": was, "after": None})
-        elif any(was.get(k) != now.get(k) for k in compared):
-            changes.append({"change": "changed", "provider": key[0], "model": key[1], "before": was, "after": now})
-    return changes
-
 
 # ---------------------------------------------------------------- rendering
 
@@ -126,7 +103,7 @@ def check_row_count(rows: list, cached) -> None:
 def fetch_fresh(args: argparse.Namespace, cached) -> PriceSet:
     """The catalog when a DigitalOcean API token is set (prices by API id), else or when it fails
     the docs page; a page giving under half the cached prices is a layout problem."""
-    from gradient_catalog import catalog_token, fetch_catalog
+    from gradient_catalog import attach_known_ids, catalog_token, fetch_catalog
 
     if catalog_token() is not None:
         try:
@@ -139,7 +116,7 @@ def fetch_fresh(args: argparse.Namespace, cached) -> PriceSet:
     rows, url = fetch_live([args.url] if args.url else list(PRICING_URLS), args.timeout, args.max_retries,
                            args.verbose)
     check_row_count(rows, cached)
-    return PriceSet("live", iso_utc(time.time()), url, rows)
+    return PriceSet("live", iso_utc(time.time()), url, attach_known_ids(rows))  # display names get API ids
 
 
 def load_prices(args: argparse.Namespace, path: str) -> tuple:
@@ -194,10 +171,7 @@ def pricing(args: argparse.Namespace) -> int:
         elif changes:
             common.out(render_changes(changes))
         return common.EXIT_OK
-    from gradient_catalog import attach_known_ids
-
-    models = attach_known_ids([dict(r) for r in prices.models])  # page and snapshot rows: their API ids
-    rows = [r for r in models if not args.model or query_matches(args.model, r)]
+    rows = [r for r in prices.models if not args.model or query_matches(args.model, r)]
     rows = [dict(r) for r in (available_rows(args, rows) if args.available else rows)]
     if args.estimate:
         tokens = {"input_tokens": args.estimate[0], "output_tokens": args.estimate[1]}

@@ -112,3 +112,14 @@ def test_cached_input_tokens_use_the_cached_price():
                                                   "cached_input_price": 0.125, "unit": prices.TOKEN_UNIT})
     usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cached_input_tokens": 600_000}
     assert prices.cost_usd(priced, usage) == pytest.approx(0.4 * 1.25 + 0.6 * 0.125)
+
+
+def test_the_snapshots_api_ids_are_the_name_matchers():
+    """The bundled snapshot carries model_id (so no matching runs at start-up); it must be what the
+    careful matcher gives for the known DigitalOcean ids, no more and no less."""
+    import gradient_catalog
+
+    rows = prices.read_snapshot().models
+    stored = {r["model"]: r["model_id"] for r in rows}
+    fresh = {r["model"]: r["model_id"] for r in gradient_catalog.attach_known_ids([dict(r, model_id=None) for r in rows])}
+    assert stored == fresh and stored["gpt-oss-120b"] == "openai-gpt-oss-120b"
