@@ -196,9 +196,14 @@ def transcribe(args: argparse.Namespace) -> int:
         body = http.read_body(response, time.monotonic() + client.settings.timeout, http.MAX_JSON_BYTES,
                               "the transcription")
         text = files.decode_text(body, "the transcription")
+    envelope = transcript_envelope(args.model, wire_format, text.strip(), document, http.request_id(response))
+    import gradient_prices  # a cached or bundled price, never a live fetch
+
+    seconds = envelope["duration_seconds"]
+    envelope["cost_usd"] = gradient_prices.unit_cost_for(
+        args.model, {"per second": seconds, "per audio": 1} if seconds is not None else {"per audio": 1})[0]
     if args.json:
-        common.emit_json(transcript_envelope(args.model, wire_format, text.strip(), document,
-                                             http.request_id(response)))
+        common.emit_json(envelope)
     else:
         common.out(text, end="" if text.endswith("\n") else "\n")
     return common.EXIT_OK

@@ -8,7 +8,7 @@
 Output is JSON Lines, one {"index", "text", "embedding"} per input, in input order.
 
 examples:
-  gradient_models.py --filter embed                          find an embedding model id first
+  gradient_models.py --type embedding --ids                 find an embedding model id first
   gradient_embed.py --model MODEL --input "first text" --input "second text"
   cut -f2 notes.tsv | gradient_embed.py --model MODEL > vectors.jsonl      one text per line
   gradient_embed.py --model MODEL --input-file docs.txt --batch-size 32 --usage
@@ -99,7 +99,7 @@ def read_inputs(args: argparse.Namespace) -> list:
 
     if not args.model:
         raise common.UsageError("give --model (or set GRADIENT_EMBED_MODEL); list model ids with "
-                                "gradient_models.py --filter embed")
+                                "gradient_models.py --type embedding")
     texts = list(args.input)
     if args.input_file:
         texts += input_lines(files.read_text_input(args.input_file, sys.stdin, "input file"))

@@ -116,6 +116,7 @@ def fetch_fresh(args: argparse.Namespace, cached) -> PriceSet:
     rows, url = fetch_live([args.url] if args.url else list(PRICING_URLS), args.timeout, args.max_retries,
                            args.verbose)
     check_row_count(rows, cached)
+    rows = [dict(row, source="page") for row in rows]
     return PriceSet("live", iso_utc(time.time()), url, attach_known_ids(rows))  # display names get API ids
 
 

@@ -78,7 +78,7 @@ def test_stdin_lines(embed_api, script):
 def test_model_is_required_and_env_works(embed_api, monkeypatch, capsys):
     with pytest.raises(SystemExit) as caught:
         run_embed(embed_api, "--input", "t1")
-    assert caught.value.code == 2 and "gradient_models.py --filter embed" in capsys.readouterr().err
+    assert caught.value.code == 2 and "gradient_models.py --type embedding" in capsys.readouterr().err
     monkeypatch.setenv("GRADIENT_EMBED_MODEL", "env-model")
     assert run_embed(embed_api, "--input", "t1") == 0
     assert embed_api.calls()[0].json["model"] == "env-model"
@@ -216,7 +216,7 @@ def test_transcribe_json_prints_the_answer(api, tmp_path, capsys):
     assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio), "--json") == 0
     assert json.loads(capsys.readouterr().out) == {
         "model": "w", "format": "json", "text": "hi", "language": "english", "duration_seconds": None,
-        "data": {"text": "hi", "language": "english"}, "request_id": None}
+        "data": {"text": "hi", "language": "english"}, "request_id": None, "cost_usd": None}
     assert multipart_fields(api.calls()[0])["response_format"][2] == b"json"
 
 
@@ -230,7 +230,8 @@ def test_transcribe_json_has_one_envelope_for_every_format(api, tmp_path, capsys
     api.add("POST", "/v1/audio/transcriptions", reply)
     assert run_audio(api, "transcribe", "--model", "w", "--file", str(audio), "--format", wire_format, "--json") == 0
     document = json.loads(capsys.readouterr().out)
-    assert set(document) == {"model", "format", "text", "language", "duration_seconds", "data", "request_id"}
+    assert set(document) == {"model", "format", "text", "language", "duration_seconds", "data", "request_id",
+                             "cost_usd"}
     assert document["format"] == wire_format and "hello" in document["text"]
 
 
