@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "DigitalOcean treats as best-effort. Other models cache automatically")
     parser.add_argument("-t", "--temperature", type=config.number_in_range(0, 2), metavar="F",
                         help="sampling temperature 0-2 (DigitalOcean accepts 0-1); sent only when given")
+    parser.add_argument("--top-p", type=config.number_in_range(0, 1), metavar="F",
+                        help="nucleus sampling 0-1, sent only when given (use it or --temperature, not both)")
+    parser.add_argument("--seed", type=config.int_in_range(-(2 ** 63), 2 ** 63 - 1), metavar="N",
+                        help="ask for repeatable sampling (best effort; chat completions only)")
+    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                        help="stop generating at this text (repeatable, up to 4)")
+    parser.add_argument("--reasoning-effort", choices=("none", "minimal", "low", "medium", "high", "xhigh"),
+                        help="how hard a reasoning model thinks (Responses API: reasoning.effort)")
     parser.add_argument("--max-tokens", type=config.int_in_range(1), metavar="N",
                         help="answer length limit, sent as max_completion_tokens (the provider's field, and "
                              "max_tokens to a local server; Responses API: max_output_tokens)")
@@ -116,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     """The prompt and earlier turns from flags, files and stdin."""
+    if len(args.stop) > 4 or any(not text for text in args.stop):
+        raise common.UsageError("--stop takes up to 4 texts, none empty")
     import gradient_files as files
 
     if args.prompt == "-" and args.messages == "-":
@@ -152,11 +162,17 @@ def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool
     from gradient_chatapi import chat_body, responses_body
 
     images = [image_url(spec) for spec in args.image]
-    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache)
+    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache,
+                   top_p=args.top_p, stop=(args.stop[0] if len(args.stop) == 1 else args.stop) or None)
     if args.responses_api:
-        return "responses", responses_body(args.model, args.system, history, prompt, images, **options)
+        if args.seed is not None:
+            raise common.UsageError("--seed is not part of the Responses API; drop --responses-api to use it")
+        effort = {"effort": args.reasoning_effort} if args.reasoning_effort else None
+        return "responses", responses_body(args.model, args.system, history, prompt, images, reasoning=effort,
+                                           **options)
     return "chat/completions", chat_body(args.model, args.system, history, prompt, images,
-                                         max_tokens_field=max_tokens_field, **options)
+                                         max_tokens_field=max_tokens_field, reasoning_effort=args.reasoning_effort,
+                                         seed=args.seed, **options)
 
 
 class StreamPrinter:

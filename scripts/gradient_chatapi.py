@@ -39,7 +39,10 @@ def mark_for_caching(messages: list) -> list:
 
 
 def chat_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
-              max_tokens=None, max_tokens_field="max_completion_tokens", stream=False, cache=False) -> dict:
+              max_tokens=None, max_tokens_field="max_completion_tokens", stream=False, cache=False,
+              **extra) -> dict:
+    """POST /chat/completions. `extra` (reasoning_effort, seed, stop, top_p, tools, tool_choice,
+    response_format...) is sent as given, where not None."""
     messages = ([{"role": "system", "content": system}] if system else []) + list(history)
     if prompt is not None:
         messages.append({"role": "user", "content": user_content(prompt, images, "chat")})
@@ -52,11 +55,13 @@ def chat_body(model: str, system, history: list, prompt, images: list, *, temper
         body["temperature"] = temperature
     if max_tokens is not None:
         body[max_tokens_field] = max_tokens
+    body.update((key, value) for key, value in extra.items() if value is not None)
     return body
 
 
 def responses_body(model: str, system, history: list, prompt, images: list, *, temperature=None,
-                   max_tokens=None, stream=False, cache=False) -> dict:
+                   max_tokens=None, stream=False, cache=False, **extra) -> dict:
+    """POST /responses, with `extra` (top_p, stop, reasoning, tools, tool_choice...) where not None."""
     if history or images:
         items = [{"role": m["role"], "content": m["content"]} for m in history]
         if prompt is not None:
@@ -74,6 +79,7 @@ def responses_body(model: str, system, history: list, prompt, images: list, *, t
         body["stream"] = True
     if cache:
         body["store"] = True
+    body.update((key, value) for key, value in extra.items() if value is not None)
     return body
 
 
@@ -109,7 +115,7 @@ class Answer:
         self.content = self.reasoning = ""
         self.finish_reason = self.id = None
         self.usage = {}
-        self.complete = False
+        self.complete = self.chunked = False
 
     def add(self, text: str = "", thought: str = "") -> None:
         if text:
@@ -207,6 +213,9 @@ def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
 def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tuple:
     """Fold one Responses streaming event into the answer; return its (text, reasoning) deltas."""
     kind = payload.get("type") or event_name
+    if payload.get("object") == "response.chunk" or (not payload.get("type") and "choices" in payload):
+        answer.chunked = True  # DigitalOcean's own shape: chat-like chunks, ended by [DONE]
+        return apply_chat_chunk(answer, payload)
     delta = payload.get("delta") if isinstance(payload.get("delta"), str) else ""
     if kind == "response.output_text.delta":
         answer.add(delta)
@@ -276,7 +285,7 @@ def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool
     for chunk in iter_body(response):
         handle(parser.feed(chunk))
     handle(parser.finish())
-    if answer.api == "chat" and done:
+    if done and (answer.api == "chat" or answer.chunked):
         answer.complete = True
     if not answer.complete:
         raise GradientError(

@@ -528,3 +528,50 @@ def test_stream_ending_in_a_newline_gets_no_extra_blank_line(api, no_stdin, caps
     api.add("POST", CHAT, sse_reply(delta("line one\n"), delta("line two\n"), delta(finish="stop")))
     assert run_chat(api, "--prompt", "Q", "--stream") == 0
     assert capsys.readouterr().out == "line one\nline two\n"
+
+
+# ---------------------------------------------------------------- reasoning and sampling controls
+
+def test_controls_reach_the_chat_body_only_when_given(api, no_stdin):
+    api.json("POST", CHAT, chat_completion("ok"))
+    assert run_chat(api, "--prompt", "Q", "--no-stream") == 0
+    assert not {"reasoning_effort", "seed", "stop", "top_p"} & set(api.calls()[0].json)
+    assert run_chat(api, "--prompt", "Q", "--no-stream", "--reasoning-effort", "high", "--seed", "42",
+                    "--stop", "END", "--stop", "DONE", "--top-p", "0.9") == 0
+    body = api.calls()[1].json
+    assert (body["reasoning_effort"], body["seed"], body["stop"], body["top_p"]) == ("high", 42, ["END", "DONE"], 0.9)
+    assert run_chat(api, "--prompt", "Q", "--no-stream", "--stop", "END") == 0
+    assert api.calls()[2].json["stop"] == "END"
+
+
+def test_controls_on_the_responses_api(api, no_stdin):
+    api.json("POST", RESPONSES, responses_answer("ok"))
+    assert run_chat(api, "--responses-api", "--prompt", "Q", "--reasoning-effort", "low", "--top-p", "0.5",
+                    "--stop", "END") == 0
+    body = api.calls()[0].json
+    assert (body["reasoning"], body["top_p"], body["stop"]) == ({"effort": "low"}, 0.5, "END")
+
+
+@pytest.mark.parametrize("argv", [["--top-p", "1.5"], ["--top-p", "nan"], ["--reasoning-effort", "max"],
+                                  ["--seed", "x"], ["--stop", "a", "--stop", "b", "--stop", "c", "--stop", "d",
+                                                    "--stop", "e"], ["--stop", ""],
+                                  ["--responses-api", "--seed", "1"]])
+def test_controls_out_of_range_are_usage_errors(api, no_stdin, capsys, argv):
+    with pytest.raises(SystemExit) as caught:
+        run_chat(api, "--prompt", "Q", *argv)
+    assert caught.value.code == 2 and api.calls() == []
+
+
+def test_digitaloceans_responses_stream_shape_is_read(api, no_stdin, capsys):
+    chunks = [{"id": "r1", "object": "response.chunk", "created": 1, "model": "m",
+               "choices": [{"index": 0, "delta": {"content": part}, "finish_reason": None}]} for part in ("Hel", "lo")]
+    chunks.append({"id": "r1", "object": "response.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                   "usage": {"input_tokens": 3, "output_tokens": 2}})
+    api.add("POST", RESPONSES, sse_reply(*chunks))
+    assert run_chat(api, "--responses-api", "--stream", "--prompt", "Q") == 0
+    assert capsys.readouterr().out == "Hello\n"
+    api.add("POST", RESPONSES, sse_reply(*chunks))
+    assert run_chat(api, "--responses-api", "--stream", "--json", "--prompt", "Q") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["content"], document["finish_reason"], document["usage"]["output_tokens"]) == ("Hello", "stop", 2)

@@ -77,3 +77,45 @@ def test_the_contract_check_rejects_a_wrong_body(check):
 
     with pytest.raises(jsonschema.ValidationError):
         check("CreateChatCompletionRequest", {"model": "m", "messages": [{"role": "robot", "content": "x"}]})
+
+
+DO_SPEC = ROOT.parent / "shared" / "contracts" / "do-inference-openapi.yaml"
+
+
+@pytest.fixture(scope="module")
+def check_do():
+    import jsonschema
+    import yaml
+
+    if not DO_SPEC.exists():
+        pytest.skip(f"no OpenAPI contract at {DO_SPEC}")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(DO_SPEC, encoding="utf-8") as handle:
+        components = yaml.load(handle, Loader=loader)["components"]
+
+    def validate(schema_name: str, body: dict) -> None:
+        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": components}
+        jsonschema.Draft202012Validator(schema).validate(body)
+
+    return validate
+
+
+TOOL = {"type": "function", "function": {"name": "lookup", "description": "Find a thing",
+                                         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+
+
+@pytest.mark.parametrize("extra", [
+    dict(reasoning_effort="low", seed=7, stop=["END", "STOP"], top_p=0.9),
+    dict(stop="END", reasoning_effort="xhigh"),
+    dict(tools=[TOOL], tool_choice="auto"),
+    dict(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "lookup"}}),
+])
+def test_chat_bodies_with_controls_fit_digitaloceans_spec(check_do, extra):
+    body = gradient_chatapi.chat_body("openai-gpt-oss-120b", None, [], "Q", [], **extra)
+    assert {k: body[k] for k in extra} == extra
+    check_do("chat_completion_request", body)
+
+
+def test_responses_body_with_controls_fits_digitaloceans_spec(check_do):
+    body = gradient_chatapi.responses_body("openai-gpt-oss-120b", "sys", [], "Q", [], top_p=0.5, stop=["END"])
+    check_do("create_response_request", body)
