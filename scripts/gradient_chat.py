@@ -35,8 +35,26 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 
 # ---------------------------------------------------------------- input helpers
 
+def check_tool_turn(message: dict, where: str) -> None:
+    """An assistant turn's tool_calls, or a tool turn's result: the shapes an agent's loop sends back."""
+    if message["role"] == "tool":
+        if not isinstance(message.get("tool_call_id"), str) or not isinstance(message.get("content"), str):
+            raise common.UsageError(f"{where}: a tool turn needs a tool_call_id and a string content")
+        return
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) or not calls:
+        raise common.UsageError(f"{where}: tool_calls must be a non-empty list")
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (isinstance(call.get("id"), str) and isinstance(function, dict) and isinstance(function.get("name"), str)
+                and isinstance(function.get("arguments"), str)):
+            raise common.UsageError(f"{where}: each tool call needs an id and a function with a name and "
+                                    "arguments as a JSON string")
+
+
 def validate_messages(data) -> list:
-    """Check a messages file: a JSON array of {role, content}; errors name the bad index."""
+    """Check a messages file: a JSON array of {role, content}, with tool calls and tool results
+    where an agent runs its own loop; errors name the bad index."""
     if not isinstance(data, list):
         raise common.UsageError("the messages file must hold a JSON array of {role, content} objects")
     for index, message in enumerate(data):
@@ -45,6 +63,9 @@ def validate_messages(data) -> list:
             raise common.UsageError(f"{where}: not an object")
         if message.get("role") not in ROLES:
             raise common.UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
+        if message["role"] == "tool" or "tool_calls" in message:
+            check_tool_turn(message, where)
+            continue
         content = message.get("content")
         if not (isinstance(content, str) or (isinstance(content, list) and content)):
             raise common.UsageError(f"{where}: content must be a string or a non-empty list of parts")
@@ -113,6 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--stream", dest="stream", action="store_true", default=None,
                         help="stream the answer (default when stdout is a terminal and --json is not given)")
     stream.add_argument("--no-stream", dest="stream", action="store_false", help="wait for the whole answer")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--schema", metavar="SCHEMA",
+                       help="answer as JSON of this shape: a JSON Schema (inline or a .json file) or fields like "
+                            "'title, year int, rating float: 0 to 10'; printed as one JSON line, checked first")
+    shape.add_argument("--schema-multi", metavar="SCHEMA", help="like --schema, for a list of such objects")
+    parser.add_argument("--schema-mode", choices=("tool", "response_format"),
+                        help="how to ask for the shape: one forced tool (default; remote providers) or "
+                             "response_format (default for a local server)")
+    parser.add_argument("--tool", action="append", default=[], metavar="FILE",
+                        help="a JSON file with an OpenAI function definition or a list of them (repeatable)")
+    parser.add_argument("--tool-choice", metavar="auto|none|required|NAME",
+                        help="whether the model must call a tool, and which")
     parser.add_argument("--no-stdin", action="store_true",
                         help="ignore stdin (skips the short wait on a silent stdin pipe)")
     parser.add_argument("--show-reasoning", action="store_true", help="write the model's reasoning to stderr")
@@ -157,16 +190,19 @@ def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
     return prompt, history
 
 
-def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool, max_tokens_field: str) -> tuple:
+def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool, max_tokens_field: str,
+                extra: dict | None = None) -> tuple:
     """(API path, request body) for the chosen API."""
     from gradient_chatapi import chat_body, responses_body
 
     images = [image_url(spec) for spec in args.image]
     options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache,
-                   top_p=args.top_p, stop=(args.stop[0] if len(args.stop) == 1 else args.stop) or None)
+                   top_p=args.top_p, stop=(args.stop[0] if len(args.stop) == 1 else args.stop) or None, **(extra or {}))
     if args.responses_api:
         if args.seed is not None:
             raise common.UsageError("--seed is not part of the Responses API; drop --responses-api to use it")
+        if any(m["role"] == "tool" or "tool_calls" in m for m in history):
+            raise common.UsageError("tool turns in --messages go to chat completions; drop --responses-api")
         effort = {"effort": args.reasoning_effort} if args.reasoning_effort else None
         return "responses", responses_body(args.model, args.system, history, prompt, images, reasoning=effort,
                                            **options)
@@ -201,14 +237,14 @@ class StreamPrinter:
             self.last = "\n"
 
 
-def stream_to(client, path: str, body: dict, answer, args: argparse.Namespace):
+def stream_to(client, path: str, body: dict, answer, args: argparse.Namespace, echo: bool = True):
     """Send with streaming on the wire; text goes to stdout as it arrives (unless --json), the
     reasoning to stderr, ended by a newline before the answer starts."""
     from gradient_chatapi import stream_answer
     from gradient_http import request_id
 
     response = client.send("POST", client.url(path), json_body=body, headers={"Accept": "text/event-stream"})
-    text = StreamPrinter(sys.stdout, not args.json)
+    text = StreamPrinter(sys.stdout, echo and not args.json)
     thoughts = StreamPrinter(sys.stderr, args.show_reasoning)
 
     def on_text(delta: str) -> None:
@@ -239,34 +275,134 @@ def warn_without_vision(model: str) -> None:
                     + ", ".join(gradient_catalog.vision_models(rows)[:6]))
 
 
+def load_tools(paths: list, api: str) -> list:
+    """--tool files: each one OpenAI function definition or a list of them, as the API takes them."""
+    import gradient_files as files
+
+    tools = []
+    for path in paths:
+        try:
+            found = json.loads(files.read_text_input(path, sys.stdin, "tool file"))
+        except ValueError as exc:
+            raise common.UsageError(f"the tool file {path} is not JSON: {exc}") from None
+        for item in found if isinstance(found, list) else [found]:
+            function = item.get("function", item) if isinstance(item, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise common.UsageError(f"the tool file {path} holds something that is not a function definition")
+            tools.append({"type": "function", "function": function} if api == "chat" else dict(function, type="function"))
+    return tools
+
+
+def tool_extra(args: argparse.Namespace, api: str) -> dict:
+    """tools and tool_choice for --tool and --tool-choice."""
+    tools = load_tools(args.tool, api)
+    names = [t.get("function", t)["name"] for t in tools]
+    choice = args.tool_choice
+    if choice and not tools:
+        raise common.UsageError("--tool-choice needs --tool")
+    if choice and choice not in ("auto", "none", "required"):
+        if choice not in names:
+            raise common.UsageError(f"--tool-choice {choice!r} names no tool given: {', '.join(names)}")
+        choice = {"type": "function", "function": {"name": choice}}
+    return {"tools": tools or None, "tool_choice": choice}
+
+
+def ask(client, args, prompt, history, streaming, schema):
+    """Send the request, and with --schema on a server that refuses one form, the next:
+    response_format json_schema, then json_object with a schema, then the forced tool."""
+    import gradient_schema
+    from gradient_chatapi import Answer, parse_chat, parse_responses
+
+    api = "responses" if args.responses_api else "chat"
+    if schema is None:
+        forms = [tool_extra(args, api)]
+    elif (args.schema_mode or ("response_format" if local_server(args, client) else "tool")) == "tool":
+        forms = [gradient_schema.tool_request(schema, api)]
+    else:
+        forms = [gradient_schema.format_request(schema, "json_schema"), gradient_schema.format_request(schema, "json_object")]
+        forms += [gradient_schema.tool_request(schema, api)] if not args.schema_mode else []
+    for attempt, extra in enumerate(forms):
+        path, body = request_for(args, prompt, history, streaming, client.settings.max_tokens_field, extra)
+        answer = Answer(args.model, api)
+        try:
+            if streaming:
+                return answer, stream_to(client, path, body, answer, args, echo=schema is None)
+            document, response = client.post_json(path, body)
+        except common.GradientError as error:
+            if schema is None or attempt == len(forms) - 1 or error.status not in (400, 422, 500):
+                raise
+            common.warn(f"the server refused this way of asking for JSON ({error.message}); trying the next")
+            continue
+        (parse_chat if api == "chat" else parse_responses)(document, answer)
+        if args.show_reasoning and answer.reasoning:
+            common.out(answer.reasoning.rstrip("\n"), sys.stderr)
+        return answer, response
+
+
+def local_server(args, client) -> bool:
+    return config.is_loopback_url(client.settings.base_url) and not args.provider
+
+
+def structured(answer, schema, multi: bool):
+    """The answer's JSON (the forced tool's arguments, or the text), checked against the schema."""
+    import gradient_schema
+
+    raw = answer.tool_calls[0]["arguments"] if answer.tool_calls else answer.content
+    data = gradient_schema.check(gradient_schema.parse_answer(raw), schema, raw)
+    return data["items"] if multi else data
+
+
+def calls_out(answer) -> list:
+    """Tool calls with their arguments parsed; arguments that are not JSON are said to be so."""
+    found = []
+    for call in answer.tool_calls:
+        try:
+            arguments, problem = json.loads(call["arguments"] or "{}"), None
+        except ValueError:
+            arguments, problem = None, "the model's arguments are not valid JSON"
+        found.append(dict({"id": call["id"], "name": call["name"], "arguments": arguments},
+                          **({"error": problem, "arguments_text": call["arguments"]} if problem else {})))
+    return found
+
+
 def chat(args: argparse.Namespace) -> int:
-    from gradient_chatapi import Answer, check_answer, parse_chat, parse_responses
     from gradient_http import Client, request_id
+    from gradient_chatapi import check_answer
 
     prompt, history = gather_inputs(args, sys.stdin)
     if args.image:
         warn_without_vision(args.model)
+    schema = None
+    if args.schema or args.schema_multi:
+        import gradient_schema
+
+        if args.tool:
+            raise common.UsageError("--schema asks for one answer; --tool offers actions: use one of them")
+        schema = gradient_schema.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
     client = Client.from_args(args)
-    streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json)
-    path, body = request_for(args, prompt, history, streaming, client.settings.max_tokens_field)
-    answer = Answer(args.model, "responses" if args.responses_api else "chat")
+    streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
     started = time.monotonic()
-    if streaming:
-        response = stream_to(client, path, body, answer, args)
-    else:
-        document, response = client.post_json(path, body)
-        (parse_chat if answer.api == "chat" else parse_responses)(document, answer)
-        if args.show_reasoning and answer.reasoning:
-            common.out(answer.reasoning.rstrip("\n"), sys.stderr)
+    answer, response = ask(client, args, prompt, history, streaming, schema)
     duration_ms = round((time.monotonic() - started) * 1000)
-    check_answer(answer)
+    data = structured(answer, schema, bool(args.schema_multi)) if schema else None
+    if schema is None:
+        check_answer(answer)
     import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape
 
     cost, price_source = gradient_prices.cost_for(answer.model, answer.usage)
+    calls = calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
-        common.emit_json(envelope(answer, cost, request_id(response), duration_ms))
-    elif not streaming and answer.content:
-        common.out(answer.content.rstrip("\n"))
+        document = envelope(answer, cost, request_id(response), duration_ms)
+        document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
+        common.emit_json(document)
+    elif schema is not None:
+        common.out(common.json_text(data, None, sys.stdout))
+    else:
+        if not streaming and answer.content:
+            common.out(answer.content.rstrip("\n"))
+        for call in calls or []:
+            common.out(f"tool call {call['name']} " + (common.json_text(call["arguments"], None, sys.stdout)
+                                                       if call["arguments"] is not None else call["arguments_text"]))
     if args.usage:
         common.log(gradient_prices.usage_line(answer.usage, cost, price_source))
     return common.EXIT_OK

@@ -116,6 +116,20 @@ class Answer:
         self.finish_reason = self.id = None
         self.usage = {}
         self.complete = self.chunked = False
+        self._calls = {}
+
+    def call(self, index, call_id=None, name=None, arguments=None) -> None:
+        """A tool call, whole or a delta of it: streamed calls arrive in pieces by `index`."""
+        found = self._calls.setdefault(index, {"id": None, "name": None, "pieces": []})
+        found["id"] = found["id"] or (call_id if isinstance(call_id, str) else None)
+        found["name"] = found["name"] or (name if isinstance(name, str) else None)
+        if isinstance(arguments, str):
+            found["pieces"].append(arguments)
+
+    @property
+    def tool_calls(self) -> list:
+        return [{"id": c["id"], "name": c["name"], "arguments": "".join(c["pieces"])}
+                for _, c in sorted(self._calls.items(), key=lambda item: str(item[0]))]
 
     def add(self, text: str = "", thought: str = "") -> None:
         if text:
@@ -141,6 +155,10 @@ def parse_chat(document, answer: Answer) -> Answer:
     answer.content = text_of(message.get("content"))
     answer.reasoning = text_of(message.get("reasoning_content") or message.get("reasoning"))
     answer.finish_reason = choices[0].get("finish_reason")
+    for index, call in enumerate(message.get("tool_calls") or [] if isinstance(message.get("tool_calls"), list) else []):
+        function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
+        answer.call(index, call.get("id") if isinstance(call, dict) else None, function.get("name"),
+                    function.get("arguments"))
     answer.usage = normalize_usage(document.get("usage"))
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
@@ -167,13 +185,17 @@ def parse_responses(document, answer: Answer) -> Answer:
         parts = item.get("content") if isinstance(item.get("content"), list) else []
         if item.get("type") == "message":
             texts += [p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "output_text"]
+        elif item.get("type") == "function_call":
+            answer.call(f"output-{len(answer._calls)}", item.get("call_id") or item.get("id"), item.get("name"),
+                        item.get("arguments"))
         elif item.get("type") == "reasoning":
             thoughts += [p.get("text", "") for p in parts if isinstance(p, dict)]
             summary = item.get("summary") if isinstance(item.get("summary"), list) else []
             thoughts += [p.get("text", "") for p in summary if isinstance(p, dict) and not parts]
     answer.content = "".join(t for t in texts if isinstance(t, str))
     answer.reasoning = "".join(t for t in thoughts if isinstance(t, str))
-    answer.finish_reason = finish_reason_of(document)
+    answer.finish_reason = "tool_calls" if answer.tool_calls and document.get("status") == "completed" \
+        else finish_reason_of(document)
     answer.usage = normalize_usage(document.get("usage"))
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
@@ -206,6 +228,10 @@ def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
     text = text_of(delta.get("content"))
     thought = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
     answer.add(text, thought)
+    for position, call in enumerate(delta.get("tool_calls") or [] if isinstance(delta.get("tool_calls"), list) else []):
+        if isinstance(call, dict):
+            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            answer.call(call.get("index", position), call.get("id"), function.get("name"), function.get("arguments"))
     answer.finish_reason = choices[0].get("finish_reason") or answer.finish_reason
     return text, thought
 
@@ -224,6 +250,13 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
                 "response.reasoning_summary_text.delta"):
         answer.add(thought=delta)
         return "", delta
+    if kind == "response.output_item.added" and isinstance(payload.get("item"), dict) and \
+            payload["item"].get("type") == "function_call":
+        item = payload["item"]
+        answer.call(payload.get("output_index"), item.get("call_id") or item.get("id"), item.get("name"),
+                    item.get("arguments") or None)
+    if kind == "response.function_call_arguments.delta":
+        answer.call(payload.get("output_index"), arguments=delta)
     if kind == "error":
         raise stream_error(payload)
     response = payload.get("response") if isinstance(payload.get("response"), dict) else {}
@@ -236,7 +269,9 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
         answer.model = response.get("model") or answer.model
         answer.usage = normalize_usage(response.get("usage"))
         answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
-        if not answer.content and isinstance(response.get("output"), list):
+        if isinstance(response.get("output"), list) and (not answer.content or any(
+                isinstance(i, dict) and i.get("type") == "function_call" for i in response["output"])):
+            answer._calls = {}  # the finished output is the authority on its calls
             parse_responses(response, answer)
         answer.complete = True
     return "", ""
@@ -297,7 +332,7 @@ def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool
 
 
 def check_answer(answer: Answer) -> None:
-    if answer.content:
+    if answer.content or answer.tool_calls:
         return
     if answer.finish_reason == "length":
         warn("the answer is empty: max tokens cut it off"

@@ -55,19 +55,17 @@ class GradientError(Exception):
     """A failure reported to the user as one line (or one JSON object) and exit 1."""
 
     def __init__(self, type_: str, message: str, *, status: int | None = None,
-                 request_id: str | None = None, hint: str | None = None):
+                 request_id: str | None = None, hint: str | None = None, raw: str | None = None):
         if type_ not in ERROR_TYPES:  # the documented set is a contract with --json users
             raise ValueError(f"undocumented error type {type_!r}")
         super().__init__(message)
-        self.type = type_
-        self.message = message
-        self.status = status
-        self.request_id = request_id
-        self.hint = hint
+        self.type, self.message, self.status, self.request_id = type_, message, status, request_id
+        self.hint, self.raw = hint, raw  # raw: what the server said, where --json users need it whole
 
     def to_dict(self) -> dict:
-        return {"error": {"type": self.type, "message": self.message, "status": self.status,
-                          "request_id": self.request_id, "hint": self.hint}}
+        error = {"type": self.type, "message": self.message, "status": self.status, "request_id": self.request_id,
+                 "hint": self.hint}
+        return {"error": dict(error, raw=self.raw) if self.raw is not None else error}
 
     def to_line(self) -> str:
         line = f"error: {self.message}"
