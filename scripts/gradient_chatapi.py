@@ -269,10 +269,14 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
         answer.model = response.get("model") or answer.model
         answer.usage = normalize_usage(response.get("usage"))
         answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
-        if isinstance(response.get("output"), list) and (not answer.content or any(
-                isinstance(i, dict) and i.get("type") == "function_call" for i in response["output"])):
+        output = response.get("output") if isinstance(response.get("output"), list) else None
+        calls = output is not None and any(isinstance(i, dict) and i.get("type") == "function_call" for i in output)
+        if calls:
             answer._calls = {}  # the finished output is the authority on its calls
+        if calls or (output and not answer.content):
             parse_responses(response, answer)
+        elif answer.tool_calls and answer.finish_reason == "stop":
+            answer.finish_reason = "tool_calls"
         answer.complete = True
     return "", ""
 

@@ -1,0 +1,221 @@
+"""Structured output (--schema) and tool calls (--tool) against the fake server, and the schema
+module on its own: the short form, loading, checking."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import gradient_chat
+import gradient_common
+import gradient_schema as schema
+from fakeapi import Reply, sse_reply
+
+CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
+MOVIE = "title, year int, rating float: 0 to 10"
+
+
+def run(api, *argv):
+    return gradient_chat.main(["--base-url", api.url, "--no-stdin", "--prompt", "Q", *argv])
+
+
+def tool_answer(arguments: str, name="answer", content=None):
+    return {"id": "c1", "model": "m", "choices": [{"message": {"content": content, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}]},
+        "finish_reason": "tool_calls"}]}
+
+
+def text_answer(content: str):
+    return {"id": "c1", "model": "m", "choices": [{"message": {"content": content}, "finish_reason": "stop"}]}
+
+
+# ---------------------------------------------------------------- the schema module
+
+def test_the_short_form():
+    assert schema.parse_short(MOVIE) == {"type": "object", "required": ["title", "year", "rating"], "properties": {
+        "title": {"type": "string"}, "year": {"type": "integer"},
+        "rating": {"type": "number", "description": "0 to 10"}}}
+    assert schema.parse_short("a\nb bool")["properties"]["b"] == {"type": "boolean"}
+
+
+@pytest.mark.parametrize("text", ["", "title date", "1abc", "a: b: c, ,"])
+def test_short_forms_that_are_not(text):
+    if text == "a: b: c, ,":
+        assert schema.parse_short(text)["properties"]["a"]["description"] == "b: c"
+        return
+    with pytest.raises(gradient_common.UsageError):
+        schema.parse_short(text)
+
+
+def test_a_schema_from_inline_json_or_a_file(tmp_path):
+    inline = '{"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}'
+    assert schema.load_schema(inline)["required"] == ["n"]
+    path = tmp_path / "s.json"
+    path.write_text(inline)
+    assert schema.load_schema(str(path)) == json.loads(inline)
+    assert schema.load_schema(MOVIE, multi=True)["properties"]["items"]["items"]["required"] == ["title", "year", "rating"]
+    with pytest.raises(gradient_common.UsageError):
+        schema.load_schema('{"type": "array"}')
+
+
+@pytest.mark.parametrize("value, found", [
+    ({"title": "Up", "year": 2009, "rating": 8.3}, []),
+    ({"title": "Up", "year": "2009", "rating": 8}, ["field 'year' is not integer"]),
+    ({"title": "Up", "rating": 8.3}, ["the answer lacks the field 'year'"]),
+    ({"title": "Up", "year": True, "rating": 8.3}, ["field 'year' is not integer"]),
+    (["Up"], ["the answer is not object"]),
+])
+def test_the_basics_are_checked(value, found):
+    assert schema.problems(value, schema.parse_short(MOVIE)) == found
+
+
+def test_rich_schemas_are_checked_fully_with_jsonschema():
+    rich = {"type": "object", "properties": {"size": {"type": "string", "enum": ["S", "M"]}}, "required": ["size"]}
+    with pytest.raises(gradient_common.GradientError) as caught:
+        schema.check({"size": "XL"}, rich, '{"size": "XL"}')
+    assert "is not one of" in caught.value.message and caught.value.raw == '{"size": "XL"}'
+
+
+# ---------------------------------------------------------------- --schema through the fake server
+
+def test_schema_as_a_forced_tool_prints_one_json_line(api, keyed, capsys):
+    api.json("POST", CHAT, tool_answer('{"title": "Up", "year": 2009, "rating": 8.3}'))
+    assert run(api, "--schema", MOVIE, "--schema-mode", "tool") == 0  # the remote providers' way, forced here
+    assert capsys.readouterr().out == '{"title": "Up", "year": 2009, "rating": 8.3}\n'
+    body = api.calls()[0].json
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "answer"}}
+    assert body["tools"][0]["function"]["parameters"]["required"] == ["title", "year", "rating"]
+    assert "response_format" not in body
+
+
+def test_on_a_local_server_response_format_is_tried_then_json_object_then_the_tool(api, capsys):
+    api.add("POST", CHAT, Reply(400, json={"error": {"message": "json_schema not supported"}}),
+            Reply(422, json={"error": {"message": "no"}}),
+            Reply(json=tool_answer('{"title": "Up", "year": 2009, "rating": 8.3}')))
+    assert run(api, "--schema", MOVIE, "--json") == 0
+    forms = [call.json.get("response_format", {}).get("type") or call.json["tool_choice"]["function"]["name"]
+             for call in api.calls()]
+    assert forms == ["json_schema", "json_object", "answer"]
+    assert api.calls()[1].json["response_format"]["schema"]["required"] == ["title", "year", "rating"]
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["data"] == {"title": "Up", "year": 2009, "rating": 8.3}
+    assert captured.err.count("refused this way of asking for JSON") == 2
+
+
+def test_an_answer_that_breaks_the_schema_is_exit_1_with_the_raw_text(api, capsys):
+    api.json("POST", CHAT, text_answer('{"title": "Up", "year": "soon"}'))
+    assert run(api, "--schema", MOVIE, "--json") == 1
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["type"] == "invalid_response" and "lacks the field 'rating'" in error["message"]
+    assert "field 'year' is not integer" in error["message"] and error["raw"] == '{"title": "Up", "year": "soon"}'
+
+
+def test_an_answer_that_is_not_json_is_exit_1(api, capsys):
+    api.json("POST", CHAT, text_answer("Sure! Here is the movie: Up (2009)"))
+    assert run(api, "--schema", MOVIE) == 1
+    assert "the answer is not JSON" in capsys.readouterr().err
+
+
+def test_a_fenced_answer_and_schema_multi(api, capsys):
+    api.json("POST", CHAT, text_answer('```json\n{"items": [{"title": "Up", "year": 2009, "rating": 8.3}]}\n```'))
+    assert run(api, "--schema-multi", MOVIE) == 0
+    assert json.loads(capsys.readouterr().out) == [{"title": "Up", "year": 2009, "rating": 8.3}]
+
+
+def test_schema_streamed_and_on_the_responses_api(api, capsys):
+    api.add("POST", RESPONSES, sse_reply(
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {"type": "function_call", "call_id": "c1", "name": "answer", "arguments": ""}},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": '{"title": "Up", "ye'},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": 'ar": 2009, "rating": 8}'},
+        {"type": "response.completed", "response": {"id": "r1", "status": "completed", "output": []}}, done=False))
+    assert run(api, "--responses-api", "--stream", "--schema", MOVIE, "--schema-mode", "tool") == 0
+    assert capsys.readouterr().out == '{"title": "Up", "year": 2009, "rating": 8}\n'
+    body = api.calls()[0].json
+    assert body["tools"][0]["name"] == "answer" and body["tools"][0]["type"] == "function"
+
+
+# ---------------------------------------------------------------- client-side tools
+
+WEATHER = {"name": "weather", "description": "Weather in a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+@pytest.fixture
+def tool_file(tmp_path):
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps([WEATHER, {"type": "function", "function": dict(WEATHER, name="time")}]))
+    return str(path)
+
+
+def test_tool_calls_are_shown_and_in_the_envelope(api, tool_file, capsys):
+    api.json("POST", CHAT, tool_answer('{"city": "Paris"}', name="weather"))
+    assert run(api, "--tool", tool_file, "--tool-choice", "weather") == 0
+    assert capsys.readouterr().out == 'tool call weather {"city": "Paris"}\n'
+    body = api.calls()[0].json
+    assert [t["function"]["name"] for t in body["tools"]] == ["weather", "time"]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "weather"}}
+    assert run(api, "--tool", tool_file, "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["tool_calls"] == [{"id": "call_1", "name": "weather", "arguments": {"city": "Paris"}}]
+    assert document["finish_reason"] == "tool_calls" and api.calls()[1].json.get("tool_choice") is None
+
+
+def test_invalid_tool_call_json_is_reported_as_such(api, tool_file, capsys):
+    api.json("POST", CHAT, tool_answer('{"city": "Par', name="weather"))
+    assert run(api, "--tool", tool_file, "--json") == 0
+    call = json.loads(capsys.readouterr().out)["tool_calls"][0]
+    assert call["arguments"] is None and call["error"] == "the model's arguments are not valid JSON"
+    assert call["arguments_text"] == '{"city": "Par'
+
+
+def test_streamed_tool_call_deltas_split_mid_string_are_assembled(api, tool_file, capsys):
+    def piece(**delta):
+        return {"choices": [{"index": 0, "delta": {"tool_calls": [dict({"index": 0}, **delta)]}}]}
+    api.add("POST", CHAT, sse_reply(piece(id="call_9", type="function", function={"name": "weather", "arguments": ""}),
+                                    piece(function={"arguments": '{"ci'}), piece(function={"arguments": 'ty": "Pa'}),
+                                    piece(function={"arguments": 'ris"}'}),
+                                    {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}))
+    assert run(api, "--tool", tool_file, "--stream", "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["tool_calls"] == [{"id": "call_9", "name": "weather", "arguments": {"city": "Paris"}}]
+
+
+def test_a_tool_result_turn_goes_back_in_messages(api, tool_file, tmp_path, capsys):
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+                                                               "function": {"name": "weather",
+                                                                            "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18 C and sunny"}]))
+    api.json("POST", CHAT, text_answer("It is 18 C and sunny in Paris."))
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--messages", str(history),
+                               "--tool", tool_file]) == 0
+    assert capsys.readouterr().out == "It is 18 C and sunny in Paris.\n"
+    sent = api.calls()[0].json["messages"]
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "18 C and sunny"}
+
+
+@pytest.mark.parametrize("turn, words", [
+    ({"role": "tool", "content": "x"}, "tool_call_id"),
+    ({"role": "assistant", "tool_calls": []}, "non-empty list"),
+    ({"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}]},
+     "arguments as a JSON string"),
+])
+def test_bad_tool_turns_name_the_entry(api, tmp_path, capsys, turn, words):
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([{"role": "user", "content": "hi"}, turn]))
+    with pytest.raises(SystemExit) as caught:
+        gradient_chat.main(["--base-url", api.url, "--no-stdin", "--messages", str(history)])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and "entry 1" in err and words in err and api.calls() == []
+
+
+@pytest.mark.parametrize("argv, words", [(["--tool-choice", "auto"], "needs --tool"),
+                                         (["--schema", MOVIE, "--tool", "{tools}"], "use one of them"),
+                                         (["--tool", "{tools}", "--tool-choice", "nope"], "names no tool")])
+def test_tool_flags_used_wrongly_are_usage_errors(api, tool_file, capsys, argv, words):
+    with pytest.raises(SystemExit) as caught:
+        run(api, *[a.format(tools=tool_file) for a in argv])
+    assert caught.value.code == 2 and words in capsys.readouterr().err and api.calls() == []
