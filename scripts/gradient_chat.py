@@ -146,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a JSON file with an OpenAI function definition or a list of them (repeatable)")
     parser.add_argument("--tool-choice", metavar="auto|none|required|NAME",
                         help="whether the model must call a tool, and which")
+    server = parser.add_argument_group("DigitalOcean's server-side tools")
+    server.add_argument("--web-search", action="store_true", help="let the model search the web ($10 per 1,000)")
+    server.add_argument("--web-search-max", type=config.int_in_range(1, 50), metavar="N",
+                        help="at most N searches per answer (default 3; implies --web-search)")
+    server.add_argument("--mcp", action="append", default=[], metavar="LABEL=URL",
+                        help="an MCP server the model may use (repeatable)")
+    server.add_argument("--mcp-allow", action="append", default=[], metavar="TOOL",
+                        help="only these tools of the MCP servers (repeatable)")
+    server.add_argument("--mcp-auth-env", metavar="VAR",
+                        help="the MCP servers' authorization, read from this environment variable (never given "
+                             "on the command line) and masked in all output")
     parser.add_argument("--no-stdin", action="store_true",
                         help="ignore stdin (skips the short wait on a silent stdin pipe)")
     parser.add_argument("--show-reasoning", action="store_true", help="write the model's reasoning to stderr")
@@ -275,53 +286,25 @@ def warn_without_vision(model: str) -> None:
                     + ", ".join(gradient_catalog.vision_models(rows)[:6]))
 
 
-def load_tools(paths: list, api: str) -> list:
-    """--tool files: each one OpenAI function definition or a list of them, as the API takes them."""
-    import gradient_files as files
-
-    tools = []
-    for path in paths:
-        try:
-            found = json.loads(files.read_text_input(path, sys.stdin, "tool file"))
-        except ValueError as exc:
-            raise common.UsageError(f"the tool file {path} is not JSON: {exc}") from None
-        for item in found if isinstance(found, list) else [found]:
-            function = item.get("function", item) if isinstance(item, dict) else None
-            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-                raise common.UsageError(f"the tool file {path} holds something that is not a function definition")
-            tools.append({"type": "function", "function": function} if api == "chat" else dict(function, type="function"))
-    return tools
-
-
-def tool_extra(args: argparse.Namespace, api: str) -> dict:
-    """tools and tool_choice for --tool and --tool-choice."""
-    tools = load_tools(args.tool, api)
-    names = [t.get("function", t)["name"] for t in tools]
-    choice = args.tool_choice
-    if choice and not tools:
-        raise common.UsageError("--tool-choice needs --tool")
-    if choice and choice not in ("auto", "none", "required"):
-        if choice not in names:
-            raise common.UsageError(f"--tool-choice {choice!r} names no tool given: {', '.join(names)}")
-        choice = {"type": "function", "function": {"name": choice}}
-    return {"tools": tools or None, "tool_choice": choice}
-
-
 def ask(client, args, prompt, history, streaming, schema):
     """Send the request, and with --schema on a server that refuses one form, the next:
     response_format json_schema, then json_object with a schema, then the forced tool."""
     import gradient_schema
+    import gradient_tools
     from gradient_chatapi import Answer, parse_chat, parse_responses
 
     api = "responses" if args.responses_api else "chat"
     if schema is None:
-        forms = [tool_extra(args, api)]
+        forms = [gradient_tools.tool_extra(args, api)]
     elif (args.schema_mode or ("response_format" if local_server(args, client) else "tool")) == "tool":
         forms = [gradient_schema.tool_request(schema, api)]
     else:
         forms = [gradient_schema.format_request(schema, "json_schema"), gradient_schema.format_request(schema, "json_object")]
         forms += [gradient_schema.tool_request(schema, api)] if not args.schema_mode else []
+    server_side = gradient_tools.server_tools(args, api)
     for attempt, extra in enumerate(forms):
+        if server_side:
+            extra = dict(extra, tools=(extra.get("tools") or []) + server_side)
         path, body = request_for(args, prompt, history, streaming, client.settings.max_tokens_field, extra)
         answer = Answer(args.model, api)
         try:
@@ -352,22 +335,10 @@ def structured(answer, schema, multi: bool):
     return data["items"] if multi else data
 
 
-def calls_out(answer) -> list:
-    """Tool calls with their arguments parsed; arguments that are not JSON are said to be so."""
-    found = []
-    for call in answer.tool_calls:
-        try:
-            arguments, problem = json.loads(call["arguments"] or "{}"), None
-        except ValueError:
-            arguments, problem = None, "the model's arguments are not valid JSON"
-        found.append(dict({"id": call["id"], "name": call["name"], "arguments": arguments},
-                          **({"error": problem, "arguments_text": call["arguments"]} if problem else {})))
-    return found
-
-
 def chat(args: argparse.Namespace) -> int:
-    from gradient_http import Client, request_id
+    import gradient_tools
     from gradient_chatapi import check_answer
+    from gradient_http import Client, request_id
 
     prompt, history = gather_inputs(args, sys.stdin)
     if args.image:
@@ -390,7 +361,8 @@ def chat(args: argparse.Namespace) -> int:
     import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape
 
     cost, price_source = gradient_prices.cost_for(answer.model, answer.usage)
-    calls = calls_out(answer) if answer.tool_calls and schema is None else None
+    cost = gradient_tools.search_cost(cost, answer.raw_usage, bool(args.web_search or args.web_search_max))
+    calls = gradient_tools.calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
         document = envelope(answer, cost, request_id(response), duration_ms)
         document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))

@@ -114,7 +114,7 @@ class Answer:
         self.model, self.api = model, api
         self.content = self.reasoning = ""
         self.finish_reason = self.id = None
-        self.usage = {}
+        self.usage, self.raw_usage = {}, None  # raw_usage: as the server sent it (web search counts...)
         self.complete = self.chunked = False
         self._calls = {}
 
@@ -159,7 +159,7 @@ def parse_chat(document, answer: Answer) -> Answer:
         function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
         answer.call(index, call.get("id") if isinstance(call, dict) else None, function.get("name"),
                     function.get("arguments"))
-    answer.usage = normalize_usage(document.get("usage"))
+    answer.usage, answer.raw_usage = normalize_usage(document.get("usage")), document.get("usage")
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
     answer.complete = True
@@ -196,7 +196,7 @@ def parse_responses(document, answer: Answer) -> Answer:
     answer.reasoning = "".join(t for t in thoughts if isinstance(t, str))
     answer.finish_reason = "tool_calls" if answer.tool_calls and document.get("status") == "completed" \
         else finish_reason_of(document)
-    answer.usage = normalize_usage(document.get("usage"))
+    answer.usage, answer.raw_usage = normalize_usage(document.get("usage")), document.get("usage")
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
     answer.complete = True
@@ -220,7 +220,7 @@ def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
     answer.id = answer.id or chunk.get("id")
     answer.model = chunk.get("model") or answer.model
     if chunk.get("usage"):
-        answer.usage = normalize_usage(chunk["usage"])
+        answer.usage, answer.raw_usage = normalize_usage(chunk["usage"]), chunk["usage"]
     choices = chunk.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return "", ""
@@ -267,7 +267,7 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
     if kind in ("response.completed", "response.incomplete"):
         answer.id = response.get("id") or answer.id
         answer.model = response.get("model") or answer.model
-        answer.usage = normalize_usage(response.get("usage"))
+        answer.usage, answer.raw_usage = normalize_usage(response.get("usage")), response.get("usage")
         answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
         output = response.get("output") if isinstance(response.get("output"), list) else None
         calls = output is not None and any(isinstance(i, dict) and i.get("type") == "function_call" for i in output)

@@ -146,8 +146,7 @@ def why(exc: OSError) -> str:
 
 def key_file_path(provider: Provider, environ=None) -> str | None:
     environ = os.environ if environ is None else environ
-    path = environ.get(provider.key_file_var, "").strip() if provider.key_file_var else ""
-    path = path or provider.key_file
+    path = (environ.get(provider.key_file_var, "").strip() if provider.key_file_var else "") or provider.key_file
     return os.path.expanduser(path) if path else None
 
 
@@ -173,10 +172,17 @@ def _secrets(values: tuple, files: tuple) -> tuple:
     return tuple(sorted(secrets | escaped, key=len, reverse=True))
 
 
+MASKED_AT_RUN_TIME = []  # variables a flag names (--mcp-auth-env): the one list that grows, by also_mask()
+
+
+def also_mask(variable: str) -> None:
+    MASKED_AT_RUN_TIME.append(variable)
+
+
 def known_secrets() -> tuple:
     """Every key the process could have sent: all providers' variables and key files (read
     without blocking, and again only when a file changes), longest first."""
-    names = [name for provider in PROVIDERS.values() for name in provider.key_vars] + list(TOKEN_VARS)
+    names = [name for provider in PROVIDERS.values() for name in provider.key_vars] + [*TOKEN_VARS, *MASKED_AT_RUN_TIME]
     values = tuple(os.environ.get(name, "").strip() for name in names)
     files = []
     for provider in PROVIDERS.values():
@@ -273,10 +279,7 @@ def emit_json(document, stream=None, indent: int | None = 2) -> None:
 
 def report_error(error: GradientError, as_json: bool) -> None:
     """Print the error; any key the server echoed back in its words is masked on the way out."""
-    if as_json:
-        emit_json(error.to_dict(), sys.stderr, indent=None)
-    else:
-        log(error.to_line())
+    emit_json(error.to_dict(), sys.stderr, indent=None) if as_json else log(error.to_line())
 
 
 # ---------------------------------------------------------------- running a command
@@ -292,8 +295,7 @@ def handle_signals() -> dict:
     import _signal as signal
 
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        signum = getattr(signal, name, None)
+    for signum in (getattr(signal, name, None) for name in ("SIGTERM", "SIGHUP")):
         if signum is None or signal.getsignal(signum) == signal.SIG_IGN:
             continue
         try:

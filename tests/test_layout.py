@@ -14,7 +14,8 @@ LAYERS = {
     "gradient_common": 0,
     "gradient_config": 1, "gradient_wire": 1,
     "gradient_http": 2,
-    "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3,
+    "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3, "gradient_schema": 3,
+    "gradient_tools": 4,
     "gradient_pricepage": 4, "gradient_catalog": 4,
 }
 COMMAND_LAYER = 9
