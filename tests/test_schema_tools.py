@@ -219,3 +219,39 @@ def test_tool_flags_used_wrongly_are_usage_errors(api, tool_file, capsys, argv, 
     with pytest.raises(SystemExit) as caught:
         run(api, *[a.format(tools=tool_file) for a in argv])
     assert caught.value.code == 2 and words in capsys.readouterr().err and api.calls() == []
+
+
+# ---------------------------------------------------------------- DigitalOcean's server-side tools
+
+def test_web_search_and_mcp_tools_reach_the_body(api, keyed, monkeypatch, capsys):
+    monkeypatch.setenv("DOCS_MCP_TOKEN", "mcp-secret-0123456789")
+    api.json("POST", CHAT, dict(text_answer("found it: mcp-secret-0123456789"),
+                                usage={"prompt_tokens": 10, "completion_tokens": 5,
+                                       "server_tool_use": {"web_search_requests": 2}}))
+    assert run(api, "--web-search-max", "2", "--mcp", "docs=https://mcp.example.com/sse", "--mcp-allow", "search",
+               "--mcp-auth-env", "DOCS_MCP_TOKEN", "--json", "--verbose") == 0
+    tools = api.calls()[0].json["tools"]
+    assert tools == [{"type": "web_search", "max_uses": 2},
+                     {"type": "mcp", "server_label": "docs", "server_url": "https://mcp.example.com/sse",
+                      "allowed_tools": ["search"], "authorization": "mcp-secret-0123456789"}]
+    captured = capsys.readouterr()
+    assert "mcp-secret-0123456789" not in captured.out + captured.err
+    assert json.loads(captured.out)["content"] == "found it: ***"
+
+
+def test_web_searches_are_counted_in_the_cost_or_said_unknown(api, monkeypatch, tmp_path, capsys):
+    import gradient_tools
+
+    assert gradient_tools.search_cost(0.001, {"server_tool_use": {"web_search_requests": 3}}, True) == 0.031
+    assert gradient_tools.search_cost(0.001, {"prompt_tokens": 1}, True) == 0.001
+    assert "does not say how many web searches ran" in capsys.readouterr().err
+    assert gradient_tools.search_cost(0.001, None, False) == 0.001
+
+
+@pytest.mark.parametrize("argv, words", [(["--mcp", "nolabel"], "LABEL=URL"), (["--mcp-allow", "x"], "go with --mcp"),
+                                         (["--mcp", "a=https://x", "--mcp-auth-env", "UNSET_VAR_123"], "empty or unset"),
+                                         (["--web-search-max", "0"], "must be")])
+def test_server_tool_flags_used_wrongly_are_usage_errors(api, capsys, argv, words):
+    with pytest.raises(SystemExit) as caught:
+        run(api, *argv)
+    assert caught.value.code == 2 and words in capsys.readouterr().err and api.calls() == []
