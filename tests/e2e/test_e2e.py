@@ -65,3 +65,14 @@ def test_chat_streaming_json_envelope(server_env, model):
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["content"].strip() and document["finish_reason"] in ("stop", "length")
+
+
+def test_schema_returns_an_object_that_passes_the_check(server_env, model):
+    """--schema against a real local server: response_format (json_schema, else json_object with
+    a schema, as llama-cpp-python's server takes it) makes even a small model answer in shape."""
+    done = run_script("gradient_chat", "--base-url", BASE_URL, "--model", model, "--no-stdin", "--prompt",
+                      "Give a colour and how many letters its name has.", "--schema", "colour, letters int",
+                      "--max-tokens", "64", "--json", env=server_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)["data"]
+    assert isinstance(data["colour"], str) and isinstance(data["letters"], int) and not isinstance(data["letters"], bool)
