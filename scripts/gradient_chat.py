@@ -18,8 +18,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 import time
 
@@ -29,62 +27,6 @@ import gradient_config as config
 # Feature modules are imported in the functions that use them: `--help` needs none of them.
 
 DEFAULT_MODEL = "openai-gpt-oss-120b"
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-ROLES = ("system", "developer", "user", "assistant", "tool")
-
-
-# ---------------------------------------------------------------- input helpers
-
-def check_tool_turn(message: dict, where: str) -> None:
-    """An assistant turn's tool_calls, or a tool turn's result: the shapes an agent's loop sends back."""
-    if message["role"] == "tool":
-        if not isinstance(message.get("tool_call_id"), str) or not isinstance(message.get("content"), str):
-            raise common.UsageError(f"{where}: a tool turn needs a tool_call_id and a string content")
-        return
-    calls = message.get("tool_calls")
-    if not isinstance(calls, list) or not calls:
-        raise common.UsageError(f"{where}: tool_calls must be a non-empty list")
-    for call in calls:
-        function = call.get("function") if isinstance(call, dict) else None
-        if not (isinstance(call.get("id"), str) and isinstance(function, dict) and isinstance(function.get("name"), str)
-                and isinstance(function.get("arguments"), str)):
-            raise common.UsageError(f"{where}: each tool call needs an id and a function with a name and "
-                                    "arguments as a JSON string")
-
-
-def validate_messages(data) -> list:
-    """Check a messages file: a JSON array of {role, content}, with tool calls and tool results
-    where an agent runs its own loop; errors name the bad index."""
-    if not isinstance(data, list):
-        raise common.UsageError("the messages file must hold a JSON array of {role, content} objects")
-    for index, message in enumerate(data):
-        where = f"messages file, entry {index}"
-        if not isinstance(message, dict):
-            raise common.UsageError(f"{where}: not an object")
-        if message.get("role") not in ROLES:
-            raise common.UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
-        if message["role"] == "tool" or "tool_calls" in message:
-            check_tool_turn(message, where)
-            continue
-        content = message.get("content")
-        if not (isinstance(content, str) or (isinstance(content, list) and content)):
-            raise common.UsageError(f"{where}: content must be a string or a non-empty list of parts")
-    return data
-
-
-def image_url(spec: str) -> str:
-    """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
-    if re.match(r"(?i)(https?|data):", spec):
-        return spec
-    import base64
-
-    import gradient_files as files
-
-    data = files.read_local_file(spec, MAX_IMAGE_BYTES, "image")
-    kind = files.sniff_image(data[:16])
-    if kind is None:
-        raise common.GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
-    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 # ---------------------------------------------------------------- rendering
@@ -166,45 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def gather_inputs(args: argparse.Namespace, stdin) -> tuple:
-    """The prompt and earlier turns from flags, files and stdin."""
-    if len(args.stop) > 4 or any(not text for text in args.stop):
-        raise common.UsageError("--stop takes up to 4 texts, none empty")
-    import gradient_files as files
-
-    if args.prompt == "-" and args.messages == "-":
-        raise common.UsageError("--prompt - and --messages - cannot both read stdin")
-    stdin_used = "-" in (args.prompt, args.messages)
-    history = []
-    if args.messages:
-        raw = files.read_text_input(args.messages, stdin, "messages file")
-        try:
-            history = validate_messages(json.loads(raw))
-        except RecursionError:
-            raise common.UsageError("the messages file is nested too deeply") from None
-        except ValueError as exc:
-            raise common.UsageError(f"the messages file is not JSON: {exc}") from None
-    prompt = args.prompt
-    if prompt == "-":
-        prompt = files.read_stdin(stdin)
-    elif not stdin_used and not args.no_stdin:
-        state = files.stdin_state(stdin, files.STDIN_WAIT)
-        piped = files.read_stdin(stdin) if state == "ready" else ""
-        if piped.strip():
-            prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
-        elif state == "silent" and prompt is not None:
-            common.warn(f"stdin sent nothing within {files.STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
-    if prompt is None and not history:
-        raise common.UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
-    if prompt is not None and not prompt.strip():
-        raise common.UsageError("the prompt is empty")
-    return prompt, history
-
-
 def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool, max_tokens_field: str,
                 extra: dict | None = None) -> tuple:
     """(API path, request body) for the chosen API."""
     from gradient_chatapi import chat_body, responses_body
+    from gradient_chatinput import image_url
 
     images = [image_url(spec) for spec in args.image]
     options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache,
@@ -220,70 +128,6 @@ def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool
     return "chat/completions", chat_body(args.model, args.system, history, prompt, images,
                                          max_tokens_field=max_tokens_field, reasoning_effort=args.reasoning_effort,
                                          seed=args.seed, **options)
-
-
-class StreamPrinter:
-    """Streamed text written as it arrives, made printable on the way: the few characters that
-    could begin a key split across chunks wait for the next chunk. A final newline only when needed."""
-
-    def __init__(self, stream, enabled: bool):
-        self.stream, self.enabled, self.last, self.pending = stream, enabled, "\n", ""
-
-    def write(self, text: str) -> None:
-        if not (self.enabled and text):
-            return
-        text = common.mask(self.pending + text)
-        cut = common.secret_start(text)
-        text, self.pending = text[:cut], text[cut:]
-        if text:
-            common.out(text, self.stream, end="")
-            self.last = text[-1]
-
-    def end(self) -> None:
-        if self.pending:
-            common.out(self.pending, self.stream, end="")
-            self.last, self.pending = self.pending[-1], ""
-        if self.last != "\n":
-            common.out("", self.stream)
-            self.last = "\n"
-
-
-def stream_to(client, path: str, body: dict, answer, args: argparse.Namespace, echo: bool = True):
-    """Send with streaming on the wire; text goes to stdout as it arrives (unless --json), the
-    reasoning to stderr, ended by a newline before the answer starts."""
-    from gradient_chatapi import stream_answer
-    from gradient_http import request_id
-
-    response = client.send("POST", client.url(path), json_body=body, headers={"Accept": "text/event-stream"})
-    text = StreamPrinter(sys.stdout, echo and not args.json)
-    thoughts = StreamPrinter(sys.stderr, args.show_reasoning)
-
-    def on_text(delta: str) -> None:
-        thoughts.end()
-        text.write(delta)
-
-    try:
-        stream_answer(response, answer, on_text, thoughts.write, args.verbose)
-    except common.GradientError as error:
-        error.request_id = error.request_id or request_id(response)
-        raise
-    finally:  # also after an error: what was printed stays, on whole lines
-        thoughts.end()
-        text.end()
-    return response
-
-
-def warn_without_vision(model: str) -> None:
-    """--image sent to a model known to take text only: say so before paying for an invented
-    description, and name models that see images (from cached prices, never a fetch)."""
-    import gradient_catalog
-    import gradient_prices
-
-    prices = gradient_prices.offline_prices()
-    rows = prices.models if prices else []
-    if gradient_catalog.lacks_vision(model, rows):
-        common.warn(f"{model} is known to take text only: it will not see the image; models that do: "
-                    + ", ".join(gradient_catalog.vision_models(rows)[:6]))
 
 
 def ask(client, args, prompt, history, streaming, schema):
@@ -309,6 +153,8 @@ def ask(client, args, prompt, history, streaming, schema):
         answer = Answer(args.model, api)
         try:
             if streaming:
+                from gradient_stream import stream_to
+
                 return answer, stream_to(client, path, body, answer, args, echo=schema is None)
             document, response = client.post_json(path, body)
         except common.GradientError as error:
@@ -339,6 +185,8 @@ def chat(args: argparse.Namespace) -> int:
     import gradient_tools
     from gradient_chatapi import check_answer
     from gradient_http import Client, request_id
+
+    from gradient_chatinput import gather_inputs, warn_without_vision
 
     prompt, history = gather_inputs(args, sys.stdin)
     if args.image:

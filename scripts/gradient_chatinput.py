@@ -1,0 +1,117 @@
+"""What the user gives the chat command: the prompt (a flag, stdin, or both), earlier turns from
+a messages file (checked, tool calls and tool results included), and images, with a warning when
+the model is known not to see them.
+
+Belongs here: reading and checking chat input, before any request. Does not belong here: request
+bodies and answers (gradient_chatapi), or the command line itself (gradient_chat).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import gradient_files as files
+from gradient_common import GradientError, UsageError, warn
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+def check_tool_turn(message: dict, where: str) -> None:
+    """An assistant turn's tool_calls, or a tool turn's result: the shapes an agent's loop sends back."""
+    if message["role"] == "tool":
+        if not isinstance(message.get("tool_call_id"), str) or not isinstance(message.get("content"), str):
+            raise UsageError(f"{where}: a tool turn needs a tool_call_id and a string content")
+        return
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) or not calls:
+        raise UsageError(f"{where}: tool_calls must be a non-empty list")
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (isinstance(call.get("id"), str) and isinstance(function, dict) and isinstance(function.get("name"), str)
+                and isinstance(function.get("arguments"), str)):
+            raise UsageError(f"{where}: each tool call needs an id and a function with a name and "
+                                    "arguments as a JSON string")
+
+
+def validate_messages(data) -> list:
+    """Check a messages file: a JSON array of {role, content}, with tool calls and tool results
+    where an agent runs its own loop; errors name the bad index."""
+    if not isinstance(data, list):
+        raise UsageError("the messages file must hold a JSON array of {role, content} objects")
+    for index, message in enumerate(data):
+        where = f"messages file, entry {index}"
+        if not isinstance(message, dict):
+            raise UsageError(f"{where}: not an object")
+        if message.get("role") not in ROLES:
+            raise UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
+        if message["role"] == "tool" or "tool_calls" in message:
+            check_tool_turn(message, where)
+            continue
+        content = message.get("content")
+        if not (isinstance(content, str) or (isinstance(content, list) and content)):
+            raise UsageError(f"{where}: content must be a string or a non-empty list of parts")
+    return data
+
+
+def image_url(spec: str) -> str:
+    """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
+    if re.match(r"(?i)(https?|data):", spec):
+        return spec
+    import base64
+
+    data = files.read_local_file(spec, MAX_IMAGE_BYTES, "image")
+    kind = files.sniff_image(data[:16])
+    if kind is None:
+        raise GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def gather_inputs(args, stdin) -> tuple:
+    """The prompt and earlier turns from flags, files and stdin."""
+    if len(args.stop) > 4 or any(not text for text in args.stop):
+        raise UsageError("--stop takes up to 4 texts, none empty")
+    import gradient_files as files
+
+    if args.prompt == "-" and args.messages == "-":
+        raise UsageError("--prompt - and --messages - cannot both read stdin")
+    stdin_used = "-" in (args.prompt, args.messages)
+    history = []
+    if args.messages:
+        raw = files.read_text_input(args.messages, stdin, "messages file")
+        try:
+            history = validate_messages(json.loads(raw))
+        except RecursionError:
+            raise UsageError("the messages file is nested too deeply") from None
+        except ValueError as exc:
+            raise UsageError(f"the messages file is not JSON: {exc}") from None
+    prompt = args.prompt
+    if prompt == "-":
+        prompt = files.read_stdin(stdin)
+    elif not stdin_used and not args.no_stdin:
+        state = files.stdin_state(stdin, files.STDIN_WAIT)
+        piped = files.read_stdin(stdin) if state == "ready" else ""
+        if piped.strip():
+            prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
+        elif state == "silent" and prompt is not None:
+            warn(f"stdin sent nothing within {files.STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
+    if prompt is None and not history:
+        raise UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt, history
+
+
+# ---------------------------------------------------------------- images
+
+def warn_without_vision(model: str) -> None:
+    """--image sent to a model known to take text only: say so before paying for an invented
+    description, and name models that see images (from cached prices, never a fetch)."""
+    import gradient_catalog
+    import gradient_prices
+
+    prices = gradient_prices.offline_prices()
+    rows = prices.models if prices else []
+    if gradient_catalog.lacks_vision(model, rows):
+        warn(f"{model} is known to take text only: it will not see the image; models that do: "
+                    + ", ".join(gradient_catalog.vision_models(rows)[:6]))
