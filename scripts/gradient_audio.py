@@ -131,27 +131,31 @@ def speak(args: argparse.Namespace) -> int:
     output = files.OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
                               MAX_AUDIO_BYTES, "audio", unique=unique)
     started = time.monotonic()
-    if args.model.startswith("fal-ai/") or args.request_id:
-        request_id = args.request_id or jobs.submit_job(client, args.model,
-                                                          fal_payload(args.model, text.strip(), args.seconds))
-        result = jobs.wait_for_job(client, request_id, args.poll_interval)
-        url = audio_url(result.get("output") if isinstance(result, dict) else None)
-        if url is None:
-            raise common.GradientError("invalid_response", f"the job {request_id} finished without audio",
-                                       request_id=request_id)
-        saved = files.save_response(client, client.send("GET", url, authorized=False), output)
-    else:
-        body = speech_body(args.model, text.strip(), args.voice, args.format)
-        response = client.send("POST", client.url("audio/speech"), json_body=body)
-        request_id = http.request_id(response)
-        saved = files.save_response(client, response, output)
-    import gradient_prices  # a cached or bundled price, never a live fetch
+    import gradient_ledger
 
-    spoken = text.strip() if text else ""
-    quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
-    if args.seconds:
-        quantities["per second"] = args.seconds
-    cost, price_source = gradient_prices.unit_cost_for(args.model, quantities)
+    with gradient_ledger.Entry(args, "speak", args.model, "audio/speech", client.settings) as entry:
+        if args.model.startswith("fal-ai/") or args.request_id:
+            request_id = args.request_id or jobs.submit_job(client, args.model,
+                                                              fal_payload(args.model, text.strip(), args.seconds))
+            result = jobs.wait_for_job(client, request_id, args.poll_interval)
+            url = audio_url(result.get("output") if isinstance(result, dict) else None)
+            if url is None:
+                raise common.GradientError("invalid_response", f"the job {request_id} finished without audio",
+                                           request_id=request_id)
+            saved = files.save_response(client, client.send("GET", url, authorized=False), output)
+        else:
+            body = speech_body(args.model, text.strip(), args.voice, args.format)
+            response = client.send("POST", client.url("audio/speech"), json_body=body)
+            request_id = http.request_id(response)
+            saved = files.save_response(client, response, output)
+        import gradient_prices  # a cached or bundled price, never a live fetch
+
+        spoken = text.strip() if text else ""
+        quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
+        if args.seconds:
+            quantities["per second"] = args.seconds
+        cost, price_source = gradient_prices.unit_cost_for(args.model, quantities)
+        entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
     if args.json:
         common.emit_json({"model": args.model, "files": [saved], "count": 1, "cost_usd": cost,
                           "request_id": request_id, "duration_ms": round((time.monotonic() - started) * 1000)})
@@ -181,27 +185,31 @@ def transcribe(args: argparse.Namespace) -> int:
     data, kind = check_upload(args.file)
     client = http.Client.from_args(args)
     wire_format = "json" if args.json and args.format == "text" else args.format
-    fields = {"model": args.model, "response_format": wire_format}
-    if args.language:
-        fields["language"] = args.language
-    upload = {"file": (os.path.basename(args.file), data, AUDIO_MIME[kind])}
-    response = client.send("POST", client.url("audio/transcriptions"), data=fields, files=upload)
-    document = None
-    if wire_format == "json":
-        document = client.read_json(response)
-        if not isinstance(document, dict) or not isinstance(document.get("text"), str):
-            raise common.GradientError("invalid_response", "the transcription has no text")
-        text = document["text"].strip() + "\n"
-    else:
-        body = http.read_body(response, time.monotonic() + client.settings.timeout, http.MAX_JSON_BYTES,
-                              "the transcription")
-        text = files.decode_text(body, "the transcription")
-    envelope = transcript_envelope(args.model, wire_format, text.strip(), document, http.request_id(response))
-    import gradient_prices  # a cached or bundled price, never a live fetch
+    import gradient_ledger
 
-    seconds = envelope["duration_seconds"]
-    envelope["cost_usd"] = gradient_prices.unit_cost_for(
-        args.model, {"per second": seconds, "per audio": 1} if seconds is not None else {"per audio": 1})[0]
+    with gradient_ledger.Entry(args, "transcribe", args.model, "audio/transcriptions", client.settings) as entry:
+        fields = {"model": args.model, "response_format": wire_format}
+        if args.language:
+            fields["language"] = args.language
+        upload = {"file": (os.path.basename(args.file), data, AUDIO_MIME[kind])}
+        response = client.send("POST", client.url("audio/transcriptions"), data=fields, files=upload)
+        document = None
+        if wire_format == "json":
+            document = client.read_json(response)
+            if not isinstance(document, dict) or not isinstance(document.get("text"), str):
+                raise common.GradientError("invalid_response", "the transcription has no text")
+            text = document["text"].strip() + "\n"
+        else:
+            body = http.read_body(response, time.monotonic() + client.settings.timeout, http.MAX_JSON_BYTES,
+                                  "the transcription")
+            text = files.decode_text(body, "the transcription")
+        envelope = transcript_envelope(args.model, wire_format, text.strip(), document, http.request_id(response))
+        import gradient_prices  # a cached or bundled price, never a live fetch
+
+        seconds = envelope["duration_seconds"]
+        envelope["cost_usd"] = gradient_prices.unit_cost_for(
+            args.model, {"per second": seconds, "per audio": 1} if seconds is not None else {"per audio": 1})[0]
+        entry.update(request_id=envelope["request_id"], cost_usd=envelope["cost_usd"])
     if args.json:
         common.emit_json(envelope)
     else:

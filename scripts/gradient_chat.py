@@ -47,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-p", "--prompt", metavar="TEXT",
                         help="the user's message; '-' reads it from stdin. Piped stdin with a prompt "
                              "goes before it, separated by a blank line")
-    parser.add_argument("-m", "--model", default=config.env_default("GRADIENT_MODEL", DEFAULT_MODEL),
-                        help="model id (env GRADIENT_MODEL; default %(default)s); list them with gradient_models.py")
+    parser.add_argument("-m", "--model",
+                        help=f"model id (env GRADIENT_MODEL; default {DEFAULT_MODEL}); list them with gradient_models.py")
+    parser.add_argument("-c", "--continue", dest="continue_", action="store_true",
+                        help="continue the latest conversation of the usage ledger (its model and system prompt "
+                             "too, unless given again)")
+    parser.add_argument("--conversation", metavar="ID", help="continue this conversation of the usage ledger")
     parser.add_argument("-s", "--system", metavar="TEXT", help="system prompt (Responses API: instructions)")
     parser.add_argument("--messages", metavar="FILE",
                         help="earlier turns: a JSON array of {role, content}; '-' reads it from stdin")
@@ -186,9 +190,13 @@ def chat(args: argparse.Namespace) -> int:
     from gradient_chatapi import check_answer
     from gradient_http import Client, request_id
 
-    from gradient_chatinput import gather_inputs, warn_without_vision
+    import gradient_ledger
+    from gradient_chatinput import continue_from, gather_inputs, warn_without_vision
 
+    conversation_id, earlier, system = continue_from(args)
+    args.model, args.system = args.model or config.env_default("GRADIENT_MODEL", DEFAULT_MODEL), system
     prompt, history = gather_inputs(args, sys.stdin)
+    history = earlier + history
     if args.image:
         warn_without_vision(args.model)
     schema = None
@@ -201,18 +209,25 @@ def chat(args: argparse.Namespace) -> int:
     client = Client.from_args(args)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
     started = time.monotonic()
-    answer, response = ask(client, args, prompt, history, streaming, schema)
-    duration_ms = round((time.monotonic() - started) * 1000)
-    data = structured(answer, schema, bool(args.schema_multi)) if schema else None
-    if schema is None:
-        check_answer(answer)
-    import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape
+    turns = ([{"role": "system", "content": args.system}] if args.system else []) + history + (
+        [{"role": "user", "content": prompt}] if prompt is not None else [])
+    with gradient_ledger.Entry(args, "chat", args.model, "responses" if args.responses_api else "chat",
+                               client.settings) as entry:
+        entry.update(conversation_id=conversation_id, messages=turns)
+        answer, response = ask(client, args, prompt, history, streaming, schema)
+        entry.update(model=answer.model, request_id=request_id(response))
+        duration_ms = round((time.monotonic() - started) * 1000)
+        data = structured(answer, schema, bool(args.schema_multi)) if schema else None
+        if schema is None:
+            check_answer(answer)
+        import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape
 
-    cost, price_source = gradient_prices.cost_for(answer.model, answer.usage)
-    cost = gradient_tools.search_cost(cost, answer.raw_usage, bool(args.web_search or args.web_search_max))
+        cost, price_source = gradient_prices.cost_for(answer.model, answer.usage)
+        cost = gradient_tools.search_cost(cost, answer.raw_usage, bool(args.web_search or args.web_search_max))
+        entry.update(usage=answer.usage, cost_usd=cost, price_source=price_source, answer=answer.content)
     calls = gradient_tools.calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
-        document = envelope(answer, cost, request_id(response), duration_ms)
+        document = dict(envelope(answer, cost, request_id(response), duration_ms), conversation_id=conversation_id)
         document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
         common.emit_json(document)
     elif schema is not None:

@@ -115,3 +115,24 @@ def warn_without_vision(model: str) -> None:
     if gradient_catalog.lacks_vision(model, rows):
         warn(f"{model} is known to take text only: it will not see the image; models that do: "
                     + ", ".join(gradient_catalog.vision_models(rows)[:6]))
+
+
+# ---------------------------------------------------------------- conversations
+
+def continue_from(args) -> tuple:
+    """(conversation id, earlier turns, system prompt) for -c / --conversation: the turns come
+    from the usage ledger, the model and system prompt carry over unless given again. Without
+    either flag, a new conversation id."""
+    import uuid
+
+    if not (args.continue_ or args.conversation):
+        return uuid.uuid4().hex, [], args.system
+    import gradient_ledger
+
+    calls = gradient_ledger.conversation(args.conversation)
+    last = calls[-1]
+    turns = json.loads(last["messages"]) + [{"role": "assistant", "content": last["answer"] or ""}]
+    earlier_system = next((t["content"] for t in turns if t.get("role") == "system"), None)
+    args.model = args.model or last["model"]
+    return last["conversation_id"], [t for t in turns if t.get("role") != "system"], args.system or earlier_system
+

@@ -126,6 +126,9 @@ def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = DE
                        default=env_default("GRADIENT_MAX_RETRIES", DEFAULT_MAX_RETRIES),
                        help="retries on 408/409/429/5xx, connection errors and timeouts, 0-10 "
                             "(env GRADIENT_MAX_RETRIES; 0 disables; default %(default)s)")
+    if needs_key:
+        group.add_argument("--no-log", action="store_true",
+                           help="keep this call out of the usage ledger (env GRADIENT_NO_LOG=1)")
     group.add_argument("-v", "--verbose", action="store_true",
                        help="log each request, its status, time and retries on stderr (key redacted)")
 

@@ -114,16 +114,22 @@ def embed(args: argparse.Namespace) -> int:
     import gradient_http as http
 
     texts = read_inputs(args)
+    import gradient_ledger
+    import gradient_prices
+
     client = http.Client.from_args(args)
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
-    for start, batch in batches(texts, args.batch_size):
-        document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
-        vectors += embeddings_of(document, len(batch))
-        model = document.get("model") or model
-        add_usage(usage, document.get("usage"))
-        if args.verbose:
-            common.log(f"embedded {start + len(batch)} of {len(texts)}")
+    with gradient_ledger.Entry(args, "embed", args.model, "embeddings", client.settings) as entry:
+        for start, batch in batches(texts, args.batch_size):
+            document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
+            vectors += embeddings_of(document, len(batch))
+            model = document.get("model") or model
+            add_usage(usage, document.get("usage"))
+            if args.verbose:
+                common.log(f"embedded {start + len(batch)} of {len(texts)}")
+        cost, source = gradient_prices.cost_for(model, usage)
+        entry.update(usage=usage, model=model, cost_usd=cost, price_source=source)
     rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
     if args.json:
         common.emit_json({"model": model, "dimensions": len(vectors[0]), "count": len(rows), "data": rows,
@@ -132,9 +138,6 @@ def embed(args: argparse.Namespace) -> int:
         for row in rows:
             common.emit_json(row, indent=None)
     if args.usage:
-        import gradient_prices
-
-        cost, source = gradient_prices.cost_for(model, usage)
         common.log(gradient_prices.usage_line(usage, cost, source))
     return common.EXIT_OK
 

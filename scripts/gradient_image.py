@@ -227,13 +227,16 @@ def generate(args: argparse.Namespace) -> int:
     paths_for(args.n)
     client = http.Client.from_args(args)
     started = time.monotonic()
-    if args.model.startswith("fal-ai/") or args.request_id:
-        saved, revised, request_id = generate_fal(client, args, prompt, paths_for)
-    else:
-        saved, revised, request_id = generate_sync(client, args, prompt, paths_for)
+    import gradient_ledger
     import gradient_prices  # a cached or bundled price, never a live fetch
 
-    cost, price_source = gradient_prices.unit_cost_for(args.model, image_quantities(args.size, len(saved)))
+    with gradient_ledger.Entry(args, "image", args.model, "images", client.settings) as entry:
+        if args.model.startswith("fal-ai/") or args.request_id:
+            saved, revised, request_id = generate_fal(client, args, prompt, paths_for)
+        else:
+            saved, revised, request_id = generate_sync(client, args, prompt, paths_for)
+        cost, price_source = gradient_prices.unit_cost_for(args.model, image_quantities(args.size, len(saved)))
+        entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
     if args.json:
         common.emit_json({"model": args.model, "files": saved, "count": len(saved), "revised_prompt": revised,
                           "cost_usd": cost, "request_id": request_id,

@@ -117,9 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def list_models(args: argparse.Namespace) -> int:
     import gradient_http as http
+    import gradient_ledger
 
     client = http.Client.from_args(args)
-    document, _ = client.get_json("models")
+    with gradient_ledger.Entry(args, "models", None, "models", client.settings) as entry:
+        document, response = client.get_json("models")
+        entry.update(request_id=http.request_id(response))
     words = config.words(args.filter)  # --filter "meta 70b" means --filter meta 70b
     models = [model for model in parse_models(document) if matches(model, words)]
     types_source = attach_types(models, args)

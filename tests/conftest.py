@@ -39,6 +39,7 @@ def isolated_env(monkeypatch, tmp_path):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(tmp_path / "pricing_cache.json"))
+    monkeypatch.setenv("GRADIENT_USAGE_DB", str(tmp_path / "usage.db"))
     monkeypatch.setenv("GRADIENT_PRICING_URL", "http://127.0.0.1:9/no-pricing-page-in-tests")
     return home
 

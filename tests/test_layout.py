@@ -15,7 +15,7 @@ LAYERS = {
     "gradient_config": 1, "gradient_wire": 1,
     "gradient_http": 2,
     "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3, "gradient_schema": 3,
-    "gradient_tools": 4, "gradient_chatinput": 5, "gradient_stream": 4,
+    "gradient_tools": 4, "gradient_chatinput": 5, "gradient_stream": 4, "gradient_ledger": 3,
     "gradient_pricepage": 4, "gradient_catalog": 4,
 }
 COMMAND_LAYER = 9

@@ -1,0 +1,186 @@
+"""The usage ledger: one SQLite row for every API call any script makes (what it cost, where the
+price came from, tokens, time, and for chat the conversation), read back for spend reports,
+budgets and continuing a conversation.
+
+Belongs here: the database file, its schema and migrations, writing a row, and the queries
+reports and budgets need. Does not belong here: prices (gradient_prices) or printing reports
+(gradient_usage). A ledger that cannot be opened or written costs a warning, never the call.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from gradient_common import GradientError, warn, whole_characters, why
+
+BUSY_TIMEOUT = 10.0
+# Each step takes the schema from its index to the next version; PRAGMA user_version holds it.
+MIGRATIONS = (
+    """CREATE TABLE calls (
+        id INTEGER PRIMARY KEY, ts TEXT NOT NULL, script TEXT NOT NULL, provider TEXT, host TEXT,
+        model TEXT, api TEXT, outcome TEXT NOT NULL, input_tokens INTEGER, output_tokens INTEGER,
+        cached_tokens INTEGER, reasoning_tokens INTEGER, cost_usd REAL, price_source TEXT,
+        request_id TEXT, duration_ms INTEGER, conversation_id TEXT, messages TEXT, answer TEXT)""",
+    """ALTER TABLE calls ADD COLUMN batch_id TEXT;
+       CREATE INDEX calls_ts ON calls (ts);
+       CREATE INDEX calls_conversation ON calls (conversation_id, id)""",
+)
+COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
+           "cached_tokens", "reasoning_tokens", "cost_usd", "price_source", "request_id", "duration_ms",
+           "conversation_id", "messages", "answer", "batch_id")
+
+
+def ledger_path(environ=None) -> str | None:
+    """GRADIENT_USAGE_DB, else $XDG_DATA_HOME (or ~/.local/share)/gradient-inference/usage.db;
+    None when GRADIENT_NO_LOG is set."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GRADIENT_NO_LOG", "").strip() not in ("", "0"):
+        return None
+    if environ.get("GRADIENT_USAGE_DB", "").strip():
+        return os.path.expanduser(environ["GRADIENT_USAGE_DB"].strip())
+    data = environ.get("XDG_DATA_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "gradient-inference", "usage.db")
+
+
+def content_logged(environ=None) -> bool:
+    environ = os.environ if environ is None else environ
+    return environ.get("GRADIENT_LOG_CONTENT", "1").strip() != "0"
+
+
+def connect(path: str, create: bool = True):
+    """An open, migrated ledger: created 0600 in a folder of its own, WAL so that readers never
+    block writers, a busy timeout so that parallel processes wait instead of failing."""
+    import sqlite3
+
+    if create:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    elif not os.path.exists(path):
+        raise FileNotFoundError(path)
+    database = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    database.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    if create:
+        database.execute("PRAGMA journal_mode = WAL")
+    migrate(database)
+    return database
+
+
+def migrate(database) -> None:
+    """Bring the schema forward, one version at a time, each step in its own transaction."""
+    version = database.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            if database.execute("PRAGMA user_version").fetchone()[0] == number - 1:  # unless another process did
+                for statement in filter(str.strip, step.split(";")):
+                    database.execute(statement)
+                database.execute(f"PRAGMA user_version = {number}")
+            database.execute("COMMIT")
+        except Exception:
+            database.execute("ROLLBACK")
+            raise
+
+
+def record(row: dict, path: str | None = None) -> bool:
+    """Add one row; any failure (a read-only folder, a corrupt file, a full disk) is a warning."""
+    import sqlite3
+
+    path = ledger_path() if path is None else path
+    if path is None:
+        return False
+    values = dict.fromkeys(COLUMNS)
+    values.update({k: v for k, v in row.items() if k in COLUMNS})
+    values["ts"] = values["ts"] or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if not content_logged():
+        values["messages"] = values["answer"] = None
+    values = {k: whole_characters(v) if isinstance(v, str) else v for k, v in values.items()}  # a server's lone surrogates
+    try:
+        database = connect(path)
+        try:
+            database.execute(f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                             [values[c] for c in COLUMNS])
+        finally:
+            database.close()
+        return True
+    except (sqlite3.Error, OSError, ValueError) as exc:  # the ledger never costs the call
+        warn(f"the usage ledger {path} could not be written ({why(exc) if isinstance(exc, OSError) else exc}); "
+             "the call itself went through")
+        return False
+
+
+class Entry:
+    """One call's row, filled while the call runs and written when it ends, whatever the outcome:
+    `with ledger.Entry(args, "chat", model, "chat") as entry: ... entry.update(usage=...)`."""
+
+    def __init__(self, args, script: str, model: str | None, api: str, settings=None):
+        from urllib.parse import urlsplit
+
+        self.skip = bool(getattr(args, "no_log", False))
+        self.started = time.monotonic()
+        self.row = {"script": script, "model": model, "api": api,
+                    "provider": getattr(settings, "provider_name", None),
+                    "host": urlsplit(settings.base_url).hostname if settings else None}
+
+    def update(self, usage: dict | None = None, **fields) -> None:
+        if usage:
+            self.row.update(input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
+                            cached_tokens=usage.get("cached_input_tokens"),
+                            reasoning_tokens=usage.get("reasoning_tokens"))
+        for key in ("messages",):
+            if isinstance(fields.get(key), (list, dict)):
+                fields[key] = json.dumps(fields[key], ensure_ascii=False)
+        self.row.update(fields)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if self.skip:
+            return False
+        outcome = "ok" if kind is None else error.type if isinstance(error, GradientError) else \
+            "interrupted" if kind is not None and not issubclass(kind, Exception) else "error"
+        self.row.update(outcome=outcome, duration_ms=round((time.monotonic() - self.started) * 1000))
+        record(self.row)
+        return False
+
+
+# ---------------------------------------------------------------- reading it back
+
+def rows(query: str, parameters=(), path: str | None = None) -> list:
+    """Rows of a read-only query, as dicts; [] when there is no ledger yet."""
+    path = ledger_path() if path is None else path
+    if path is None or not os.path.exists(path):
+        return []
+    database = connect(path, create=False)
+    try:
+        cursor = database.execute(query, parameters)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values)) for values in cursor.fetchall()]
+    finally:
+        database.close()
+
+
+def spent_today(path: str | None = None) -> float:
+    """USD recorded today (UTC), all scripts and processes."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    found = rows("SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM calls WHERE ts >= ?", (today,), path)
+    return float(found[0]["spent"]) if found else 0.0
+
+
+def conversation(conversation_id: str | None, path: str | None = None) -> list:
+    """The turns of a conversation (the latest when conversation_id is None), oldest first."""
+    if conversation_id is None:
+        latest = rows("SELECT conversation_id FROM calls WHERE conversation_id IS NOT NULL AND outcome = 'ok' "
+                      "ORDER BY id DESC LIMIT 1", (), path)
+        if not latest:
+            raise GradientError("config", "there is no conversation in the usage ledger to continue",
+                                hint="start one without -c; GRADIENT_NO_LOG and --no-log keep none")
+        conversation_id = latest[0]["conversation_id"]
+    found = rows("SELECT * FROM calls WHERE conversation_id = ? AND outcome = 'ok' ORDER BY id", (conversation_id,), path)
+    if not found:
+        raise GradientError("config", f"no conversation {conversation_id} in the usage ledger")
+    if found[-1]["messages"] is None:
+        raise GradientError("config", f"the conversation {conversation_id} was logged without its content "
+                            "(GRADIENT_LOG_CONTENT=0), so it cannot be continued")
+    return found
