@@ -18,7 +18,7 @@ COMMANDS.update({name.replace("_", "-"): name for name in list(COMMANDS)})
 INVOCATION = re.compile(r"(?<![\w/-])(?:scripts/)?(gradient[_-][a-z]+)(?:\.py)?(?![\w.-])")
 PIPELINE_END = re.compile(r"\|\||[|;&<>)]|\$\(")
 PROJECT_NAMES = {"gradient-inference"}
-STANDARD_VARIABLES = {"COLUMNS"}  # the terminal's own, honoured for --help as shutil does; not ours to document
+STANDARD_VARIABLES = {"COLUMNS", "XDG_DATA_HOME"}  # the terminal's and the XDG spec's own; not ours to document
 
 
 def options_of(module_name: str) -> set:
