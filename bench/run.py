@@ -42,7 +42,7 @@ FLOOR = "import argparse, json, re, os, sys"  # the standard-library floor every
 STARTUP_TARGET = 1.5
 BUSY_SPREAD = 0.15  # how far the baseline's fastest runs may differ between the halves of a figure
 SLOW_MODULES = ("requests", "bs4", "urllib3", "typing", "datetime", "urllib.parse", "shutil", "textwrap")
-SCRIPT_NAMES = ("gradient_models", "gradient_chat", "gradient_image", "gradient_pricing", "gradient_embed",
+SCRIPT_NAMES = ("gradient_models", "gradient_chat", "gradient_image", "gradient_pricing", "gradient_embed", "gradient_usage",
                 "gradient_audio")
 MODELS = {"object": "list", "data": [{"id": f"model-{i}", "object": "model", "created": 1752255238,
                                       "owned_by": "digitalocean"} for i in range(40)]}

@@ -127,12 +127,18 @@ def speak(args: argparse.Namespace) -> int:
     target = files.planned_paths(args.output, 1, extension, stamp, "gradient-audio", known)[0]
     unique = not args.output or os.path.isdir(args.output)
     files.check_targets([target], args.force, unique)
+    import gradient_ledger
+    import gradient_prices  # a cached or bundled price, never a live fetch
+
+    spoken = text.strip() if text else ""
+    quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
+    if args.seconds:
+        quantities["per second"] = args.seconds
+    gradient_ledger.check_budget(args, gradient_prices.unit_cost_for(args.model, quantities)[0], f"speech from {args.model}")
     client = http.Client.from_args(args)
     output = files.OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
                               MAX_AUDIO_BYTES, "audio", unique=unique)
     started = time.monotonic()
-    import gradient_ledger
-
     with gradient_ledger.Entry(args, "speak", args.model, "audio/speech", client.settings) as entry:
         if args.model.startswith("fal-ai/") or args.request_id:
             request_id = args.request_id or jobs.submit_job(client, args.model,
@@ -148,12 +154,6 @@ def speak(args: argparse.Namespace) -> int:
             response = client.send("POST", client.url("audio/speech"), json_body=body)
             request_id = http.request_id(response)
             saved = files.save_response(client, response, output)
-        import gradient_prices  # a cached or bundled price, never a live fetch
-
-        spoken = text.strip() if text else ""
-        quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
-        if args.seconds:
-            quantities["per second"] = args.seconds
         cost, price_source = gradient_prices.unit_cost_for(args.model, quantities)
         entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
     if args.json:
@@ -183,10 +183,13 @@ def transcribe(args: argparse.Namespace) -> int:
     import gradient_http as http
 
     data, kind = check_upload(args.file)
+    import gradient_ledger
+    import gradient_prices  # a cached or bundled price, never a live fetch
+
+    gradient_ledger.check_budget(args, gradient_prices.unit_cost_for(args.model, {"per audio": 1})[0],
+                                 f"a transcript from {args.model}")
     client = http.Client.from_args(args)
     wire_format = "json" if args.json and args.format == "text" else args.format
-    import gradient_ledger
-
     with gradient_ledger.Entry(args, "transcribe", args.model, "audio/transcriptions", client.settings) as entry:
         fields = {"model": args.model, "response_format": wire_format}
         if args.language:
@@ -204,8 +207,6 @@ def transcribe(args: argparse.Namespace) -> int:
                                   "the transcription")
             text = files.decode_text(body, "the transcription")
         envelope = transcript_envelope(args.model, wire_format, text.strip(), document, http.request_id(response))
-        import gradient_prices  # a cached or bundled price, never a live fetch
-
         seconds = envelope["duration_seconds"]
         envelope["cost_usd"] = gradient_prices.unit_cost_for(
             args.model, {"per second": seconds, "per audio": 1} if seconds is not None else {"per audio": 1})[0]
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("--request-id", metavar="ID", help="fal jobs: wait for an earlier job instead")
     speech.add_argument("-u", "--usage", action="store_true",
                         help="print the cost on stderr when a per-character, per-second or per-audio price is known")
+    config.add_budget_args(speech)
     config.add_common_args(speech, default_timeout=DEFAULT_TIMEOUT)
     speech.set_defaults(handler=speak)
 
@@ -249,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--language", help="the spoken language as ISO-639-1 (en, fr...), if known")
     listen.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text",
                         help="text (default), json, srt or vtt")
+    config.add_budget_args(listen)
     config.add_common_args(listen, default_timeout=DEFAULT_TIMEOUT)
     listen.set_defaults(handler=transcribe)
     return parser

@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show-reasoning", action="store_true", help="write the model's reasoning to stderr")
     parser.add_argument("-u", "--usage", action="store_true",
                         help="print token usage (and cost when a price is known) to stderr")
+    config.add_budget_args(parser)
     config.add_common_args(parser)
     return parser
 
@@ -185,6 +186,22 @@ def structured(answer, schema, multi: bool):
     return data["items"] if multi else data
 
 
+def budget_for(args, prompt, history) -> None:
+    """--max-cost and the daily budget: the worst case of this call, before anything is sent."""
+    import json
+
+    import gradient_ledger
+    import gradient_prices
+
+    chars = len(prompt or "") + len(args.system or "") + sum(len(json.dumps(m.get("content"))) for m in history)
+    limit = args.max_tokens
+    if limit is None:
+        prices = gradient_prices.offline_prices()
+        row = gradient_prices.match_price(args.model, prices.models) if prices else None
+        limit = row.get("max_output_tokens") if row else None
+    gradient_ledger.check_budget(args, gradient_prices.worst_case(args.model, chars, limit), f"this call to {args.model}")
+
+
 def chat(args: argparse.Namespace) -> int:
     import gradient_tools
     from gradient_chatapi import check_answer
@@ -206,6 +223,8 @@ def chat(args: argparse.Namespace) -> int:
         if args.tool:
             raise common.UsageError("--schema asks for one answer; --tool offers actions: use one of them")
         schema = gradient_schema.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
+    if args.max_cost is not None or args.daily_budget is not None:
+        budget_for(args, prompt, history)
     client = Client.from_args(args)
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
     started = time.monotonic()

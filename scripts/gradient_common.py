@@ -22,7 +22,7 @@ __version__ = "0.2.0"
 EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 130  # 2, usage errors, is argparse's own
 MAX_KEY_FILE_BYTES = 64 * 1024
 ERROR_TYPES = ("config", "auth", "permission", "not_found", "bad_request", "rate_limit", "server", "timeout",
-               "connection", "invalid_response", "parse", "io")
+               "connection", "invalid_response", "parse", "io", "budget")
 # Characters that make a terminal do something: C0 but tab and newline, DEL, C1, and the bidi
 # controls that reorder what is shown. Escaped on a terminal; --json stays exact JSON.
 # Compiled on first use (pattern()): `--help` never needs them.

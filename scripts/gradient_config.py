@@ -133,6 +133,19 @@ def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = DE
                        help="log each request, its status, time and retries on stderr (key redacted)")
 
 
+def add_budget_args(parser: argparse.ArgumentParser) -> None:
+    """--max-cost, --daily-budget and --allow-unpriced, for the scripts whose calls cost money."""
+    group = parser.add_argument_group("budget")
+    group.add_argument("--max-cost", type=number_in_range(0, 1e6, open_low=True), metavar="USD",
+                       help="refuse (nothing sent) when this call could cost more, at its worst")
+    group.add_argument("--daily-budget", type=number_in_range(0, 1e6, open_low=True), metavar="USD",
+                       default=env_default("GRADIENT_DAILY_BUDGET_USD", None),
+                       help="refuse when today's recorded spend (UTC) plus this call could pass it "
+                            "(env GRADIENT_DAILY_BUDGET_USD)")
+    group.add_argument("--allow-unpriced", action="store_true",
+                       help="under a budget, still send a call whose cost cannot be estimated")
+
+
 # ---------------------------------------------------------------- base URL
 
 def is_loopback_url(url: str) -> bool:

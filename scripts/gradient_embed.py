@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=config.int_in_range(1), default=DEFAULT_BATCH_SIZE, metavar="N",
                         help="texts per request (default %(default)s)")
     parser.add_argument("-u", "--usage", action="store_true", help="print token usage and cost to stderr")
+    config.add_budget_args(parser)
     config.add_common_args(parser)
     return parser
 
@@ -117,6 +118,8 @@ def embed(args: argparse.Namespace) -> int:
     import gradient_ledger
     import gradient_prices
 
+    gradient_ledger.check_budget(args, gradient_prices.worst_case(args.model, sum(map(len, texts)), 0),
+                                 f"embedding {len(texts)} texts")
     client = http.Client.from_args(args)
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}

@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the cost on stderr when a per-image or per-megapixel price is known")
     parser.add_argument("--request-id", metavar="ID",
                         help="fal jobs: wait for (or fetch) an earlier job instead of submitting a new one")
+    config.add_budget_args(parser)
     config.add_common_args(parser, default_timeout=DEFAULT_TIMEOUT)
     return parser
 
@@ -225,10 +226,13 @@ def generate(args: argparse.Namespace) -> int:
         return paths
 
     paths_for(args.n)
-    client = http.Client.from_args(args)
-    started = time.monotonic()
     import gradient_ledger
     import gradient_prices  # a cached or bundled price, never a live fetch
+
+    gradient_ledger.check_budget(args, gradient_prices.unit_cost_for(args.model, image_quantities(args.size, args.n))[0],
+                                 f"{args.n} image{'s' if args.n != 1 else ''} from {args.model}")
+    client = http.Client.from_args(args)
+    started = time.monotonic()
 
     with gradient_ledger.Entry(args, "image", args.model, "images", client.settings) as entry:
         if args.model.startswith("fal-ai/") or args.request_id:

@@ -184,3 +184,27 @@ def conversation(conversation_id: str | None, path: str | None = None) -> list:
         raise GradientError("config", f"the conversation {conversation_id} was logged without its content "
                             "(GRADIENT_LOG_CONTENT=0), so it cannot be continued")
     return found
+
+
+# ---------------------------------------------------------------- budgets
+
+def check_budget(args, estimate: float | None, what: str) -> None:
+    """Before sending: refuse (error type budget) when the worst case of this call passes --max-cost,
+    or today's recorded spend plus it passes the daily budget; a call of unknown cost is refused
+    under any budget unless --allow-unpriced, since it could cost anything."""
+    cap, daily = getattr(args, "max_cost", None), getattr(args, "daily_budget", None)
+    if cap is None and daily is None:
+        return
+    if estimate is None:
+        if args.allow_unpriced:
+            return
+        raise GradientError("budget", f"the cost of {what} cannot be estimated, so no budget can be kept",
+                            hint="give --max-tokens, or send it anyway with --allow-unpriced")
+    if cap is not None and estimate > cap:
+        raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, over --max-cost ${cap:g}",
+                            hint="raise --max-cost, or lower --max-tokens or --n")
+    if daily is not None:
+        spent = spent_today()
+        if spent + estimate > daily:
+            raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, which would pass the daily "
+                                f"budget", hint=f"spent today (UTC) ${spent:.6f} of ${daily:g}")

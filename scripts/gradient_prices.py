@@ -267,6 +267,18 @@ def cost_for(model_id: str, usage: dict) -> tuple:
     return cost_usd(row, usage), f"prices: {describe_source(prices)}"
 
 
+def worst_case(model_id: str, text_chars: int, max_output: int | None) -> float | None:
+    """The most a token-priced call can cost: prompt tokens taken as one per 3 characters (text
+    runs about 4 a token, so this errs high), and every allowed output token, at the model's prices."""
+    prices = offline_prices()
+    row = match_price(model_id, prices.models) if prices else None
+    if row is None or row.get("unit") != TOKEN_UNIT or max_output is None:
+        return None
+    if row.get("input_price") is None or row.get("output_price") is None:
+        return None
+    return round((-(-text_chars // 3) * row["input_price"] + max_output * row["output_price"]) / 1_000_000, 8)
+
+
 def unit_cost_for(model_id: str, quantities: dict) -> tuple:
     """(USD, where the price came from) of a per-unit call: `quantities` maps a unit ("per image",
     "per megapixel", "per second", "per 1K characters") to how many were used; (None, why) when
