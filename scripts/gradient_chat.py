@@ -234,7 +234,7 @@ def chat(args: argparse.Namespace) -> int:
                                client.settings) as entry:
         entry.update(conversation_id=conversation_id, messages=turns)
         answer, response = ask(client, args, prompt, history, streaming, schema)
-        entry.update(model=answer.model, request_id=request_id(response))
+        entry.update(request_id=request_id(response))
         duration_ms = round((time.monotonic() - started) * 1000)
         data = structured(answer, schema, bool(args.schema_multi)) if schema else None
         if schema is None:

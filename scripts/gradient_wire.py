@@ -96,7 +96,7 @@ def count(value):
 
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "cache_write_tokens",
-              "cache_write_1h_tokens")
+              "cache_write_1h_tokens", "reasoning_tokens")
 
 
 def normalize_usage(usage) -> dict:
@@ -120,8 +120,11 @@ def normalize_usage(usage) -> dict:
     minutes = count(by_lifetime.get("ephemeral_5m_input_tokens"))
     if minutes is None and written is not None:
         minutes = max(written - (hour or 0), 0)
+    out_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+    reasoning = count(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else None
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total,
-            "cached_input_tokens": cached, "cache_write_tokens": minutes, "cache_write_1h_tokens": hour}
+            "cached_input_tokens": cached, "cache_write_tokens": minutes, "cache_write_1h_tokens": hour,
+            "reasoning_tokens": reasoning}
 
 
 def parse_retry_after(headers, now: float | None = None) -> float | None:

@@ -308,7 +308,7 @@ def test_stream_json_envelope_uses_streaming_on_the_wire(api, no_stdin, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["content"] == "Hi" and document["request_id"] == "req-s"
     assert document["usage"] == {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10,
-                                 "cached_input_tokens": None, "cache_write_tokens": None, "cache_write_1h_tokens": None}
+                                 "cached_input_tokens": None, "cache_write_tokens": None, "cache_write_1h_tokens": None, "reasoning_tokens": None}
 
 
 def test_mid_stream_error_keeps_printed_text_and_exits_1(api, no_stdin, capsys):
@@ -444,7 +444,7 @@ def test_json_envelope_chat(api, no_stdin, capsys):
     assert (document["api"], document["content"], document["reasoning"], document["finish_reason"]) == (
         "chat", "Hi", "r", "stop")
     assert document["usage"] == {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120,
-                                 "cached_input_tokens": 64, "cache_write_tokens": None, "cache_write_1h_tokens": None}
+                                 "cached_input_tokens": 64, "cache_write_tokens": None, "cache_write_1h_tokens": None, "reasoning_tokens": None}
     assert (document["id"], document["request_id"]) == ("chatcmpl-1", "req-42")
     assert isinstance(document["duration_ms"], int)
     assert api.calls()[0].json["stream"] is False
@@ -456,7 +456,7 @@ def test_json_envelope_responses_with_reasoning_item_first(api, no_stdin, capsys
     document = json.loads(capsys.readouterr().out)
     assert (document["api"], document["content"], document["reasoning"]) == ("responses", "Answer", "thinking...")
     assert document["usage"] == {"input_tokens": 9, "output_tokens": 4, "total_tokens": 13,
-                                 "cached_input_tokens": 3, "cache_write_tokens": None, "cache_write_1h_tokens": None}
+                                 "cached_input_tokens": 3, "cache_write_tokens": None, "cache_write_1h_tokens": None, "reasoning_tokens": None}
     assert document["finish_reason"] == "stop"
 
 
