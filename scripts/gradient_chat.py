@@ -113,34 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def request_for(args: argparse.Namespace, prompt, history: list, streaming: bool, max_tokens_field: str,
-                extra: dict | None = None) -> tuple:
-    """(API path, request body) for the chosen API."""
-    from gradient_chatapi import chat_body, responses_body
-    from gradient_chatinput import image_url
-
-    images = [image_url(spec) for spec in args.image]
-    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache,
-                   top_p=args.top_p, stop=(args.stop[0] if len(args.stop) == 1 else args.stop) or None, **(extra or {}))
-    if args.responses_api:
-        if args.seed is not None:
-            raise common.UsageError("--seed is not part of the Responses API; drop --responses-api to use it")
-        if any(m["role"] == "tool" or "tool_calls" in m for m in history):
-            raise common.UsageError("tool turns in --messages go to chat completions; drop --responses-api")
-        effort = {"effort": args.reasoning_effort} if args.reasoning_effort else None
-        return "responses", responses_body(args.model, args.system, history, prompt, images, reasoning=effort,
-                                           **options)
-    return "chat/completions", chat_body(args.model, args.system, history, prompt, images,
-                                         max_tokens_field=max_tokens_field, reasoning_effort=args.reasoning_effort,
-                                         seed=args.seed, **options)
-
-
 def ask(client, args, prompt, history, streaming, schema):
     """Send the request, and with --schema on a server that refuses one form, the next:
     response_format json_schema, then json_object with a schema, then the forced tool."""
     import gradient_schema
     import gradient_tools
     from gradient_chatapi import Answer, parse_chat, parse_responses
+    from gradient_chatinput import request_for
 
     api = "responses" if args.responses_api else "chat"
     if schema is None:
@@ -177,38 +156,13 @@ def local_server(args, client) -> bool:
     return config.is_loopback_url(client.settings.base_url) and not args.provider
 
 
-def structured(answer, schema, multi: bool):
-    """The answer's JSON (the forced tool's arguments, or the text), checked against the schema."""
-    import gradient_schema
-
-    raw = answer.tool_calls[0]["arguments"] if answer.tool_calls else answer.content
-    data = gradient_schema.check(gradient_schema.parse_answer(raw), schema, raw)
-    return data["items"] if multi else data
-
-
-def budget_for(args, prompt, history) -> None:
-    """--max-cost and the daily budget: the worst case of this call, before anything is sent."""
-    import json
-
-    import gradient_ledger
-    import gradient_prices
-
-    chars = len(prompt or "") + len(args.system or "") + sum(len(json.dumps(m.get("content"))) for m in history)
-    limit = args.max_tokens
-    if limit is None:
-        prices = gradient_prices.offline_prices()
-        row = gradient_prices.match_price(args.model, prices.models) if prices else None
-        limit = row.get("max_output_tokens") if row else None
-    gradient_ledger.check_budget(args, gradient_prices.worst_case(args.model, chars, limit), f"this call to {args.model}")
-
-
 def chat(args: argparse.Namespace) -> int:
     import gradient_tools
     from gradient_chatapi import check_answer
     from gradient_http import Client, request_id
 
     import gradient_ledger
-    from gradient_chatinput import continue_from, gather_inputs, warn_without_vision
+    from gradient_chatinput import budget_for, continue_from, gather_inputs, warn_without_vision
 
     conversation_id, earlier, system = continue_from(args)
     args.model, args.system = args.model or config.env_default("GRADIENT_MODEL", DEFAULT_MODEL), system
@@ -216,10 +170,10 @@ def chat(args: argparse.Namespace) -> int:
     history = earlier + history
     if args.image:
         warn_without_vision(args.model)
+    import gradient_schema
+
     schema = None
     if args.schema or args.schema_multi:
-        import gradient_schema
-
         if args.tool:
             raise common.UsageError("--schema asks for one answer; --tool offers actions: use one of them")
         schema = gradient_schema.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
@@ -236,7 +190,7 @@ def chat(args: argparse.Namespace) -> int:
         answer, response = ask(client, args, prompt, history, streaming, schema)
         entry.update(request_id=request_id(response))
         duration_ms = round((time.monotonic() - started) * 1000)
-        data = structured(answer, schema, bool(args.schema_multi)) if schema else None
+        data = gradient_schema.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
         if schema is None:
             check_answer(answer)
         import gradient_prices  # only once an answer is in: a cached or bundled price, never a live scrape

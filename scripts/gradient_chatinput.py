@@ -1,9 +1,10 @@
-"""What the user gives the chat command: the prompt (a flag, stdin, or both), earlier turns from
-a messages file (checked, tool calls and tool results included), and images, with a warning when
-the model is known not to see them.
+"""What the user gives the chat command, up to the request it makes: the prompt (a flag, stdin,
+or both), earlier turns from a messages file or the ledger's conversation (checked, tool calls and
+tool results included), images with a warning when the model is known not to see them, the budget
+check, and the request the flags ask for.
 
-Belongs here: reading and checking chat input, before any request. Does not belong here: request
-bodies and answers (gradient_chatapi), or the command line itself (gradient_chat).
+Belongs here: reading and checking chat input, before anything is sent. Does not belong here: the
+shapes of bodies and answers (gradient_chatapi), or the command line itself (gradient_chat).
 """
 from __future__ import annotations
 
@@ -136,3 +137,41 @@ def continue_from(args) -> tuple:
     args.model = args.model or last["model"]
     return last["conversation_id"], [t for t in turns if t.get("role") != "system"], args.system or earlier_system
 
+
+# ---------------------------------------------------------------- budgets
+
+def budget_for(args, prompt, history) -> None:
+    """--max-cost and the daily budget: the worst case of this call, before anything is sent."""
+    import gradient_ledger
+    import gradient_prices
+
+    chars = len(prompt or "") + len(args.system or "") + sum(len(json.dumps(m.get("content"))) for m in history)
+    limit = args.max_tokens
+    if limit is None:
+        prices = gradient_prices.offline_prices()
+        row = gradient_prices.match_price(args.model, prices.models) if prices else None
+        limit = row.get("max_output_tokens") if row else None
+    gradient_ledger.check_budget(args, gradient_prices.worst_case(args.model, chars, limit), f"this call to {args.model}")
+
+
+# ---------------------------------------------------------------- the request the flags ask for
+
+def request_for(args, prompt, history: list, streaming: bool, max_tokens_field: str,
+                extra: dict | None = None) -> tuple:
+    """(API path, request body) for the chosen API."""
+    from gradient_chatapi import chat_body, responses_body
+
+    images = [image_url(spec) for spec in args.image]
+    options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=streaming, cache=args.cache,
+                   top_p=args.top_p, stop=(args.stop[0] if len(args.stop) == 1 else args.stop) or None, **(extra or {}))
+    if args.responses_api:
+        if args.seed is not None:
+            raise UsageError("--seed is not part of the Responses API; drop --responses-api to use it")
+        if any(m["role"] == "tool" or "tool_calls" in m for m in history):
+            raise UsageError("tool turns in --messages go to chat completions; drop --responses-api")
+        effort = {"effort": args.reasoning_effort} if args.reasoning_effort else None
+        return "responses", responses_body(args.model, args.system, history, prompt, images, reasoning=effort,
+                                           **options)
+    return "chat/completions", chat_body(args.model, args.system, history, prompt, images,
+                                         max_tokens_field=max_tokens_field, reasoning_effort=args.reasoning_effort,
+                                         seed=args.seed, **options)

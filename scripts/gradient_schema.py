@@ -137,3 +137,10 @@ def rich(schema) -> bool:
         return bool(set(schema) - basic) or any(rich(v) for v in (schema.get("properties") or {}).values()) or \
             rich(schema.get("items"))
     return False
+
+
+def answer_data(answer, schema: dict, multi: bool):
+    """The answer's JSON (the forced tool's arguments, or the text), checked against the schema."""
+    raw = answer.tool_calls[0]["arguments"] if answer.tool_calls else answer.content
+    data = check(parse_answer(raw), schema, raw)
+    return data["items"] if multi else data
