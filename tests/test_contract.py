@@ -14,13 +14,13 @@ pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"no OpenAPI contract 
 DATA_URL = "data:image/png;base64,iVBORw0KGgo="
 
 
-@pytest.fixture(scope="module")
-def check():
+def spec_validator(path):
+    """A function that validates a body against one of the spec's component schemas."""
     import jsonschema
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(SPEC, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8") as handle:
         components = yaml.load(handle, Loader=loader)["components"]
 
     def validate(schema_name: str, body: dict) -> None:
@@ -28,6 +28,11 @@ def check():
         jsonschema.Draft202012Validator(schema).validate(body)
 
     return validate
+
+
+@pytest.fixture(scope="module")
+def check():
+    return spec_validator(SPEC)
 
 
 HISTORY = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
@@ -84,20 +89,9 @@ DO_SPEC = ROOT.parent / "shared" / "contracts" / "do-inference-openapi.yaml"
 
 @pytest.fixture(scope="module")
 def check_do():
-    import jsonschema
-    import yaml
-
     if not DO_SPEC.exists():
         pytest.skip(f"no OpenAPI contract at {DO_SPEC}")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(DO_SPEC, encoding="utf-8") as handle:
-        components = yaml.load(handle, Loader=loader)["components"]
-
-    def validate(schema_name: str, body: dict) -> None:
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": components}
-        jsonschema.Draft202012Validator(schema).validate(body)
-
-    return validate
+    return spec_validator(DO_SPEC)
 
 
 TOOL = {"type": "function", "function": {"name": "lookup", "description": "Find a thing",
