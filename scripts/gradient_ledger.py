@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from gradient_common import GradientError, warn, whole_characters, why
+from gradient_common import GradientError, file_kind, warn, whole_characters, why
 
 BUSY_TIMEOUT = 10.0
 # Each step takes the schema from its index to the next version; PRAGMA user_version holds it.
@@ -49,21 +49,50 @@ def content_logged(environ=None) -> bool:
 
 
 def connect(path: str, create: bool = True):
-    """An open, migrated ledger: created 0600 in a folder of its own, WAL so that readers never
-    block writers, a busy timeout so that parallel processes wait instead of failing."""
+    """An open, migrated ledger: WAL so that readers never block writers, a busy timeout so that
+    parallel processes wait instead of failing. A new ledger is made whole in a temporary file
+    (0600, its schema, WAL) and linked into place, so that no process ever writes into a half-made
+    one. A path that is not a regular file (a FIFO, a device, a link) is refused without blocking."""
     import sqlite3
 
-    if create:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600))
-    elif not os.path.exists(path):
-        raise FileNotFoundError(path)
+    if create and not os.path.lexists(path):
+        make(path)
+    # stat, never open and close: closing any descriptor of the file would drop the POSIX locks of
+    # every SQLite connection this process holds on it (other threads'), and with them rows
+    kind = "a link" if os.path.islink(path) else file_kind(os.stat(path).st_mode)
+    if kind:
+        raise OSError(f"it is {kind}, not a regular file")
     database = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     database.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-    if create:
-        database.execute("PRAGMA journal_mode = WAL")
     migrate(database)
     return database
+
+
+def make(path: str) -> None:
+    import sqlite3
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".usage-", suffix=".db", dir=folder)  # 0600
+    os.close(fd)
+    try:
+        database = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            database.execute("PRAGMA journal_mode = WAL")
+            migrate(database)
+        finally:
+            database.close()
+        try:
+            os.link(temporary, path)  # never replaces a ledger another process made meanwhile
+        except FileExistsError:
+            pass
+    finally:
+        for leftover in (temporary, temporary + "-wal", temporary + "-shm"):
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
 
 
 def migrate(database) -> None:

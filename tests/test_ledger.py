@@ -290,3 +290,32 @@ def test_reports_as_a_subprocess_while_a_writer_holds_the_ledger(api, history):
         writer.rollback()
         writer.close()
     assert done.returncode == 0 and json.loads(done.stdout)["total"]["calls"] == 4
+
+
+def test_a_fifo_named_as_the_ledger_is_a_warning_not_a_hang(api, tmp_path):
+    fifo = tmp_path / "ledger-fifo"
+    os.mkfifo(fifo)
+    api.json("POST", CHAT, chat_answer("fine"))
+    done = subprocess.run([sys.executable, str(SCRIPTS / "gradient_chat.py"), "--base-url", api.url, "--no-stdin",
+                           "--prompt", "hi"], capture_output=True, timeout=30,
+                          env=dict(os.environ, GRADIENT_USAGE_DB=str(fifo)))
+    assert done.returncode == 0 and done.stdout == b"fine\n"
+    assert b"could not be written" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_the_database_file_is_never_opened_behind_sqlites_back(tmp_path, monkeypatch):
+    """Closing any descriptor of the file drops every POSIX lock the process holds on it, those of
+    other threads' SQLite connections too: a process then deleted a WAL that held other processes'
+    rows (1 to 8 of 8 survived). Only SQLite may open the ledger once it exists."""
+    path = str(tmp_path / "u.db")
+    assert ledger.record({"script": "first", "outcome": "ok"}, path)
+    opened = []
+    real_open = os.open
+
+    def watching_open(name, *args, **kwargs):
+        opened.append(os.fspath(name))
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", watching_open)
+    assert ledger.record({"script": "second", "outcome": "ok"}, path)
+    assert path not in opened and [r["script"] for r in calls(path)] == ["first", "second"]
