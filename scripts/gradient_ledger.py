@@ -156,9 +156,8 @@ class Entry:
             self.row.update(input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
                             cached_tokens=usage.get("cached_input_tokens"),
                             reasoning_tokens=usage.get("reasoning_tokens"))
-        for key in ("messages",):
-            if isinstance(fields.get(key), (list, dict)):
-                fields[key] = json.dumps(fields[key], ensure_ascii=False)
+        if isinstance(fields.get("messages"), list):
+            fields["messages"] = json.dumps(fields["messages"], ensure_ascii=False)
         self.row.update(fields)
 
     def __enter__(self):

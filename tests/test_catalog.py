@@ -113,6 +113,12 @@ def test_a_card_that_fails_leaves_the_list_prices_and_a_warning(api, monkeypatch
 
 # ---------------------------------------------------------------- types and capabilities
 
+def test_the_models_command_offers_exactly_the_catalogs_types():
+    assert gradient_models.TYPES == catalog.TYPES
+    assert {catalog.catalog_type(t) for t in ("text-to-text", "text-to-image", "embedding", "text-to-speech",
+                                              "speech-to-text", "text-to-audio", "image-to-video", "odd")} <= set(catalog.TYPES)
+
+
 @pytest.mark.parametrize("model_id, kind, capabilities", [
     ("openai-gpt-5", "chat", ["vision", "tools", "reasoning"]),
     ("openai-gpt-oss-120b", "chat", ["tools", "reasoning"]),
