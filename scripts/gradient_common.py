@@ -68,12 +68,8 @@ class GradientError(Exception):
         return {"error": dict(error, raw=self.raw) if self.raw is not None else error}
 
     def to_line(self) -> str:
-        line = f"error: {self.message}"
-        if self.request_id:
-            line += f" (request id {self.request_id})"
-        if self.hint:
-            line += f"; hint: {self.hint}"
-        return line
+        return (f"error: {self.message}" + (f" (request id {self.request_id})" if self.request_id else "")
+                + (f"; hint: {self.hint}" if self.hint else ""))
 
 
 class UsageError(Exception):
@@ -116,10 +112,9 @@ def file_kind(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else next((name for test, name in FILE_KINDS if test(mode)), "not a file")
 
 
-def read_regular_file(path: str, max_bytes: int, follow_links: bool = True, own: bool = False) -> bytes:
-    """A small local file, opened without blocking: a FIFO, device, socket or folder is refused
-    before anything is read, and so is a file over max_bytes, and with `own` a file of another
-    user. OSError on failure."""
+def open_regular(path: str, follow_links: bool = True, own: bool = False) -> int:
+    """A descriptor of a regular file, opened without blocking: a FIFO, device, socket or folder
+    is refused before anything is read, and with `own` a file of another user. OSError on failure."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0)))
     info = os.fstat(fd)
@@ -127,7 +122,12 @@ def read_regular_file(path: str, max_bytes: int, follow_links: bool = True, own:
     if kind or (own and hasattr(os, "getuid") and info.st_uid != os.getuid()):
         os.close(fd)
         raise OSError(f"it is {kind}, not a regular file" if kind else "it is owned by another user")
-    with os.fdopen(fd, "rb") as handle:
+    return fd
+
+
+def read_regular_file(path: str, max_bytes: int, follow_links: bool = True, own: bool = False) -> bytes:
+    """A small local file (see open_regular), refused over max_bytes. OSError on failure."""
+    with os.fdopen(open_regular(path, follow_links, own), "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise OSError(f"it is over the {size_text(max_bytes)} limit")

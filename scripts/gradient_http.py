@@ -160,7 +160,7 @@ def retries_text(count: int) -> str:
 class Client:
     """One requests.Session, the retry policy, timeouts, logging and error mapping."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, pool_size: int = 10):
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -174,7 +174,7 @@ class Client:
         retry.verbose = settings.verbose
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=pool_size)  # one kept-alive connection a thread
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -217,6 +217,7 @@ class Client:
             body = self._error_body(response)
             error = http_error(response.status_code, response.reason or "", response.headers, body,
                                retries, self.settings.provider.key_help)
+            error.headers = response.headers  # Retry-After and rate-limit headers, for callers that pace themselves
             if what and response.status_code == 404:
                 error.hint = f"{what} is not at {one_line(url, 200)}"
             raise error

@@ -111,24 +111,23 @@ def migrate(database) -> None:
             raise
 
 
-def record(row: dict, path: str | None = None) -> bool:
-    """Add one row; any failure (a read-only folder, a corrupt file, a full disk) is a warning."""
+def record(row, path: str | None = None) -> bool:
+    """Add one row (a dict), or many in one transaction (a list of them); any failure (a read-only
+    folder, a corrupt file, a full disk) is a warning."""
     import sqlite3
 
     path = ledger_path() if path is None else path
     if path is None:
         return False
-    values = dict.fromkeys(COLUMNS)
-    values.update({k: v for k, v in row.items() if k in COLUMNS})
-    values["ts"] = values["ts"] or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    if not content_logged():
-        values["messages"] = values["answer"] = None
-    values = {k: whole_characters(v) if isinstance(v, str) else v for k, v in values.items()}  # a server's lone surrogates
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    values = [row_values(one, stamp) for one in (row if isinstance(row, list) else [row])]
     try:
         database = connect(path)
         try:
-            database.execute(f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                             [values[c] for c in COLUMNS])
+            with database:  # a transaction: all the rows or none
+                database.execute("BEGIN")
+                database.executemany(f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                                     values)
         finally:
             database.close()
         return True
@@ -136,6 +135,15 @@ def record(row: dict, path: str | None = None) -> bool:
         warn(f"the usage ledger {path} could not be written ({why(exc) if isinstance(exc, OSError) else exc}); "
              "the call itself went through")
         return False
+
+
+def row_values(row: dict, stamp: str) -> list:
+    values = dict.fromkeys(COLUMNS)
+    values.update({k: v for k, v in row.items() if k in COLUMNS})
+    values["ts"] = values["ts"] or stamp
+    if not content_logged():
+        values["messages"] = values["answer"] = None
+    return [whole_characters(values[c]) if isinstance(values[c], str) else values[c] for c in COLUMNS]  # lone surrogates
 
 
 class Entry:

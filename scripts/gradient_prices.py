@@ -268,10 +268,14 @@ def cost_for(model_id: str, usage: dict) -> tuple:
 
 
 def worst_case(model_id: str, text_chars: int, max_output: int | None) -> float | None:
-    """The most a token-priced call can cost: prompt tokens taken as one per 3 characters (text
-    runs about 4 a token, so this errs high), and every allowed output token, at the model's prices."""
+    """The most a token-priced call can cost, at the model's cached or bundled prices."""
     prices = offline_prices()
-    row = match_price(model_id, prices.models) if prices else None
+    return worst_case_at(match_price(model_id, prices.models) if prices else None, text_chars, max_output)
+
+
+def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> float | None:
+    """The most a call can cost at a price row: prompt tokens taken as one per 3 characters (text
+    runs about 4 a token, so this errs high), and every allowed output token."""
     if row is None or row.get("unit") != TOKEN_UNIT or max_output is None:
         return None
     if row.get("input_price") is None or row.get("output_price") is None:

@@ -146,6 +146,39 @@ def parse_retry_after(headers, now: float | None = None) -> float | None:
         return None
 
 
+RESET_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def reset_seconds(value: str, now: float) -> float | None:
+    """A rate-limit reset as seconds from now: a Unix time (DigitalOcean), seconds from now
+    (the spec's `ratelimit-reset`), or a duration such as `6m0s` or `20ms` (OpenAI)."""
+    value = (value or "").strip()
+    if re.fullmatch(r"\d{1,15}(\.\d+)?", value):
+        number = float(value)
+        number = number / 1000 if number > 1e12 else number  # a Unix time in milliseconds
+        return sane_wait(max(number - now, 0.0) if number > 1e9 else number)
+    parts = re.findall(r"(\d{1,9}(?:\.\d+)?)(ms|s|m|h)", value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        return sane_wait(sum(float(n) * RESET_UNITS[u] for n, u in parts))
+    return None
+
+
+def rate_limit_wait(headers, now: float | None = None) -> float | None:
+    """How long to wait before the next request when a rate-limit header says nothing remains
+    (x-ratelimit-remaining-requests, -tokens..., or the spec's ratelimit-remaining): until the
+    matching reset, at least 1 s as DigitalOcean advises; None while something remains."""
+    now = time.time() if now is None else now
+    longest, lowered = None, {name.lower(): value for name, value in headers.items()}
+    for name, value in lowered.items():
+        if name.startswith("x-ratelimit-remaining") or name == "ratelimit-remaining":
+            if (value or "").strip() not in ("0", "0.0"):
+                continue
+            reset = reset_seconds(lowered.get(name.replace("remaining", "reset"), ""), now)
+            wait = max(reset if reset is not None else 1.0, 1.0)
+            longest = wait if longest is None else max(longest, wait)
+    return longest
+
+
 def sane_wait(seconds: float) -> float | None:
     """A wait a server asked for, or None when it is no wait at all (negative, NaN, over a year)."""
     return seconds if 0 <= seconds <= MAX_WAIT else None

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+# /// script
+# requires-python = ">=3.9"
+# dependencies = ["requests>=2.31", "beautifulsoup4>=4.12"]
+# ///
+"""Run many prompts: locally, many at once as fast as the rate limit allows, resumable and on a
+budget; or on DigitalOcean's Batch API (--remote), cheaper, within 24 hours.
+
+Input: JSONL, one item per line: a string (the prompt) or an object with custom_id, prompt or
+messages, and optional system, model, max_tokens, temperature, schema. With --lines, plain text.
+Output: one JSON line per item: custom_id, line, status (ok|error), content, data, usage,
+cost_usd, error; in completion order (--ordered: input order). Summary on stderr.
+
+examples:
+  gradient_batch.py prompts.jsonl > results.jsonl
+  gradient_batch.py --lines reviews.txt --template "Classify the sentiment of: {line}" --schema "label, score float"
+  gradient_batch.py prompts.jsonl --output results.jsonl --resume --max-cost 2.50
+  jq -c 'select(.status == "error")' results.jsonl                   the items that failed
+  gradient_batch.py --remote prompts.jsonl --model openai-gpt-5-mini    prints the batch id
+  gradient_batch.py status BATCH_ID | results BATCH_ID -o out.jsonl | cancel BATCH_ID | list
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import gradient_common as common
+import gradient_config as config
+
+# Feature modules are imported in the functions that use them: `--help` needs none of them.
+
+DEFAULT_MODEL = "openai-gpt-oss-120b"
+SUBCOMMANDS = ("status", "results", "cancel", "list")
+MAX_LISTED_FAILURES = 10
+
+
+# ---------------------------------------------------------------- rendering
+
+def summary_line(batch_id: str, tally: dict, seconds: float, stop_reason) -> str:
+    failed = tally["failed_lines"]
+    where = ", ".join(map(str, failed[:MAX_LISTED_FAILURES])) + (
+        f" and {len(failed) - MAX_LISTED_FAILURES} more" if len(failed) > MAX_LISTED_FAILURES else "")
+    done = tally["ok"] + tally["failed"]
+    parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" (lines {where})" if failed else "")]
+    if tally.get("left"):
+        parts.append(f"{tally['left']} left" + (f" ({stop_reason})" if stop_reason else ""))
+    if tally.get("skipped"):
+        parts.append(f"{tally['skipped']} already done")
+    cost = f"${tally['cost_usd']:.6f}" + (f" (+{tally['unpriced']} unpriced)" if tally.get("unpriced") else "")
+    rate = f", {done / seconds:.1f} items/s" if seconds > 0 and done else ""
+    return (f"batch {batch_id}: " + ", ".join(parts) + f"; {tally['input_tokens']:,} tokens in, "
+            f"{tally['output_tokens']:,} out; {cost}; {seconds:.1f} s{rate}")
+
+
+def summary_document(batch_id: str, tally: dict, seconds: float, stop_reason, limiter=None) -> dict:
+    document = {"batch_id": batch_id, **{k: v for k, v in tally.items()}, "stop_reason": stop_reason,
+                "seconds": round(seconds, 3)}
+    if limiter is not None:
+        document.update(lowest_concurrency=limiter.lowest, concurrency_cuts=limiter.cuts)
+    return document
+
+
+# ---------------------------------------------------------------- command line
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = config.command_parser(__doc__)
+    parser.add_argument("input", nargs="?", metavar="INPUT", help="the JSONL (or --lines text) file; '-' or none: stdin")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write result lines to FILE (appended line by line)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --output: skip items that already have an ok line there, run the rest")
+    parser.add_argument("--force", action="store_true", help="start --output FILE over when it exists")
+    parser.add_argument("--ordered", action="store_true", help="write lines in input order (default: as they finish)")
+    parser.add_argument("--lines", action="store_true", help="the input is plain text, one prompt per line")
+    parser.add_argument("--template", metavar="TEXT", help="the prompt, with {line} standing for each input prompt")
+    items = parser.add_argument_group("defaults for items that do not say")
+    items.add_argument("-m", "--model", help=f"model id (env GRADIENT_MODEL; default {DEFAULT_MODEL})")
+    items.add_argument("-s", "--system", metavar="TEXT", help="system prompt")
+    items.add_argument("--max-tokens", type=config.int_in_range(1), metavar="N", help="answer length limit")
+    items.add_argument("-t", "--temperature", type=config.number_in_range(0, 2), metavar="F", help="temperature 0-2")
+    items.add_argument("--schema", metavar="SCHEMA", help="answer as JSON of this shape (as gradient_chat.py takes "
+                                                          "it); each line's data holds it, checked")
+    pace = parser.add_argument_group("local runs")
+    pace.add_argument("-j", "--concurrency", type=config.int_in_range(1, 64), default=4, metavar="N",
+                      help="requests at once, at most (default 4); halved on 429/503, grown back slowly")
+    remote = parser.add_argument_group("DigitalOcean's Batch API")
+    remote.add_argument("--remote", action="store_true", help="submit to the Batch API (text only; OpenAI and "
+                                                              "Anthropic models) and print the batch id")
+    remote.add_argument("--wait", action="store_true", help="with --remote: wait for the results and write them")
+    remote.add_argument("--poll-interval", type=config.positive_float, default=30.0, metavar="SECONDS",
+                        help="how often --wait asks (default 30)")
+    config.add_budget_args(parser)
+    config.add_common_args(parser)
+    parser.set_defaults(max_retries=config.env_default("GRADIENT_MAX_RETRIES", 5))
+    return parser
+
+
+def build_subparser(name: str) -> argparse.ArgumentParser:
+    parser = config.command_parser(f"gradient_batch.py {name}: " + {
+        "status": "show a Batch API job's state and progress.",
+        "results": "download a finished job's results as result lines (the same as a local run's).",
+        "cancel": "cancel a Batch API job; what finished stays available.",
+        "list": "list your Batch API jobs, newest first."}[name], prog=f"gradient_batch.py {name}")
+    if name != "list":
+        parser.add_argument("batch_id", metavar="BATCH_ID")
+    else:
+        parser.add_argument("--limit", type=config.int_in_range(1, 100), default=20, help="how many (default 20)")
+    if name == "results":
+        parser.add_argument("-o", "--output", metavar="FILE", help="write result lines to FILE")
+        parser.add_argument("--force", action="store_true", help="replace --output FILE when it exists")
+    config.add_common_args(parser)
+    return parser
+
+
+# ---------------------------------------------------------------- running
+
+def open_sink(args, resume: bool = False):
+    from gradient_batchio import Sink
+
+    return Sink.to_file(args.output, resume, args.force) if args.output else Sink.to_stdout()
+
+
+def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, limiter=None) -> int:
+    seconds = time.monotonic() - started
+    if args.json:
+        common.emit_json(summary_document(batch_id, tally, seconds, stop_reason, limiter),
+                         sys.stdout if args.output else sys.stderr, indent=None)
+    else:
+        common.log(summary_line(batch_id, tally, seconds, stop_reason))
+    return common.EXIT_OK if not tally["failed"] and not tally.get("left") else common.EXIT_FAILURE
+
+
+def run_local(args) -> int:
+    import uuid
+
+    from gradient_batchio import count_items, open_input, read_items
+    from gradient_batchrun import LocalRun
+    from gradient_http import Client
+    if args.resume and not args.output:
+        raise common.UsageError("--resume needs --output FILE: the results of the earlier run")
+    stream = open_input(args.input, sys.stdin)
+    client = Client(config.resolve_settings(args)._replace(max_retries=0), pool_size=args.concurrency)
+    sink = open_sink(args, args.resume)
+    args.progress = common.isatty(sys.stderr)
+    batch_id, started = uuid.uuid4().hex[:12], time.monotonic()
+    total = count_items(args.input) if args.progress else None
+    run = LocalRun(args, client, sink, batch_id, total, sink.finished)
+    try:
+        tally = run.run(read_items(stream, args.lines, args.template))
+    except BaseException:
+        if run.tally["ok"] + run.tally["failed"]:
+            finish(args, batch_id, run.tally, started, run.stop_reason, run.limiter)
+        raise
+    finally:
+        sink.close()
+    return finish(args, batch_id, tally, started, run.stop_reason, run.limiter)
+
+
+def run_remote(args) -> int:
+    import os
+    import tempfile
+    import uuid
+
+    import gradient_batchapi as api
+    import gradient_prices
+    from gradient_batchio import open_input, read_items
+    from gradient_http import Client
+    if args.resume:
+        raise common.UsageError("--resume is for local runs; a remote job runs to its end on the server")
+    prices = gradient_prices.offline_prices()
+    stream = open_input(args.input, sys.stdin)
+    with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:
+        provider, count = api.build_input(read_items(stream, args.lines, args.template), args,
+                                          prices.models if prices else [], target)
+        target.flush()
+        client = Client.from_args(args)
+        name = os.path.splitext(os.path.basename(args.input or "stdin"))[0][:100] or "batch"
+        file_id = api.upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
+    job = api.create(client, file_id, provider, uuid.uuid4().hex, {"source": "gradient-inference", "input": name})
+    batch_id = job["batch_id"]
+    if not args.wait:
+        if args.json:
+            common.emit_json(job)
+        else:
+            common.out(batch_id)
+            common.log(f"submitted {count} requests ({provider}); follow it with: gradient_batch.py status {batch_id}")
+        return common.EXIT_OK
+    from gradient_jobs import Progress
+
+    started = time.monotonic()
+    job = api.wait(client, batch_id, args.poll_interval, Progress())
+    if job.get("status") != "completed":
+        raise common.GradientError("server", api.describe(job), hint="its partial results, if any: "
+                                   f"gradient_batch.py results {batch_id}")
+    return finish(args, batch_id, fetch_results(args, client, batch_id), started)
+
+
+def fetch_results(args, client, batch_id: str) -> dict:
+    import gradient_batchapi as api
+
+    sink = open_sink(args)
+    try:
+        return dict(api.results(client, batch_id, sink, client.settings, args.no_log), left=0)
+    finally:
+        sink.close()
+
+
+def run_subcommand(args) -> int:
+    import gradient_batchapi as api
+    from gradient_http import Client
+
+    client = Client.from_args(args)
+    if args.command == "list":
+        document, _ = client.get_json(f"batches?limit={args.limit}")
+        jobs = [api.job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []]
+        if args.json:
+            common.emit_json(document)
+        for job in [] if args.json else jobs:
+            common.out(f"{api.describe(job)}; created {common.one_line(str(job.get('created_at')), 40)}")
+        return common.EXIT_OK
+    batch_id = api.check_id(args.batch_id)
+    if args.command == "results":
+        started = time.monotonic()
+        return finish(args, batch_id, fetch_results(args, client, batch_id), started)
+    if args.command == "cancel":
+        job = api.job_of(client.post_json(f"batches/{batch_id}/cancel", {})[0])
+    else:
+        job = api.job_of(client.get_json(f"batches/{batch_id}")[0])
+    common.emit_json(job) if args.json else common.out(api.describe(job))
+    return common.EXIT_OK
+
+
+def batch(args) -> int:
+    if getattr(args, "command", None):
+        return run_subcommand(args)
+    args.model = args.model or config.env_default("GRADIENT_MODEL", DEFAULT_MODEL)
+    if args.template is not None and "{line}" not in args.template:
+        raise common.UsageError("--template must hold {line}, where each input prompt goes")
+    if args.schema:
+        from gradient_batchio import schema_of
+
+        schema_of(args.schema, {})  # a bad --schema is a usage error before anything is read
+    return run_remote(args) if args.remote else run_local(args)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        parser = build_subparser(argv[0])
+        args = parser.parse_args(argv[1:])
+        args.command = argv[0]
+        args.no_log = getattr(args, "no_log", False)
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    return common.run(batch, args, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
