@@ -198,7 +198,7 @@ class Client:
             kwargs["data"] = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if self.settings.verbose:
-            log(f"> {method} {url}")
+            log(f"> {method} {url if authorized else url.split('?')[0] + ' (signed query not shown)'}")
             for name, value in headers.items():
                 log(f"> {name}: {'Bearer ***' if name == 'Authorization' else value}")
         started = time.monotonic()

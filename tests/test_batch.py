@@ -339,3 +339,35 @@ def test_a_fifo_as_input_is_refused_without_blocking(api, tmp_path, script):
     os.mkfifo(tmp_path / "fifo")
     done = script("gradient_batch", str(tmp_path / "fifo"), "--base-url", api.url, timeout=20)
     assert done.returncode == 2 and b"FIFO" in done.stderr
+
+
+def test_progress_is_one_updating_line_on_a_terminal_and_absent_otherwise(api, tmp_path):
+    import pty
+
+    echo(api, delay=0.05)
+    source = jsonl(tmp_path / "in.jsonl", *[f"item {i}" for i in range(30)])
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / "gradient_batch.py"), source, "--base-url", api.url,
+                                "--concurrency", "2"], stdout=subprocess.DEVNULL, stderr=follower,
+                               stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            piece = os.read(leader, 65536)
+        except OSError:
+            break
+        if not piece:
+            break
+        seen += piece
+    process.wait(30)
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"\r" in seen and b"/30 done" in seen and b"ETA" in seen and b"/s, $" in seen
+    quiet = run_plain(api, source)
+    assert quiet.returncode == 0 and quiet.stderr.decode().count("\n") == 1 and "\r" not in quiet.stderr.decode()
+
+
+def run_plain(api, source):
+    return subprocess.run([sys.executable, str(SCRIPTS / "gradient_batch.py"), source, "--base-url", api.url],
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=60)

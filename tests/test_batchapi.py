@@ -1,0 +1,210 @@
+"""gradient_batch.py --remote and its subcommands against a fake DigitalOcean Batch API: the file
+intent, the presigned upload without the key, an idempotent create, status, results and error
+files, cancel, list; and refusal of what the Batch API cannot take, before any upload."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+import gradient_batch
+import gradient_batchapi
+from conftest import ROOT
+from fakeapi import Reply
+
+BATCH_ID = "0e9d1d35-3d1e-4d66-9a2f-8c7e0f6b3e21"
+FILE_ID = "a1b2c3d4-e5f6-4789-90ab-cdef12345678"
+DO_SPEC = ROOT.parent / "shared" / "contracts" / "do-inference-openapi.yaml"
+
+
+def job(status: str, done: int = 0, failed: int = 0, total: int = 3) -> dict:
+    return {"batch_id": BATCH_ID, "status": status, "provider": "openai", "endpoint": "/v1/chat/completions",
+            "completion_window": "24h", "input_file_id": FILE_ID, "created_at": "2026-11-28T10:00:00Z",
+            "request_counts": {"total": total, "completed": done, "failed": failed}, "request_id": "r"}
+
+
+def output_line(custom_id: str, text: str) -> dict:
+    return {"id": "x", "custom_id": custom_id, "error": None, "response": {"status_code": 200, "request_id": "q", "body": {
+        "id": "c", "model": "openai-gpt-5-mini", "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                                             "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}}}}
+
+
+def error_line(custom_id: str) -> dict:
+    return {"id": "y", "custom_id": custom_id, "response": {"status_code": 400, "request_id": "q",
+                                                             "body": {"error": {"message": "bad model"}}}, "error": None}
+
+
+@pytest.fixture
+def batch_api(api):
+    """The Batch API's routes on the fake server: create fails once with a 500 (a retried create
+    must not make two jobs), the job moves validating -> in_progress -> completed."""
+    api.json("POST", "/v1/batches/files", {"file_id": FILE_ID, "upload_url": api.origin + "/upload/in.jsonl?X-Amz-Signature=sig",
+                                           "expires_at": "2026-11-28T10:15:00Z"}, status=201)
+    api.add("PUT", "/upload/in.jsonl", Reply(200, body=b""))
+    api.add("POST", "/v1/batches", Reply(500, json={"error": {"message": "try again"}}), Reply(201, json=job("validating")))
+    api.add("GET", f"/v1/batches/{BATCH_ID}", Reply(json=job("validating")), Reply(json=job("in_progress", 1)),
+            Reply(json=job("completed", 2, 1)))
+    api.json("GET", f"/v1/batches/{BATCH_ID}/results", {"batch_id": BATCH_ID, "result_available": True,
+                                                        "output_file_url": api.origin + "/files/out.jsonl?sig=1",
+                                                        "error_file_url": api.origin + "/files/err.jsonl?sig=2"})
+    api.add("GET", "/files/out.jsonl", Reply(body="".join(json.dumps(line) + "\n" for line in (
+        output_line("line-1", "One"), output_line("b", "Two")))))
+    api.add("GET", "/files/err.jsonl", Reply(body=json.dumps(error_line("line-3")) + "\n"))
+    api.json("POST", f"/v1/batches/{BATCH_ID}/cancel", job("cancelling"))
+    api.json("GET", "/v1/batches", {"object": "list", "data": [job("completed", 2, 1), job("in_progress", 1)],
+                                    "first_id": BATCH_ID, "last_id": BATCH_ID, "has_more": False})
+    return api
+
+
+def jsonl(path, *items) -> str:
+    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+    return str(path)
+
+
+def main(api, *argv) -> int:
+    return gradient_batch.main([*argv, "--base-url", api.url])
+
+
+def test_submit_uploads_without_the_key_and_creates_idempotently(batch_api, capsys, tmp_path, keyed):
+    source = jsonl(tmp_path / "prompts.jsonl", "Hello", {"custom_id": "b", "prompt": "Hi", "max_tokens": 64})
+    assert main(batch_api, "--remote", source, "--model", "openai-gpt-5-mini", "--max-retries", "2") == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == BATCH_ID and "status " + BATCH_ID in captured.err
+    [intent] = batch_api.calls("POST", "/v1/batches/files")
+    assert intent.json == {"file_name": "prompts.jsonl"} and intent.headers["Authorization"] == f"Bearer {keyed}"
+    [put] = batch_api.calls("PUT", "/upload/in.jsonl")
+    assert "Authorization" not in put.headers and keyed.encode() not in put.body
+    lines = [json.loads(line) for line in put.body.decode().splitlines()]
+    assert [line["custom_id"] for line in lines] == ["line-1", "b"]
+    assert lines[1] == {"custom_id": "b", "method": "POST", "url": "/v1/chat/completions", "body": {
+        "model": "openai-gpt-5-mini", "messages": [{"role": "user", "content": "Hi"}], "max_completion_tokens": 64}}
+    creates = batch_api.calls("POST", "/v1/batches")
+    assert len(creates) == 2, "the create was not retried after the 500"
+    assert creates[0].json == creates[1].json and creates[0].json["request_id"]
+    assert creates[0].json["file_id"] == FILE_ID and creates[0].json["endpoint"] == "/v1/chat/completions"
+
+
+def test_wait_polls_to_the_end_and_writes_result_lines_joined_by_custom_id(batch_api, capsys, tmp_path):
+    source = jsonl(tmp_path / "prompts.jsonl", "One", {"custom_id": "b", "prompt": "Two"}, "Three")
+    output = tmp_path / "out.jsonl"
+    code = main(batch_api, "--remote", source, "--model", "openai-gpt-5-mini", "--wait", "--poll-interval", "0.01",
+                "--output", str(output))
+    captured = capsys.readouterr()
+    assert code == 1, "an error line must make the exit 1"
+    lines = {line["custom_id"]: line for line in map(json.loads, output.read_text().splitlines())}
+    assert lines["line-1"]["content"] == "One" and lines["line-1"]["line"] == 1 and lines["b"]["line"] is None
+    assert lines["line-3"]["status"] == "error" and "bad model" in lines["line-3"]["error"]["message"]
+    assert lines["line-1"]["usage"]["input_tokens"] == 100 and lines["line-1"]["cost_usd"] > 0
+    assert len(batch_api.calls("GET", f"/v1/batches/{BATCH_ID}")) == 3
+    assert "status: completed" in captured.err and "2 ok, 1 failed" in captured.err
+    assert all("Authorization" not in r.headers for r in batch_api.calls("GET") if r.path.startswith("/files/"))
+
+
+def test_results_are_recorded_in_the_ledger_once_with_batch_prices(batch_api, capsys, tmp_path):
+    assert main(batch_api, "results", BATCH_ID) == 1
+    assert main(batch_api, "results", BATCH_ID) == 1
+    err = capsys.readouterr().err
+    rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute(
+        "SELECT batch_id, api, outcome, input_tokens, price_source FROM calls").fetchall()
+    assert len(rows) == 3 and {r[:2] for r in rows} == {(BATCH_ID, "batch")}
+    assert sorted(r[2] for r in rows) == ["bad_request", "ok", "ok"]
+    assert "not recorded again" in err
+
+
+def test_results_not_ready_is_one_clear_error(api, capsys):
+    api.add("GET", f"/v1/batches/{BATCH_ID}/results", Reply(412, json={"id": "precondition_failed",
+                                                                      "message": "not yet"}))
+    assert main(api, "results", BATCH_ID) == 1
+    assert "not ready yet" in capsys.readouterr().err
+
+
+def test_status_cancel_and_list(batch_api, capsys):
+    assert main(batch_api, "status", BATCH_ID) == 0
+    assert capsys.readouterr().out.strip() == f"batch {BATCH_ID}: validating, 0/3 done, 0 failed"
+    assert main(batch_api, "cancel", BATCH_ID, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "cancelling"
+    assert batch_api.calls("POST", f"/v1/batches/{BATCH_ID}/cancel")
+    assert main(batch_api, "list") == 0
+    assert capsys.readouterr().out.count(BATCH_ID) == 2
+
+
+def test_a_batch_id_cannot_reach_another_path(api, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(api, "status", "../../v1/models")
+    assert stop.value.code == 2 and not api.requests
+
+
+@pytest.mark.parametrize("items, words", [
+    ([{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}],
+     "text only"),
+    ([{"prompt": "x", "model": "llama3.3-70b-instruct"}], "OpenAI and Anthropic models"),
+    ([{"prompt": "x", "model": "openai-gpt-5-mini"}, {"prompt": "y", "model": "anthropic-claude-sonnet-4"}],
+     "one provider"),
+    (["fine", {"prompt": 5}], "line 2: prompt must be a string"),
+])
+def test_what_the_batch_api_cannot_take_is_refused_before_any_upload(api, capsys, tmp_path, items, words):
+    with pytest.raises(SystemExit) as stop:
+        main(api, "--remote", jsonl(tmp_path / "in.jsonl", *items), "--model", "openai-gpt-5-mini")
+    assert stop.value.code == 2 and words in capsys.readouterr().err and not api.requests
+
+
+@pytest.mark.parametrize("limit, value", [("MAX_LINES", 3), ("MAX_BYTES", 300)])
+def test_too_many_lines_or_bytes_are_refused_before_any_upload(api, capsys, tmp_path, monkeypatch, limit, value):
+    monkeypatch.setattr(gradient_batchapi, limit, value)
+    with pytest.raises(SystemExit) as stop:
+        main(api, "--remote", jsonl(tmp_path / "in.jsonl", *[f"prompt {i}" for i in range(5)]))
+    assert stop.value.code == 2 and "split the input" in capsys.readouterr().err and not api.requests
+
+
+def test_anthropic_models_get_anthropics_batch_format(batch_api, capsys, tmp_path):
+    source = jsonl(tmp_path / "in.jsonl", {"prompt": "Hi", "system": "Be brief."})
+    assert main(batch_api, "--remote", source, "--model", "anthropic-claude-sonnet-4", "--schema", "name") == 0
+    [line] = [json.loads(x) for x in batch_api.calls("PUT")[0].body.decode().splitlines()]
+    params = line["params"]
+    assert params["system"] == "Be brief." and params["messages"] == [{"role": "user", "content": "Hi"}]
+    assert params["max_tokens"] == gradient_batchapi.ANTHROPIC_MAX_TOKENS
+    assert params["tool_choice"]["type"] == "tool" and params["tools"][0]["input_schema"]["required"] == ["name"]
+    create = batch_api.calls("POST", "/v1/batches")[-1].json
+    assert create["provider"] == "anthropic" and "endpoint" not in create
+
+
+def test_anthropic_results_are_read_too():
+    line = {"custom_id": "a", "result": {"type": "succeeded", "message": {
+        "id": "m", "model": "anthropic-claude-sonnet-4", "content": [{"type": "text", "text": "Hello"}],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 7, "output_tokens": 2}}}}
+    item, status, document, error = gradient_batchapi.parse_result(json.dumps(line).encode())
+    assert status == "ok" and document["choices"][0]["message"]["content"] == "Hello" and error is None
+    failed = {"custom_id": "b", "result": {"type": "errored", "error": {"type": "invalid_request_error",
+                                                                        "message": "too long"}}}
+    _, status, _, error = gradient_batchapi.parse_result(json.dumps(failed).encode())
+    assert status == "error" and "too long" in error.message
+
+
+def test_a_hostile_upload_url_is_refused(api, capsys, tmp_path):
+    api.json("POST", "/v1/batches/files", {"file_id": FILE_ID, "upload_url": "file:///etc/passwd"})
+    assert main(api, "--remote", jsonl(tmp_path / "in.jsonl", "x"), "--model", "openai-gpt-5-mini") == 1
+    assert "not an http(s) URL" in capsys.readouterr().err and not api.calls("POST", "/v1/batches")
+
+
+@pytest.mark.skipif(not DO_SPEC.exists(), reason=f"no DigitalOcean contract at {DO_SPEC}")
+def test_requests_and_fake_answers_fit_digitaloceans_spec(batch_api, capsys, tmp_path):
+    from test_contract import spec_validator
+
+    check = spec_validator(DO_SPEC)
+    main(batch_api, "--remote", jsonl(tmp_path / "in.jsonl", "x"), "--model", "openai-gpt-5-mini")
+    check("batch_file_create_request", batch_api.calls("POST", "/v1/batches/files")[0].json)
+    check("batch_create_request", batch_api.calls("POST", "/v1/batches")[-1].json)
+    for name, document in (("batch", job("in_progress", 1)), ("batch_list_response", {"object": "list", "data": [
+            job("completed")], "has_more": False}), ("batch_file_create_response", {"file_id": FILE_ID,
+                                                                                    "upload_url": "https://x/y"}),
+                           ("batch_results_response", {"batch_id": BATCH_ID, "result_available": False})):
+        check(name, document)
+
+
+def test_status_as_a_subprocess(batch_api, script, keyed):
+    done = script("gradient_batch", "status", BATCH_ID, "--json", "--base-url", batch_api.url)
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "validating"
+    assert keyed.encode() not in done.stdout + done.stderr
