@@ -15,10 +15,11 @@ def test_bench_quick_produces_every_figure():
     assert done.returncode in (0, 1, 3), done.stderr.decode()[-2000:]
     report = json.loads(done.stdout)
     figures = [r["figure"] for r in report["results"]]
-    assert len(figures) == 15
-    assert sum(f.endswith("--help") for f in figures) == 7
+    assert len(figures) == 18
+    assert sum(f.endswith("--help") for f in figures) == 8
     for name in ("fresh cache", "gradient_models.py --json", "gradient_chat.py --json", "streaming delay",
-                 "pricing page", "peak memory", "without a newline", "deltas into one answer"):
+                 "pricing page", "peak memory", "without a newline", "deltas into one answer",
+                 "requests/min", "no limit"):
         assert any(name in f for f in figures), name
     for result in report["results"]:
         assert isinstance(result["value"], float) and result["pass"] in (True, False, None)
@@ -26,5 +27,5 @@ def test_bench_quick_produces_every_figure():
             assert 0 < result["cpu"]["min"] <= result["cpu"]["median"] <= result["cpu"]["max"]
             assert result["baseline_cpu"]["min"] > 0 and result["wall"]["median"] > 0
     assert report["machine"]["cores"] >= 1
-    assert sum("cpu" in r for r in report["results"]) == 10
+    assert sum("cpu" in r for r in report["results"]) == 11
     assert "imports: none of requests, bs4" in next(r["note"] for r in report["results"] if "fresh cache" in r["figure"])
