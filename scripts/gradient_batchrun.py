@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import queue
+from collections import deque
 import random
 import sys
 import threading
@@ -74,6 +75,7 @@ class LocalRun:
         self.finished, self.total = finished, total
         self.prices = gradient_prices.offline_prices()
         self.rows, self.schemas, self.lock = {}, {}, threading.Lock()
+        self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
         self.tally = {"ok": 0, "failed": 0, "skipped": 0, "left": 0, "input_tokens": 0, "output_tokens": 0,
                       "cost_usd": 0.0, "unpriced": 0, "failed_lines": [], "retries": 0, "throttled": 0}
         self.reserved, self.spent_before, self.stop_reason, self.fatal = 0.0, None, None, None
@@ -162,7 +164,7 @@ class LocalRun:
         """The item's result line; any failure of its own becomes its error line."""
         args = self.args
         try:
-            with ledger.Entry(args, "batch", model, "chat", self.client.settings) as entry:
+            with ledger.Entry(args, "batch", model, "chat", self.client.settings, self.rows_kept.append) as entry:
                 entry.update(batch_id=self.batch_id, messages=body["messages"])
                 try:
                     document, response = self.send(body)
@@ -227,6 +229,16 @@ class LocalRun:
         except queue.Empty:
             pass
         self.progress()
+        if len(self.rows_kept) >= 200 or (self.rows_kept and time.monotonic() - self.kept_at > 1.0):
+            self.record()
+
+    def record(self) -> None:
+        """The ledger rows of finished items, in one transaction (at most a second behind)."""
+        kept, self.kept_at = [], time.monotonic()
+        while self.rows_kept:  # workers append while this pops: a deque does both safely
+            kept.append(self.rows_kept.popleft())
+        if kept:
+            ledger.record(kept)
 
     def progress(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -300,6 +312,7 @@ class LocalRun:
             raise
         finally:
             self.reorder.flush()
+            self.record()
             self.progress(final=True)
         if self.fatal:
             raise self.fatal

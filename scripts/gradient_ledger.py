@@ -150,10 +150,12 @@ class Entry:
     """One call's row, filled while the call runs and written when it ends, whatever the outcome:
     `with ledger.Entry(args, "chat", model, "chat") as entry: ... entry.update(usage=...)`."""
 
-    def __init__(self, args, script: str, model: str | None, api: str, settings=None):
+    def __init__(self, args, script: str, model: str | None, api: str, settings=None, keep=None):
+        """keep: where the finished row goes instead of straight to the ledger (a batch writes
+        its rows many at a time)."""
         from urllib.parse import urlsplit
 
-        self.skip = bool(getattr(args, "no_log", False))
+        self.skip, self.keep = bool(getattr(args, "no_log", False)), keep
         self.started = time.monotonic()
         self.row = {"script": script, "model": model, "api": api,
                     "provider": getattr(settings, "provider_name", None),
@@ -177,7 +179,7 @@ class Entry:
         outcome = "ok" if kind is None else error.type if isinstance(error, GradientError) else \
             "interrupted" if kind is not None and not issubclass(kind, Exception) else "error"
         self.row.update(outcome=outcome, duration_ms=round((time.monotonic() - self.started) * 1000))
-        record(self.row)
+        (self.keep or record)(self.row)
         return False
 
 
