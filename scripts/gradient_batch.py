@@ -170,9 +170,13 @@ def run_remote(args) -> int:
     prices = gradient_prices.offline_prices()
     stream = open_input(args.input, sys.stdin)
     with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:
-        provider, count = api.build_input(read_items(stream, args.lines, args.template), args,
-                                          prices.models if prices else [], target)
+        provider, count, worst = api.build_input(read_items(stream, args.lines, args.template), args,
+                                                 prices.models if prices else [], target)
         target.flush()
+        if args.max_cost is not None or args.daily_budget is not None:
+            import gradient_ledger
+
+            gradient_ledger.check_budget(args, worst, f"this batch of {count} requests")
         client = Client.from_args(args)
         name = os.path.splitext(os.path.basename(args.input or "stdin"))[0][:100] or "batch"
         file_id = api.upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
@@ -188,7 +192,11 @@ def run_remote(args) -> int:
     from gradient_jobs import Progress
 
     started = time.monotonic()
-    job = api.wait(client, batch_id, args.poll_interval, Progress())
+    try:
+        job = api.wait(client, batch_id, args.poll_interval, Progress())
+    except (KeyboardInterrupt, common.Terminated):
+        common.log(f"batch {batch_id} goes on on the server; its results later: gradient_batch.py results {batch_id}")
+        raise
     if job.get("status") != "completed":
         raise common.GradientError("server", api.describe(job), hint="its partial results, if any: "
                                    f"gradient_batch.py results {batch_id}")

@@ -70,8 +70,11 @@ def batch_line(item: dict, provider: str, model: str, body: dict) -> dict:
 def build_input(items, defaults, rows: list, target) -> tuple:
     """Write the batch's JSONL to `target` (a binary file), checking every item first: problems,
     images, models the Batch API does not take, one provider per batch, at most 50,000 lines and
-    200 MB. (provider, lines); a UsageError naming the first problems refuses it all."""
-    problems, providers, count, size, schemas = [], {}, 0, 0, {}
+    200 MB. (provider, lines, worst case in USD at interactive prices or None); a UsageError naming the first problems refuses it all."""
+    import gradient_prices
+    from gradient_batchrun import text_chars
+
+    problems, providers, count, size, schemas, worst = [], {}, 0, 0, {}, 0.0
     for item in items:
         if "problem" in item:
             problems.append(item["problem"])
@@ -89,6 +92,10 @@ def build_input(items, defaults, rows: list, target) -> tuple:
             problems.append(f"line {item['line']}: the Batch API takes OpenAI and Anthropic models, not {model}")
             continue
         providers.setdefault(provider, item["line"])
+        row = gradient_prices.match_price(model, rows)
+        limit = body.get("max_completion_tokens") or (row or {}).get("max_output_tokens")
+        estimate = gradient_prices.worst_case_at(row, text_chars(body), limit)
+        worst = None if worst is None or estimate is None else worst + estimate
         data = (json.dumps(batch_line(item, provider, model, body), ensure_ascii=False) + "\n").encode("utf-8")
         count, size = count + 1, size + len(data)
         if count > MAX_LINES or size > MAX_BYTES:
@@ -104,7 +111,7 @@ def build_input(items, defaults, rows: list, target) -> tuple:
         raise UsageError("nothing was uploaded: " + "; ".join(problems[:5]))
     if not count:
         raise UsageError("the input holds no items")
-    return next(iter(providers)), count
+    return next(iter(providers)), count, worst
 
 
 # ---------------------------------------------------------------- the API

@@ -208,3 +208,10 @@ def test_status_as_a_subprocess(batch_api, script, keyed):
     done = script("gradient_batch", "status", BATCH_ID, "--json", "--base-url", batch_api.url)
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "validating"
     assert keyed.encode() not in done.stdout + done.stderr
+
+
+def test_a_remote_batch_over_max_cost_is_refused_before_any_upload(api, capsys, tmp_path):
+    source = jsonl(tmp_path / "in.jsonl", *[f"prompt {i}" for i in range(10)])
+    assert main(api, "--remote", source, "--model", "openai-gpt-5-mini", "--max-tokens", "1000",
+                "--max-cost", "0.0001") == 1
+    assert "this batch of 10 requests could cost up to" in capsys.readouterr().err and not api.requests
