@@ -167,6 +167,8 @@ def run_remote(args) -> int:
     from gradient_http import Client
     if args.resume:
         raise common.UsageError("--resume is for local runs; a remote job runs to its end on the server")
+    if args.wait and args.output and os.path.lexists(args.output) and not args.force:
+        raise common.UsageError(f"{args.output} exists: --force replaces it with the results")
     prices = gradient_prices.offline_prices()
     stream = open_input(args.input, sys.stdin)
     with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:
@@ -248,6 +250,8 @@ def batch(args) -> int:
         from gradient_batchio import schema_of
 
         schema_of(args.schema, {})  # a bad --schema is a usage error before anything is read
+    if not args.remote and (args.wait or args.poll_interval != 30.0):
+        raise common.UsageError("--wait and --poll-interval are for --remote")
     return run_remote(args) if args.remote else run_local(args)
 
 

@@ -290,13 +290,18 @@ def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
     recorded = no_log or bool(ledger.rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
                                           (batch_id,)))
     prices, pending = gradient_prices.offline_prices(), []
-    tally = {"ok": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "failed_lines": []}
+    tally = {"ok": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "failed_lines": [],
+             "unreadable": 0}
     for key in ("output_file_url", "error_file_url"):
         if not links.get(key):
             continue
         response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
         for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
-            item, status, document, error = parse_result(raw)
+            try:
+                item, status, document, error = parse_result(raw)
+            except GradientError:  # a line no request can be matched to: counted, never the end of the download
+                tally["unreadable"] += 1
+                continue
             usage = cost = source = content = data = model = None
             if status == "ok":
                 try:
@@ -324,6 +329,9 @@ def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
                 pending = []
     if pending:
         ledger.record(pending)
+    if tally["unreadable"]:
+        warn(f"{tally['unreadable']} line(s) of the result files could not be read (not JSON, or no custom_id)")
+        tally["failed"] += tally["unreadable"]
     if recorded and not no_log:
         warn(f"batch {batch_id} is already in the usage ledger; this download was not recorded again")
     return tally

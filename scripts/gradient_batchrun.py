@@ -326,4 +326,5 @@ class LocalRun:
         while time.monotonic() < deadline and any(t.is_alive() for t in threads) and not self.limiter.idle(0.05):
             self.drain()
         self.drain()
-        log(f"stopped: {self.tally['ok'] + self.tally['failed']} items written; --resume continues the run")
+        log(f"stopped: {self.tally['ok'] + self.tally['failed']} items written; " + (
+            "--resume continues the run" if self.sink.path else "with --output FILE, --resume would continue it"))

@@ -215,3 +215,19 @@ def test_a_remote_batch_over_max_cost_is_refused_before_any_upload(api, capsys, 
     assert main(api, "--remote", source, "--model", "openai-gpt-5-mini", "--max-tokens", "1000",
                 "--max-cost", "0.0001") == 1
     assert "this batch of 10 requests could cost up to" in capsys.readouterr().err and not api.requests
+
+
+def test_an_unreadable_result_line_is_counted_and_the_rest_still_written(api, capsys):
+    api.json("GET", f"/v1/batches/{BATCH_ID}/results", {"batch_id": BATCH_ID, "result_available": True,
+                                                        "output_file_url": api.origin + "/files/out.jsonl"})
+    api.add("GET", "/files/out.jsonl", Reply(body='not json\n{"no": "custom_id"}\n' + json.dumps(output_line("a", "A"))))
+    assert main(api, "results", BATCH_ID) == 1
+    captured = capsys.readouterr()
+    assert [json.loads(line)["custom_id"] for line in captured.out.splitlines()] == ["a"]
+    assert "2 line(s) of the result files could not be read" in captured.err
+
+
+def test_wait_without_remote_is_a_usage_error(api, capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(api, jsonl(tmp_path / "in.jsonl", "x"), "--wait")
+    assert stop.value.code == 2 and not api.requests
