@@ -175,7 +175,7 @@ class LocalRun:
                 content, data, answer = answer_of(document, model, schema)
                 import gradient_prices
 
-                row = self.row(answer.model) or self.row(model)
+                row = self.row(answer.model)  # the model that answered, as chat prices it
                 cost = gradient_prices.cost_usd(row, answer.usage) if row else None
                 entry.update(usage=answer.usage, cost_usd=cost, answer=content,
                              price_source=f"prices: {gradient_prices.describe_source(self.prices)}" if row else None)

@@ -76,3 +76,14 @@ def test_schema_returns_an_object_that_passes_the_check(server_env, model):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)["data"]
     assert isinstance(data["colour"], str) and isinstance(data["letters"], int) and not isinstance(data["letters"], bool)
+
+
+def test_batch_of_three_prompts(server_env, model):
+    items = "".join(json.dumps(p) + "\n" for p in ("Say hi.", "Name a colour.", "Name a fruit."))
+    done = run_script("gradient_batch", "-", "--base-url", BASE_URL, "--model", model, "--max-tokens", "16",
+                      "--concurrency", "2", "--ordered", input=items, env=server_env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [line["custom_id"] for line in lines] == ["line-1", "line-2", "line-3"]
+    assert all(line["status"] == "ok" and line["usage"]["output_tokens"] > 0 for line in lines)
+    assert b"3 ok, 0 failed" in done.stderr
