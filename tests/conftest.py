@@ -94,6 +94,21 @@ def script():
     return run_script
 
 
+def read_all(fd: int) -> bytes:
+    """Everything a pseudo-terminal's leader gets until the child closes its side, then closed."""
+    received = b""
+    while True:
+        try:
+            piece = os.read(fd, 65536)
+        except OSError:  # EIO: the child side is closed
+            break
+        if not piece:
+            break
+        received += piece
+    os.close(fd)
+    return received
+
+
 def tiny_png(width: int = 1, height: int = 1) -> bytes:
     """A real, valid PNG of one colour."""
     def chunk(kind, data):

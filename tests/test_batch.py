@@ -14,7 +14,7 @@ import time
 import pytest
 
 import gradient_batch
-from conftest import FAKE_KEY, SCRIPTS
+from conftest import FAKE_KEY, SCRIPTS, read_all
 from fakeapi import Reply
 
 MODEL = "openai-gpt-oss-120b"  # priced in the bundled snapshot
@@ -351,17 +351,8 @@ def test_progress_is_one_updating_line_on_a_terminal_and_absent_otherwise(api, t
                                 "--concurrency", "2"], stdout=subprocess.DEVNULL, stderr=follower,
                                stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONIOENCODING="utf-8"))
     os.close(follower)
-    seen = b""
-    while True:
-        try:
-            piece = os.read(leader, 65536)
-        except OSError:
-            break
-        if not piece:
-            break
-        seen += piece
+    seen = read_all(leader)
     process.wait(30)
-    os.close(leader)
     assert process.returncode == 0
     assert b"\r" in seen and b"/30 done" in seen and b"ETA" in seen and b"/s, $" in seen
     quiet = run_plain(api, source)

@@ -29,7 +29,7 @@ import gradient_models
 import gradient_pricing
 import gradient_prices
 import gradient_wire
-from conftest import FAKE_KEY, SCRIPTS, run_script, tiny_png
+from conftest import FAKE_KEY, SCRIPTS, read_all, run_script, tiny_png
 from fakeapi import Reply, sse_reply
 
 PNG = tiny_png()
@@ -243,16 +243,7 @@ def test_a_real_terminal_never_receives_raw_escapes(api):
                                 "--prompt", "hi", "--no-stream", "--no-stdin"], stdout=child_fd,
                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(os.environ))
     os.close(child_fd)
-    received = b""
-    while True:
-        try:
-            piece = os.read(main_fd, 65536)
-        except OSError:
-            break
-        if not piece:
-            break
-        received += piece
-    os.close(main_fd)
+    received = read_all(main_fd)
     assert process.wait(timeout=30) == 0
     assert b"\x1b" not in received and b"\x07" not in received and b"\\x1b]52" in received
 
