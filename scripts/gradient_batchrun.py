@@ -134,12 +134,13 @@ class LocalRun:
                 retryable = error.status in RETRY_STATUSES or (error.status is None and error.type in (
                     "connection", "timeout"))
                 if pause is not None and pause > MAX_PAUSE:
-                    pause = self.halt(GradientError("rate_limit", f"the server asks to wait {pause / 60:.0f} min "
-                                                    "before the next request", hint="run it again later with --resume"))
+                    self.halt(GradientError("rate_limit", f"the server asks to wait {pause / 60:.0f} min before the "
+                                            "next request", hint="run it again later with --resume"))
+                    pause = None  # nothing waits that long: the run ends
                     raise
                 if not retryable or attempt >= self.args.max_retries or self.stopping.is_set():
                     if error.status in FATAL_STATUSES:
-                        pause = self.halt(error)
+                        self.halt(error)
                     raise
                 if pause is None:
                     pause = backoff_seconds(attempt)
@@ -160,7 +161,7 @@ class LocalRun:
         self.stopping.set()
         self.limiter.stop()
 
-    def serve(self, item: dict, model: str, body: dict, schema, estimate) -> dict:
+    def serve(self, item: dict, model: str, body: dict, schema) -> dict:
         """The item's result line; any failure of its own becomes its error line."""
         args = self.args
         try:
@@ -182,23 +183,20 @@ class LocalRun:
             return result_line(item, "ok", content, data, answer.usage, cost)
         except GradientError as error:
             return result_line(item, "error", error=error)
-        finally:
-            with self.lock:
-                self.reserved -= estimate or 0.0
 
     def worker(self) -> None:
         while True:
             job = self.work.get()
             if job is None:
                 return
-            sequence, item, request = job
+            sequence, item, request, estimate = job
             try:
                 document = self.serve(item, *request) if not self.stopping.is_set() else None
             except Stopped:
                 document = None
             except Exception as error:  # a bug must cost its item, never hang the run
                 document = result_line(item, "error", error=f"internal error: {one_line(repr(error), 200)}")
-            self.results.put((sequence, document))
+            self.results.put((sequence, document, estimate))
 
     # -------------------------------------------------------------- the main thread
 
@@ -214,18 +212,18 @@ class LocalRun:
         tally["input_tokens"] += usage.get("input_tokens") or 0
         tally["output_tokens"] += usage.get("output_tokens") or 0
         if document["cost_usd"] is not None:
-            with self.lock:
-                tally["cost_usd"] += document["cost_usd"]
+            tally["cost_usd"] += document["cost_usd"]
         elif document["status"] == "ok":
             tally["unpriced"] += 1
 
     def drain(self, timeout: float = 0.0) -> None:
         try:
-            sequence, document = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
+            sequence, document, estimate = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
             while True:
                 self.tally["left"] += document is None  # stopped before it ran: a later --resume runs it
+                self.reserved -= estimate or 0.0  # its reservation ends as its cost is counted, not before
                 self.reorder.add(sequence, document)
-                sequence, document = self.results.get_nowait()
+                sequence, document, estimate = self.results.get_nowait()
         except queue.Empty:
             pass
         self.progress()
@@ -252,10 +250,10 @@ class LocalRun:
         out(f"{done}{total} done, {self.tally['failed']} failed, {rate:.1f}/s, ${self.tally['cost_usd']:.4f}{eta} ",
             sys.stderr, end="\n" if final else "", lead="\r\x1b[K")
 
-    def schedule(self, sequence: int, item: dict, request: tuple) -> None:
+    def schedule(self, sequence: int, item: dict, request: tuple, estimate) -> None:
         while True:
             try:
-                self.work.put((sequence, item, request), timeout=0.05)
+                self.work.put((sequence, item, request, estimate), timeout=0.05)
                 return
             except queue.Full:
                 self.drain()
@@ -295,11 +293,10 @@ class LocalRun:
                 if self.stop_reason:
                     self.tally["left"] += 1
                     continue
-                with self.lock:
-                    self.reserved += estimate or 0.0
+                self.reserved += estimate or 0.0
                 while self.args.ordered and sequence - self.reorder.next >= 8 * self.args.concurrency:
                     self.drain(0.05)  # input order: never hold more than a few windows of lines
-                self.schedule(sequence, item, request + (estimate,))
+                self.schedule(sequence, item, request, estimate)
                 sequence += 1
                 self.drain()
             for _ in threads:

@@ -228,7 +228,8 @@ def test_a_server_asking_for_a_very_long_wait_ends_the_run_for_a_later_resume(ap
 
 # ---------------------------------------------------------------- budgets
 
-def test_max_cost_stops_scheduling_and_says_how_many_were_left(api, capsys, tmp_path):
+@pytest.mark.parametrize("concurrency", ["1", "4"])
+def test_max_cost_stops_scheduling_and_says_how_many_were_left(api, capsys, tmp_path, concurrency):
     import gradient_prices
 
     echo(api, completion_tokens=200)
@@ -236,7 +237,7 @@ def test_max_cost_stops_scheduling_and_says_how_many_were_left(api, capsys, tmp_
     worst = gradient_prices.worst_case(MODEL, len(prompts[0]), 200)
     output = tmp_path / "out.jsonl"
     code, out, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", *prompts), "--max-tokens", "200",
-                         "--max-cost", f"{worst * 3.5:.10f}", "--concurrency", "1", "--output", str(output), "--json")
+                         "--max-cost", f"{worst * 3.5:.10f}", "--concurrency", concurrency, "--output", str(output), "--json")
     summary = json.loads(out)
     assert code == 1 and summary["left"] > 0 and summary["ok"] + summary["left"] == 20
     assert summary["cost_usd"] <= worst * 3.5 and "max-cost" in summary["stop_reason"]
