@@ -42,7 +42,8 @@ def summary_line(batch_id: str, tally: dict, seconds: float, stop_reason) -> str
     where = ", ".join(map(str, failed[:MAX_LISTED_FAILURES])) + (
         f" and {len(failed) - MAX_LISTED_FAILURES} more" if len(failed) > MAX_LISTED_FAILURES else "")
     done = tally["ok"] + tally["failed"]
-    parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" (lines {where})" if failed else "")]
+    label = "lines" if failed and isinstance(failed[0], int) else "ids"  # a remote batch knows ids, not lines
+    parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" ({label} {where})" if failed else "")]
     if tally.get("left"):
         parts.append(f"{tally['left']} left" + (f" ({stop_reason})" if stop_reason else ""))
     if tally.get("skipped"):
@@ -180,7 +181,9 @@ def run_remote(args) -> int:
 
             gradient_ledger.check_budget(args, worst, f"this batch of {count} requests")
         client = Client.from_args(args)
-        name = os.path.splitext(os.path.basename(args.input or "stdin"))[0][:100] or "batch"
+        import re
+
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100] or "batch"
         file_id = api.upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
     job = api.create(client, file_id, provider, uuid.uuid4().hex, {"source": "gradient-inference", "input": name})
     batch_id = job["batch_id"]
