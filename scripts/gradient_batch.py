@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_budget_args(parser)
     config.add_common_args(parser)
     parser.set_defaults(max_retries=config.env_default("GRADIENT_MAX_RETRIES", 5))
+    parser._option_string_actions["--json"].help = ("the summary as one JSON document: on stdout with --output, "
+                                                    "else on stderr (result lines are always JSON)")
     return parser
 
 
@@ -154,6 +156,8 @@ def run_local(args) -> int:
         raise
     finally:
         sink.close()
+    if not any(tally[key] for key in ("ok", "failed", "skipped", "left")):
+        common.warn("the input holds no items")
     return finish(args, batch_id, tally, started, run.stop_reason, run.limiter)
 
 
