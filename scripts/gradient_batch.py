@@ -117,12 +117,6 @@ def build_subparser(name: str) -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- running
 
-def open_sink(args, resume: bool = False):
-    from gradient_batchio import Sink
-
-    return Sink.to_file(args.output, resume, args.force) if args.output else Sink.to_stdout()
-
-
 def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, limiter=None) -> int:
     seconds = time.monotonic() - started
     if args.json:
@@ -143,7 +137,9 @@ def run_local(args) -> int:
         raise common.UsageError("--resume needs --output FILE: the results of the earlier run")
     stream = open_input(args.input, sys.stdin)
     client = Client(config.resolve_settings(args)._replace(max_retries=0), pool_size=args.concurrency)
-    sink = open_sink(args, args.resume)
+    from gradient_batchio import Sink
+
+    sink = Sink.open(args.output, args.resume, args.force)
     args.progress = common.isatty(sys.stderr)
     batch_id, started = uuid.uuid4().hex[:12], time.monotonic()
     total = count_items(args.input) if args.progress else None
@@ -162,34 +158,9 @@ def run_local(args) -> int:
 
 
 def run_remote(args) -> int:
-    import os
-    import tempfile
-    import uuid
-
     import gradient_batchapi as api
-    import gradient_prices
-    from gradient_batchio import open_input, read_items
-    from gradient_http import Client
-    if args.resume:
-        raise common.UsageError("--resume is for local runs; a remote job runs to its end on the server")
-    if args.wait and args.output and os.path.lexists(args.output) and not args.force:
-        raise common.UsageError(f"{args.output} exists: --force replaces it with the results")
-    prices = gradient_prices.offline_prices()
-    stream = open_input(args.input, sys.stdin)
-    with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:
-        provider, count, worst = api.build_input(read_items(stream, args.lines, args.template), args,
-                                                 prices.models if prices else [], target)
-        target.flush()
-        if args.max_cost is not None or args.daily_budget is not None:
-            import gradient_ledger
 
-            gradient_ledger.check_budget(args, worst, f"this batch of {count} requests")
-        client = Client.from_args(args)
-        import re
-
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100] or "batch"
-        file_id = api.upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
-    job = api.create(client, file_id, provider, uuid.uuid4().hex, {"source": "gradient-inference", "input": name})
+    client, job, count, provider = api.submit(args)
     batch_id = job["batch_id"]
     if not args.wait:
         if args.json:
@@ -198,28 +169,9 @@ def run_remote(args) -> int:
             common.out(batch_id)
             common.log(f"submitted {count} requests ({provider}); follow it with: gradient_batch.py status {batch_id}")
         return common.EXIT_OK
-    from gradient_jobs import Progress
-
     started = time.monotonic()
-    try:
-        job = api.wait(client, batch_id, args.poll_interval, Progress())
-    except (KeyboardInterrupt, common.Terminated):
-        common.log(f"batch {batch_id} goes on on the server; its results later: gradient_batch.py results {batch_id}")
-        raise
-    if job.get("status") != "completed":
-        raise common.GradientError("server", api.describe(job), hint="its partial results, if any: "
-                                   f"gradient_batch.py results {batch_id}")
-    return finish(args, batch_id, fetch_results(args, client, batch_id), started)
-
-
-def fetch_results(args, client, batch_id: str) -> dict:
-    import gradient_batchapi as api
-
-    sink = open_sink(args)
-    try:
-        return dict(api.results(client, batch_id, sink, client.settings, args.no_log), left=0)
-    finally:
-        sink.close()
+    api.wait_until_done(client, batch_id, args.poll_interval)
+    return finish(args, batch_id, api.download(args, client, batch_id), started)
 
 
 def run_subcommand(args) -> int:
@@ -227,24 +179,10 @@ def run_subcommand(args) -> int:
     from gradient_http import Client
 
     client = Client.from_args(args)
-    if args.command == "list":
-        document, _ = client.get_json(f"batches?limit={args.limit}")
-        jobs = [api.job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []]
-        if args.json:
-            common.emit_json(document)
-        for job in [] if args.json else jobs:
-            common.out(f"{api.describe(job)}; created {common.one_line(str(job.get('created_at')), 40)}")
-        return common.EXIT_OK
-    batch_id = api.check_id(args.batch_id)
-    if args.command == "results":
-        started = time.monotonic()
-        return finish(args, batch_id, fetch_results(args, client, batch_id), started)
-    if args.command == "cancel":
-        job = api.job_of(client.post_json(f"batches/{batch_id}/cancel", {})[0])
-    else:
-        job = api.job_of(client.get_json(f"batches/{batch_id}")[0])
-    common.emit_json(job) if args.json else common.out(api.describe(job))
-    return common.EXIT_OK
+    if args.command != "results":
+        return api.show(args, client)
+    started, batch_id = time.monotonic(), api.check_id(args.batch_id)
+    return finish(args, batch_id, api.download(args, client, batch_id), started)
 
 
 def batch(args) -> int:

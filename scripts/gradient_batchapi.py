@@ -1,117 +1,25 @@
-"""DigitalOcean's Batch API (/v1/batches): the input file built in OpenAI's or Anthropic's batch
-format and checked before anything is uploaded, the upload to a presigned URL (without the key),
-the job created with an idempotency key, polled, cancelled and listed, and its result files read
-back into the same result lines as a local run.
+"""DigitalOcean's Batch API (/v1/batches) and the remote side of gradient_batch: the upload to a
+presigned URL (without the key), the job created with an idempotency key, polled, cancelled and
+listed, and its result files written as the same result lines a local run gives, recorded in the
+ledger once.
 
-Belongs here: the remote batch flow and its formats. Does not belong here: the local run
-(gradient_batchrun), the result-line format and files (gradient_batchio), the command line.
+Belongs here: calling the Batch API and the remote commands' flow, from parsed flags to output.
+Does not belong here: the formats of its files (gradient_batchfile), the local run
+(gradient_batchrun), or the command line (gradient_batch).
 """
 from __future__ import annotations
 
-import json
 import re
+import sys
 import time
 
-from gradient_batchio import MAX_LINE_BYTES, request_of, result_line
+import gradient_common as common
+from gradient_batchfile import ENDPOINT, batch_cost, parse_result, result_lines
+from gradient_batchio import result_line
 from gradient_common import GradientError, UsageError, one_line, warn
 
-MAX_LINES, MAX_BYTES = 50_000, 200 << 20
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-ENDPOINT = "/v1/chat/completions"
-ANTHROPIC_MAX_TOKENS = 4096  # Anthropic's batch format requires max_tokens; this when none is given
 BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-# ---------------------------------------------------------------- building the input file
-
-def provider_of(model: str, rows: list) -> str | None:
-    """openai or anthropic for a model the Batch API takes; None for one known to be neither."""
-    import gradient_prices
-
-    for prefix in ("openai", "anthropic"):
-        if model.startswith(prefix + "-"):
-            return prefix
-    row = gradient_prices.match_price(model, rows)
-    maker = (row or {}).get("provider", "").lower()
-    return maker if maker in ("openai", "anthropic") else None if row else "openai"
-
-
-def has_image(messages) -> bool:
-    return any(isinstance(part, dict) and (part.get("type") in ("image_url", "image", "input_image") or "image_url" in part)
-               for message in messages or [] if isinstance(message.get("content"), list) for part in message["content"])
-
-
-def anthropic_params(body: dict) -> dict:
-    """A chat body in Anthropic's Messages shape: the system prompt apart, max_tokens required,
-    a forced tool as input_schema and tool_choice {type: tool}."""
-    system = "\n\n".join(m["content"] for m in body["messages"] if m["role"] == "system" and isinstance(m["content"], str))
-    params = {"model": body["model"], "messages": [m for m in body["messages"] if m["role"] != "system"],
-              "max_tokens": next((body[k] for k in ("max_completion_tokens", "max_tokens") if body.get(k)),
-                                 ANTHROPIC_MAX_TOKENS)}
-    if system:
-        params["system"] = system
-    if body.get("temperature") is not None:
-        params["temperature"] = body["temperature"]
-    if body.get("tools"):
-        function = body["tools"][0]["function"]
-        params["tools"] = [{"name": function["name"], "description": function["description"],
-                            "input_schema": function["parameters"]}]
-        params["tool_choice"] = {"type": "tool", "name": function["name"]}
-    return params
-
-
-def batch_line(item: dict, provider: str, model: str, body: dict) -> dict:
-    if provider == "anthropic":
-        return {"custom_id": item["custom_id"], "params": anthropic_params(body)}
-    body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
-    return {"custom_id": item["custom_id"], "method": "POST", "url": ENDPOINT, "body": body}
-
-
-def build_input(items, defaults, rows: list, target) -> tuple:
-    """Write the batch's JSONL to `target` (a binary file), checking every item first: problems,
-    images, models the Batch API does not take, one provider per batch, at most 50,000 lines and
-    200 MB. (provider, lines, worst case in USD at interactive prices or None); a UsageError naming the first problems refuses it all."""
-    import gradient_prices
-    from gradient_batchrun import text_chars
-
-    problems, providers, count, size, schemas, worst = [], {}, 0, 0, {}, 0.0
-    for item in items:
-        if "problem" in item:
-            problems.append(item["problem"])
-            continue
-        try:
-            model, body, _ = request_of(item, defaults, "max_completion_tokens", schemas)
-        except ValueError as problem:
-            problems.append(str(problem))
-            continue
-        if has_image(body["messages"]):
-            problems.append(f"line {item['line']}: the Batch API takes text only, and this item has an image")
-            continue
-        provider = provider_of(model, rows)
-        if provider is None:
-            problems.append(f"line {item['line']}: the Batch API takes OpenAI and Anthropic models, not {model}")
-            continue
-        providers.setdefault(provider, item["line"])
-        row = gradient_prices.match_price(model, rows)
-        limit = body.get("max_completion_tokens") or (row or {}).get("max_output_tokens")
-        estimate = gradient_prices.worst_case_at(row, text_chars(body), limit)
-        worst = None if worst is None or estimate is None else worst + estimate
-        data = (json.dumps(batch_line(item, provider, model, body), ensure_ascii=False) + "\n").encode("utf-8")
-        count, size = count + 1, size + len(data)
-        if count > MAX_LINES or size > MAX_BYTES:
-            raise UsageError(f"the Batch API takes at most {MAX_LINES:,} requests and {MAX_BYTES >> 20} MB; "
-                             f"line {item['line']} passes that: split the input")
-        target.write(data)
-        if len(problems) >= 5:
-            break
-    if len(providers) > 1:
-        (first, at), (second, where) = sorted(providers.items(), key=lambda kv: kv[1])[:2]
-        problems.append(f"a batch goes to one provider: line {at} is for {first}, line {where} for {second}; split the input")
-    if problems:
-        raise UsageError("nothing was uploaded: " + "; ".join(problems[:5]))
-    if not count:
-        raise UsageError("the input holds no items")
-    return next(iter(providers)), count, worst
 
 
 # ---------------------------------------------------------------- the API
@@ -197,78 +105,6 @@ def wait(client, batch_id: str, interval: float, progress) -> dict:
 
 # ---------------------------------------------------------------- results
 
-def result_lines(stream_chunks):
-    """Lines of a downloaded JSONL file, from its chunks, each at most MAX_LINE_BYTES."""
-    pending = b""
-    for chunk in stream_chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        if len(pending) > MAX_LINE_BYTES:
-            raise GradientError("invalid_response", f"a result line is longer than {MAX_LINE_BYTES >> 20} MB")
-        yield from (line for line in lines if line.strip())
-    if pending.strip():
-        yield pending
-
-
-def line_number(custom_id) -> int | None:
-    found = re.fullmatch(r"line-(\d{1,12})", custom_id or "")
-    return int(found.group(1)) if found else None
-
-
-def parse_result(raw: bytes) -> tuple:
-    """(item, status, answer document or None, error) of one line of a result or error file, in
-    OpenAI's shape (response.status_code, response.body) or Anthropic's (result.type, message)."""
-    from gradient_chatapi import text_of
-
-    try:
-        line = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise GradientError("invalid_response", "a line of the result file is not JSON") from None
-    if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
-        raise GradientError("invalid_response", "a line of the result file has no custom_id")
-    item = {"custom_id": line["custom_id"], "line": line_number(line["custom_id"])}
-    response, result = line.get("response"), line.get("result")
-    if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(response.get("body"), dict):
-        return item, "ok", response["body"], None
-    if isinstance(result, dict) and result.get("type") == "succeeded" and isinstance(result.get("message"), dict):
-        message = result["message"]
-        blocks = message.get("content") if isinstance(message.get("content"), list) else []
-        calls = [{"id": b.get("id"), "type": "function", "function": {"name": b.get("name"), "arguments": json.dumps(
-            b.get("input"))}} for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
-        usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
-        chat = {"id": message.get("id"), "model": message.get("model"), "usage": usage, "choices": [{
-            "message": {"content": text_of(blocks), **({"tool_calls": calls} if calls else {})},
-            "finish_reason": message.get("stop_reason")}]}
-        return item, "ok", chat, None
-    error = line.get("error")
-    if error is None and isinstance(response, dict) and isinstance(response.get("body"), dict):
-        error = response["body"].get("error") or response["body"]
-    if error is None and isinstance(result, dict):
-        error = result.get("error")
-    if isinstance(error, dict) and isinstance(error.get("error"), dict):
-        error = error["error"]
-    message = one_line(str(error.get("message") if isinstance(error, dict) else error or "the request failed"), 500)
-    status = response.get("status_code") if isinstance(response, dict) else None
-    kind = (result or {}).get("type") if isinstance(result, dict) else None
-    return item, "error", None, GradientError("bad_request" if kind != "expired" else "timeout",
-                                              message + (f" ({kind})" if kind and kind != "errored" else ""),
-                                              status=status if isinstance(status, int) else None)
-
-
-def batch_cost(row, usage: dict) -> tuple:
-    """(USD, price source) at the row's batch prices where the catalog gives them, else at its
-    interactive prices, which overstate a batch's cost."""
-    import gradient_prices
-
-    if row is None:
-        return None, None
-    if row.get("batch_input_price") is not None and row.get("batch_output_price") is not None:
-        batch_row = dict(row, input_price=row["batch_input_price"], output_price=row["batch_output_price"],
-                         cached_input_price=None, cache_write_5m_price=None, cache_write_1h_price=None)
-        return gradient_prices.cost_usd(batch_row, usage), "batch prices"
-    return gradient_prices.cost_usd(row, usage), "interactive prices (no batch price known; a batch costs less)"
-
-
 def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
     """Download the result and error files and write one result line per request; each is
     recorded in the ledger once (a second download records nothing new). The tallies."""
@@ -335,3 +171,83 @@ def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
     if recorded and not no_log:
         warn(f"batch {batch_id} is already in the usage ledger; this download was not recorded again")
     return tally
+
+
+# ---------------------------------------------------------------- the remote commands
+
+def submit(args) -> tuple:
+    """--remote: the input checked and built whole, the budget kept, the file uploaded and the job
+    created. (client, job, requests, provider); nothing is uploaded when anything is wrong."""
+    import os
+    import tempfile
+    import uuid
+
+    import gradient_prices
+    from gradient_batchfile import build_input
+    from gradient_batchio import open_input, read_items
+    from gradient_http import Client
+
+    if args.resume:
+        raise UsageError("--resume is for local runs; a remote job runs to its end on the server")
+    if args.wait and args.output and os.path.lexists(args.output) and not args.force:
+        raise UsageError(f"{args.output} exists: --force replaces it with the results")
+    prices = gradient_prices.offline_prices()
+    stream = open_input(args.input, sys.stdin)
+    with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:  # 0600, removed at any exit
+        provider, count, worst = build_input(read_items(stream, args.lines, args.template), args,
+                                             prices.models if prices else [], target)
+        target.flush()
+        if args.max_cost is not None or args.daily_budget is not None:
+            import gradient_ledger
+
+            gradient_ledger.check_budget(args, worst, f"this batch of {count} requests")
+        client = Client.from_args(args)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100]
+        name = name or "batch"
+        file_id = upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
+    job = create(client, file_id, provider, str(uuid.uuid4()), {"source": "gradient-inference", "input": name})
+    return client, job, count, provider
+
+
+def wait_until_done(client, batch_id: str, interval: float) -> dict:
+    """--wait: poll with progress until the job ends; an error unless it completed."""
+    from gradient_jobs import Progress
+
+    try:
+        job = wait(client, batch_id, interval, Progress())
+    except (KeyboardInterrupt, common.Terminated):
+        common.log(f"batch {batch_id} goes on on the server; its results later: gradient_batch.py results {batch_id}")
+        raise
+    if job.get("status") != "completed":
+        raise GradientError("server", describe(job), hint=f"its partial results, if any: gradient_batch.py results {batch_id}")
+    return job
+
+
+def download(args, client, batch_id: str) -> dict:
+    """The job's results as result lines on stdout or --output; the tallies."""
+    from gradient_batchio import Sink
+
+    sink = Sink.open(args.output, False, args.force)
+    try:
+        return dict(results(client, batch_id, sink, client.settings, args.no_log), left=0)
+    finally:
+        sink.close()
+
+
+def show(args, client) -> int:
+    """status, cancel and list: the jobs, one line each, or the server's document with --json."""
+    if args.command == "list":
+        document, _ = client.get_json(f"batches?limit={args.limit}")
+        jobs = [job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []]
+        if args.json:
+            common.emit_json(document)
+        for job in [] if args.json else jobs:
+            common.out(f"{describe(job)}; created {one_line(str(job.get('created_at')), 40)}")
+        return common.EXIT_OK
+    batch_id = check_id(args.batch_id)
+    if args.command == "cancel":
+        job = job_of(client.post_json(f"batches/{batch_id}/cancel", {})[0])
+    else:
+        job = job_of(client.get_json(f"batches/{batch_id}")[0])
+    common.emit_json(job) if args.json else common.out(describe(job))
+    return common.EXIT_OK

@@ -180,6 +180,12 @@ def request_of(item: dict, defaults, max_tokens_field: str, schemas: dict) -> tu
 
 
 
+def text_chars(body: dict) -> int:
+    return sum(len(m["content"]) if isinstance(m.get("content"), str) else len(json.dumps(m.get("content")))
+               for m in body["messages"])
+
+
+
 # ---------------------------------------------------------------- output
 
 def result_line(item: dict, status: str, content=None, data=None, usage=None, cost=None, error=None) -> dict:
@@ -198,6 +204,10 @@ class Sink:
     def __init__(self, fd: int, stream=None, path: str | None = None):
         self.fd, self.stream, self.path = fd, stream, path
         self.finished = set()
+
+    @classmethod
+    def open(cls, path: str | None, resume: bool, force: bool) -> "Sink":
+        return cls.to_file(path, resume, force) if path else cls.to_stdout()
 
     @classmethod
     def to_stdout(cls) -> "Sink":

@@ -10,7 +10,6 @@ the command line (gradient_batch).
 """
 from __future__ import annotations
 
-import json
 import queue
 from collections import deque
 import random
@@ -19,7 +18,7 @@ import threading
 import time
 
 import gradient_ledger as ledger
-from gradient_batchio import Reorder, request_of, result_line
+from gradient_batchio import Reorder, request_of, result_line, text_chars
 from gradient_chatapi import Answer, parse_chat
 from gradient_common import GradientError, Terminated, log, one_line, out
 from gradient_http import RETRY_STATUSES, backoff_seconds, request_id
@@ -36,11 +35,6 @@ PROGRESS_EVERY = 0.2
 def jittered(wait: float | None) -> float | None:
     """A rate-limit reset wait plus 250-500 ms, as DigitalOcean advises, so that clients spread out."""
     return None if wait is None else wait + 0.25 + 0.25 * random.random()
-
-
-def text_chars(body: dict) -> int:
-    return sum(len(m["content"]) if isinstance(m.get("content"), str) else len(json.dumps(m.get("content")))
-               for m in body["messages"])
 
 
 def answer_of(document, model: str, schema) -> tuple:

@@ -17,7 +17,7 @@ LAYERS = {
     "gradient_files": 3, "gradient_jobs": 3, "gradient_prices": 3, "gradient_chatapi": 3, "gradient_schema": 3,
     "gradient_tools": 4, "gradient_chatinput": 5, "gradient_stream": 4, "gradient_ledger": 3,
     "gradient_pricepage": 4, "gradient_catalog": 4, "gradient_pool": 3,
-    "gradient_batchio": 6, "gradient_batchrun": 7, "gradient_batchapi": 8,
+    "gradient_batchio": 6, "gradient_batchrun": 7, "gradient_batchfile": 7, "gradient_batchapi": 8,
 }
 COMMAND_LAYER = 9
 MAX_SHARED_LINES, MAX_COMMAND_LINES = 350, 450
