@@ -127,6 +127,15 @@ def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, l
     return common.EXIT_OK if not tally["failed"] and not tally.get("left") else common.EXIT_FAILURE
 
 
+def same_file(one: str, other: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
 def run_local(args) -> int:
     import uuid
 
@@ -135,6 +144,8 @@ def run_local(args) -> int:
     from gradient_http import Client
     if args.resume and not args.output:
         raise common.UsageError("--resume needs --output FILE: the results of the earlier run")
+    if args.output and args.input not in (None, "-") and same_file(args.input, args.output):
+        raise common.UsageError("--output names the input file: the results would overwrite the items")
     stream = open_input(args.input, sys.stdin)
     client = Client(config.resolve_settings(args)._replace(max_retries=0), pool_size=args.concurrency)
     from gradient_batchio import Sink

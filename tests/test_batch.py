@@ -363,3 +363,11 @@ def test_progress_is_one_updating_line_on_a_terminal_and_absent_otherwise(api, t
 def run_plain(api, source):
     return subprocess.run([sys.executable, str(SCRIPTS / "gradient_batch.py"), source, "--base-url", api.url],
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+
+
+def test_the_output_may_not_be_the_input(api, capsys, tmp_path):
+    source = jsonl(tmp_path / "in.jsonl", "a")
+    with pytest.raises(SystemExit) as stop:
+        gradient_batch.main([source, "--output", source, "--force", "--base-url", api.url])
+    assert stop.value.code == 2 and "input file" in capsys.readouterr().err
+    assert (tmp_path / "in.jsonl").read_text() == '"a"\n' and not api.requests
