@@ -81,3 +81,36 @@ def test_sse_utf8_split_across_reads():
     encoded = "data: héllo\n\n".encode()
     events = [e for i in range(len(encoded)) for e in parser.feed(encoded[i:i + 1])]
     assert events == [("message", "héllo")]
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("1000000010", 10.0),          # a Unix time (DigitalOcean)
+    ("1000000010000", 10.0),       # a Unix time in milliseconds
+    ("3", 3.0),                    # seconds from now (the spec's ratelimit-reset)
+    ("6m0s", 360.0), ("1.5s", 1.5), ("20ms", 0.02), ("1h2m", 3720.0),  # OpenAI's durations
+    ("soon", None), ("", None), ("1e9", None), ("5x", None), ("99999999999999999999", None),
+])
+def test_reset_seconds(value, seconds):
+    from gradient_wire import reset_seconds
+
+    found = reset_seconds(value, 1_000_000_000.0)
+    assert found == (pytest.approx(seconds) if seconds is not None else None)
+    assert reset_seconds("1000000050", 1_000_000_100.0) == 0.0  # a reset already past: no wait
+
+
+@pytest.mark.parametrize("headers, wait", [
+    ({"X-RateLimit-Remaining-Requests": "0", "X-RateLimit-Reset-Requests": "1000000005"}, 5.0),
+    ({"x-ratelimit-remaining-tokens-per-minute": "0", "x-ratelimit-reset-tokens-per-minute": "1000000030",
+      "x-ratelimit-remaining-requests": "7"}, 30.0),
+    ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1000000000"}, 1.0),  # at least 1 s
+    ({"x-ratelimit-remaining-requests": "0"}, 1.0),  # no reset named: DigitalOcean's minimum
+    ({"ratelimit-remaining": "0", "ratelimit-reset": "12"}, 12.0),
+    ({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1000000002",
+      "x-ratelimit-remaining-tokens-per-day": "0", "x-ratelimit-reset-tokens-per-day": "1000000600"}, 600.0),
+    ({"x-ratelimit-remaining-requests": "12", "x-ratelimit-reset-requests": "1000000060"}, None),
+    ({}, None),
+])
+def test_rate_limit_wait_waits_for_the_latest_reset_of_what_ran_out(headers, wait):
+    from gradient_wire import rate_limit_wait
+
+    assert rate_limit_wait(headers, now=1_000_000_000.0) == wait
