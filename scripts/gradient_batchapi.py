@@ -134,6 +134,8 @@ def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
         response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
         for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
             try:
+                if raw is None:
+                    raise GradientError("invalid_response", "a result line is too long")
                 item, status, document, error = parse_result(raw)
             except GradientError:  # a line no request can be matched to: counted, never the end of the download
                 tally["unreadable"] += 1

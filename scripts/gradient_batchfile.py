@@ -113,16 +113,25 @@ def build_input(items, defaults, rows: list, target) -> tuple:
 # ---------------------------------------------------------------- result files
 
 def result_lines(stream_chunks):
-    """Lines of a downloaded JSONL file, from its chunks, each at most MAX_LINE_BYTES."""
-    pending = b""
+    """Lines of a downloaded JSONL file from its chunks, each byte looked at once; a line over
+    MAX_LINE_BYTES is skipped as it arrives and yielded as None (unreadable), never held whole."""
+    pieces, size, too_long = [], 0, False
     for chunk in stream_chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        if len(pending) > MAX_LINE_BYTES:
-            raise GradientError("invalid_response", f"a result line is longer than {MAX_LINE_BYTES >> 20} MB")
-        yield from (line for line in lines if line.strip())
-    if pending.strip():
-        yield pending
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            size += len(piece)
+            too_long = too_long or size > MAX_LINE_BYTES
+            if end < 0:  # the line goes on in the next chunk
+                pieces = [] if too_long else pieces + [piece]
+                break
+            line = None if too_long else b"".join(pieces) + piece
+            if line is None or line.strip():
+                yield line
+            pieces, size, too_long, start = [], 0, False, end + 1
+    if too_long or any(piece.strip() for piece in pieces):
+        yield None if too_long else b"".join(pieces)
 
 
 def line_number(custom_id) -> int | None:

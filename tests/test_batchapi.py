@@ -231,3 +231,20 @@ def test_wait_without_remote_is_a_usage_error(api, capsys, tmp_path):
     with pytest.raises(SystemExit) as stop:
         main(api, jsonl(tmp_path / "in.jsonl", "x"), "--wait")
     assert stop.value.code == 2 and not api.requests
+
+
+@pytest.mark.parametrize("chunks, lines", [
+    ([b"ab\ncd", b"e\n\nfg"], [b"ab", b"cde", b"fg"]),
+    ([b"short\n0123456789ABC", b"DEF\nok\n"], [b"short", None, b"ok"]),  # None: a line over the limit
+    ([b"01234", b"56789", b"xx"], [None]),
+    ([b"a\n", b"  \n", b"b"], [b"a", b"b"]),
+])
+def test_result_files_are_split_into_lines_without_holding_a_long_one(monkeypatch, chunks, lines):
+    monkeypatch.setattr(gradient_batchfile, "MAX_LINE_BYTES", 10)
+    assert list(gradient_batchfile.result_lines(iter(chunks))) == lines
+
+
+def test_a_result_line_over_16_mb_is_skipped_and_the_next_one_read():
+    chunks = [b"x" * 65536] * 512 + [b"\n" + json.dumps(output_line("a", "A")).encode()]  # 32 MB, no newline
+    found = list(gradient_batchfile.result_lines(iter(chunks)))
+    assert found[0] is None and json.loads(found[1])["custom_id"] == "a"
