@@ -111,6 +111,8 @@ def build_subparser(name: str) -> argparse.ArgumentParser:
     if name == "results":
         parser.add_argument("-o", "--output", metavar="FILE", help="write result lines to FILE")
         parser.add_argument("--force", action="store_true", help="replace --output FILE when it exists")
+        parser.add_argument("--input", metavar="FILE", help="the JSONL that was submitted: each line then says "
+                                                            "its input line (else only for line-N ids)")
     config.add_common_args(parser)
     return parser
 
@@ -171,7 +173,7 @@ def run_local(args) -> int:
 def run_remote(args) -> int:
     import gradient_batchapi as api
 
-    client, job, count, provider = api.submit(args)
+    client, job, count, provider, lines = api.submit(args)
     batch_id = job["batch_id"]
     if not args.wait:
         if args.json:
@@ -182,7 +184,7 @@ def run_remote(args) -> int:
         return common.EXIT_OK
     started = time.monotonic()
     api.wait_until_done(client, batch_id, args.poll_interval)
-    return finish(args, batch_id, api.download(args, client, batch_id), started)
+    return finish(args, batch_id, api.download(args, client, batch_id, lines), started)
 
 
 def run_subcommand(args) -> int:

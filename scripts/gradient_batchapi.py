@@ -105,9 +105,10 @@ def wait(client, batch_id: str, interval: float, progress) -> dict:
 
 # ---------------------------------------------------------------- results
 
-def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
-    """Download the result and error files and write one result line per request; each is
-    recorded in the ledger once (a second download records nothing new). The tallies."""
+def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None) -> dict:
+    """Download the result and error files and write one result line per request (its input line
+    from `lines`, custom_id -> line, where given); each is recorded in the ledger once (a second
+    download records nothing new). The tallies."""
     import gradient_ledger as ledger
     import gradient_prices
     from gradient_batchrun import answer_of
@@ -137,6 +138,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
                 if raw is None:
                     raise GradientError("invalid_response", "a result line is too long")
                 item, status, document, error = parse_result(raw)
+                item["line"] = lines.get(item["custom_id"]) if lines is not None else item["line"]
             except GradientError:  # a line no request can be matched to: counted, never the end of the download
                 tally["unreadable"] += 1
                 continue
@@ -179,7 +181,8 @@ def results(client, batch_id: str, sink, settings, no_log: bool) -> dict:
 
 def submit(args) -> tuple:
     """--remote: the input checked and built whole, the budget kept, the file uploaded and the job
-    created. (client, job, requests, provider); nothing is uploaded when anything is wrong."""
+    created. (client, job, requests, provider, custom_id -> input line); nothing is uploaded when
+    anything is wrong."""
     import os
     import tempfile
     import uuid
@@ -196,8 +199,8 @@ def submit(args) -> tuple:
     prices = gradient_prices.offline_prices()
     stream = open_input(args.input, sys.stdin)
     with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:  # 0600, removed at any exit
-        provider, count, worst = build_input(read_items(stream, args.lines, args.template), args,
-                                             prices.models if prices else [], target)
+        provider, count, worst, lines = build_input(read_items(stream, args.lines, args.template), args,
+                                                    prices.models if prices else [], target)
         target.flush()
         if args.max_cost is not None or args.daily_budget is not None:
             import gradient_ledger
@@ -208,7 +211,7 @@ def submit(args) -> tuple:
         name = name or "batch"
         file_id = upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
     job = create(client, file_id, provider, str(uuid.uuid4()), {"source": "gradient-inference", "input": name})
-    return client, job, count, provider
+    return client, job, count, provider, lines
 
 
 def wait_until_done(client, batch_id: str, interval: float) -> dict:
@@ -225,13 +228,16 @@ def wait_until_done(client, batch_id: str, interval: float) -> dict:
     return job
 
 
-def download(args, client, batch_id: str) -> dict:
-    """The job's results as result lines on stdout or --output; the tallies."""
-    from gradient_batchio import Sink
+def download(args, client, batch_id: str, lines: dict | None = None) -> dict:
+    """The job's results as result lines on stdout or --output, with their input lines (from the
+    input just sent, or from `results --input FILE`); the tallies."""
+    from gradient_batchio import Sink, open_input, read_items
 
+    if lines is None and getattr(args, "input", None):
+        lines = {item["custom_id"]: item["line"] for item in read_items(open_input(args.input, sys.stdin))}
     sink = Sink.open(args.output, False, args.force)
     try:
-        return dict(results(client, batch_id, sink, client.settings, args.no_log), left=0)
+        return dict(results(client, batch_id, sink, client.settings, args.no_log, lines), left=0)
     finally:
         sink.close()
 

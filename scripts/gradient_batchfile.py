@@ -67,11 +67,14 @@ def batch_line(item: dict, provider: str, model: str, body: dict) -> dict:
 def build_input(items, defaults, rows: list, target) -> tuple:
     """Write the batch's JSONL to `target` (a binary file), checking every item first: problems,
     images, models the Batch API does not take, one provider per batch, at most 50,000 lines and
-    200 MB. (provider, lines, worst case in USD at interactive prices or None); a UsageError naming the first problems refuses it all."""
+    200 MB. (provider, lines, worst case in USD at interactive prices or None, custom_id -> input
+    line); a UsageError naming the first problems refuses it all."""
     import gradient_prices
 
-    problems, providers, count, size, schemas, worst = [], {}, 0, 0, {}, 0.0
+    problems, providers, count, size, schemas, worst, lines = [], {}, 0, 0, {}, 0.0, {}
     for item in items:
+        if len(problems) >= 5:  # enough to act on; the rest of the input is not read
+            break
         if "problem" in item:
             problems.append(item["problem"])
             continue
@@ -98,8 +101,7 @@ def build_input(items, defaults, rows: list, target) -> tuple:
             raise UsageError(f"the Batch API takes at most {MAX_LINES:,} requests and {MAX_BYTES >> 20} MB; "
                              f"line {item['line']} passes that: split the input")
         target.write(data)
-        if len(problems) >= 5:
-            break
+        lines[item["custom_id"]] = item["line"]
     if len(providers) > 1:
         (first, at), (second, where) = sorted(providers.items(), key=lambda kv: kv[1])[:2]
         problems.append(f"a batch goes to one provider: line {at} is for {first}, line {where} for {second}; split the input")
@@ -107,7 +109,7 @@ def build_input(items, defaults, rows: list, target) -> tuple:
         raise UsageError("nothing was uploaded: " + "; ".join(problems[:5]))
     if not count:
         raise UsageError("the input holds no items")
-    return next(iter(providers)), count, worst
+    return next(iter(providers)), count, worst, lines
 
 
 # ---------------------------------------------------------------- result files

@@ -95,7 +95,7 @@ def test_wait_polls_to_the_end_and_writes_result_lines_joined_by_custom_id(batch
     captured = capsys.readouterr()
     assert code == 1, "an error line must make the exit 1"
     lines = {line["custom_id"]: line for line in map(json.loads, output.read_text().splitlines())}
-    assert lines["line-1"]["content"] == "One" and lines["line-1"]["line"] == 1 and lines["b"]["line"] is None
+    assert lines["line-1"]["content"] == "One" and lines["line-1"]["line"] == 1 and lines["b"]["line"] == 2
     assert lines["line-3"]["status"] == "error" and "bad model" in lines["line-3"]["error"]["message"]
     assert lines["line-1"]["usage"]["input_tokens"] == 100 and lines["line-1"]["cost_usd"] > 0
     assert len(batch_api.calls("GET", f"/v1/batches/{BATCH_ID}")) == 3
@@ -248,3 +248,13 @@ def test_a_result_line_over_16_mb_is_skipped_and_the_next_one_read():
     chunks = [b"x" * 65536] * 512 + [b"\n" + json.dumps(output_line("a", "A")).encode()]  # 32 MB, no newline
     found = list(gradient_batchfile.result_lines(iter(chunks)))
     assert found[0] is None and json.loads(found[1])["custom_id"] == "a"
+
+
+def test_results_with_the_submitted_input_know_every_line(batch_api, capsys, tmp_path):
+    source = jsonl(tmp_path / "prompts.jsonl", "One", {"custom_id": "b", "prompt": "Two"}, "Three")
+    assert main(batch_api, "results", BATCH_ID) == 1
+    assert {json.loads(x)["custom_id"]: json.loads(x)["line"] for x in capsys.readouterr().out.splitlines()} == {
+        "line-1": 1, "b": None, "line-3": 3}
+    assert main(batch_api, "results", BATCH_ID, "--input", source, "--no-log") == 1
+    assert {json.loads(x)["custom_id"]: json.loads(x)["line"] for x in capsys.readouterr().out.splitlines()} == {
+        "line-1": 1, "b": 2, "line-3": 3}
