@@ -258,3 +258,9 @@ def test_results_with_the_submitted_input_know_every_line(batch_api, capsys, tmp
     assert main(batch_api, "results", BATCH_ID, "--input", source, "--no-log") == 1
     assert {json.loads(x)["custom_id"]: json.loads(x)["line"] for x in capsys.readouterr().out.splitlines()} == {
         "line-1": 1, "b": 2, "line-3": 3}
+
+
+def test_verbose_logs_never_show_a_presigned_urls_signature_or_the_key(batch_api, capsys, tmp_path, keyed):
+    assert main(batch_api, "--remote", jsonl(tmp_path / "in.jsonl", "x"), "--model", "openai-gpt-5-mini", "-v") == 0
+    err = capsys.readouterr().err
+    assert "> PUT " in err and "X-Amz-Signature" not in err and keyed not in err
