@@ -42,7 +42,8 @@ def summary_line(batch_id: str, tally: dict, seconds: float, stop_reason) -> str
     where = ", ".join(map(str, failed[:MAX_LISTED_FAILURES])) + (
         f" and {len(failed) - MAX_LISTED_FAILURES} more" if len(failed) > MAX_LISTED_FAILURES else "")
     done = tally["ok"] + tally["failed"]
-    label = "lines" if failed and isinstance(failed[0], int) else "ids"  # a remote batch knows ids, not lines
+    label = "lines" if all(isinstance(f, int) for f in failed) else "ids" if all(isinstance(f, str) for f in failed) \
+        else "lines or ids"  # a remote batch may know only the custom_ids
     parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" ({label} {where})" if failed else "")]
     if tally.get("left"):
         parts.append(f"{tally['left']} left" + (f" ({stop_reason})" if stop_reason else ""))

@@ -9,6 +9,7 @@ Does not belong here: the formats of its files (gradient_batchfile), the local r
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -16,6 +17,7 @@ import time
 import gradient_common as common
 from gradient_batchfile import ENDPOINT, batch_cost, parse_result, result_lines
 from gradient_batchio import result_line
+from gradient_batchrun import answer_of, count, new_tally
 from gradient_common import GradientError, UsageError, one_line, warn
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -105,70 +107,78 @@ def wait(client, batch_id: str, interval: float, progress) -> dict:
 
 # ---------------------------------------------------------------- results
 
-def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None) -> dict:
-    """Download the result and error files and write one result line per request (its input line
-    from `lines`, custom_id -> line, where given); each is recorded in the ledger once (a second
-    download records nothing new). The tallies."""
-    import gradient_ledger as ledger
-    import gradient_prices
-    from gradient_batchrun import answer_of
-    from gradient_http import iter_body
-
+def result_links(client, batch_id: str) -> dict:
+    """The presigned URLs of a finished job's result and error files; not_found while not ready."""
+    not_ready = GradientError("not_found", f"the results of batch {batch_id} are not ready yet",
+                              hint=f"check with: gradient_batch.py status {batch_id}")
     try:
         links, _ = client.get_json(f"batches/{batch_id}/results")
     except GradientError as error:
-        if error.status == 412:
-            raise GradientError("not_found", f"the results of batch {batch_id} are not ready yet",
-                                hint=f"check with: gradient_batch.py status {batch_id}") from None
-        raise
+        raise (not_ready if error.status == 412 else error) from None
     if not isinstance(links, dict) or not links.get("result_available"):
-        raise GradientError("not_found", f"the results of batch {batch_id} are not ready yet",
-                            hint=f"check with: gradient_batch.py status {batch_id}")
+        raise not_ready
+    return links
+
+
+def read_result(raw, lines: dict | None, prices) -> tuple | None:
+    """(result line, ledger row) of one line of a result file; None when it cannot be read."""
+    import gradient_prices
+
+    try:
+        if raw is None:
+            raise GradientError("invalid_response", "a result line is too long")
+        item, status, document, error = parse_result(raw)
+    except GradientError:
+        return None
+    item["line"] = lines.get(item["custom_id"]) if lines is not None else item["line"]
+    usage = cost = source = content = data = model = None
+    if status == "ok":
+        try:
+            content, data, answer = answer_of(document, document.get("model") or "", None)
+            usage, model = answer.usage, answer.model
+            row = gradient_prices.match_price(model, prices.models) if prices and model else None
+            cost, source = batch_cost(row, usage)
+        except GradientError as problem:
+            status, error = "error", problem
+    usage_of = usage or {}
+    return result_line(item, status, content, data, usage, cost, error), {
+        "script": "batch", "model": model, "api": "batch", "outcome": "ok" if status == "ok" else error.type,
+        "cost_usd": cost, "price_source": source, "answer": content, "input_tokens": usage_of.get("input_tokens"),
+        "output_tokens": usage_of.get("output_tokens"), "cached_tokens": usage_of.get("cached_input_tokens")}
+
+
+def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None) -> dict:
+    """Download the result and error files and write one result line per request (its input line
+    from `lines`, custom_id -> line, where given). The ledger gets a row per request once the
+    whole download is in, in one transaction, and only once per batch. The tallies."""
+    import tempfile
+
+    import gradient_ledger as ledger
+    import gradient_prices
+    from gradient_http import iter_body
+
+    links = result_links(client, batch_id)
     recorded = no_log or bool(ledger.rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
                                           (batch_id,)))
-    prices, pending = gradient_prices.offline_prices(), []
-    tally = {"ok": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "failed_lines": [],
-             "unreadable": 0}
-    for key in ("output_file_url", "error_file_url"):
-        if not links.get(key):
-            continue
-        response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
-        for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
-            try:
-                if raw is None:
-                    raise GradientError("invalid_response", "a result line is too long")
-                item, status, document, error = parse_result(raw)
-                item["line"] = lines.get(item["custom_id"]) if lines is not None else item["line"]
-            except GradientError:  # a line no request can be matched to: counted, never the end of the download
-                tally["unreadable"] += 1
+    prices, tally = gradient_prices.offline_prices(), new_tally()
+    with tempfile.TemporaryFile() as spool:  # the rows, kept on disk (not in memory) until the end
+        for key in ("output_file_url", "error_file_url"):
+            if not links.get(key):
                 continue
-            usage = cost = source = content = data = model = None
-            if status == "ok":
-                try:
-                    content, data, answer = answer_of(document, document.get("model") or "", None)
-                    usage, model = answer.usage, answer.model
-                    cost, source = batch_cost(gradient_prices.match_price(model, prices.models) if prices and model
-                                              else None, usage)
-                except GradientError as problem:
-                    status, error = "error", problem
-            sink.write(result_line(item, status, content, data, usage, cost, error))
-            tally["ok" if status == "ok" else "failed"] += 1
-            tally["input_tokens"] += (usage or {}).get("input_tokens") or 0
-            tally["output_tokens"] += (usage or {}).get("output_tokens") or 0
-            tally["cost_usd"] += cost or 0.0
-            if status != "ok":
-                tally["failed_lines"].append(item["custom_id"])
-            if not recorded:
-                pending.append({"script": "batch", "provider": settings.provider_name, "model": model, "api": "batch",
-                               "outcome": "ok" if status == "ok" else error.type, "batch_id": batch_id,
-                               "cost_usd": cost, "price_source": source, "answer": content,
-                               **{k: (usage or {}).get(v) for k, v in (("input_tokens", "input_tokens"),
-                                  ("output_tokens", "output_tokens"), ("cached_tokens", "cached_input_tokens"))}})
-            if len(pending) >= 500:
-                ledger.record(pending)
-                pending = []
-    if pending:
-        ledger.record(pending)
+            response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
+            for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
+                found = read_result(raw, lines, prices)
+                if found is None:  # a line no request can be matched to: counted, never the end of the download
+                    tally["unreadable"] += 1
+                    continue
+                sink.write(found[0])
+                count(tally, found[0])
+                if not recorded:
+                    row = dict(found[1], batch_id=batch_id, provider=settings.provider_name)
+                    spool.write(json.dumps(row).encode() + b"\n")
+        spool.seek(0)
+        if not recorded:
+            ledger.record(json.loads(line) for line in spool)
     if tally["unreadable"]:
         warn(f"{tally['unreadable']} line(s) of the result files could not be read (not JSON, or no custom_id)")
         tally["failed"] += tally["unreadable"]
@@ -235,9 +245,11 @@ def download(args, client, batch_id: str, lines: dict | None = None) -> dict:
 
     if lines is None and getattr(args, "input", None):
         lines = {item["custom_id"]: item["line"] for item in read_items(open_input(args.input, sys.stdin))}
-    sink = Sink.open(args.output, False, args.force)
+    sink = Sink.open(args.output, False, args.force, whole=True)
     try:
-        return dict(results(client, batch_id, sink, client.settings, args.no_log, lines), left=0)
+        tally = dict(results(client, batch_id, sink, client.settings, args.no_log, lines), left=0)
+        sink.commit()
+        return tally
     finally:
         sink.close()
 

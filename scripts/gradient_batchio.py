@@ -203,11 +203,31 @@ class Sink:
 
     def __init__(self, fd: int, stream=None, path: str | None = None):
         self.fd, self.stream, self.path = fd, stream, path
-        self.finished = set()
+        self.finished, self.temporary = set(), None
 
     @classmethod
-    def open(cls, path: str | None, resume: bool, force: bool) -> "Sink":
-        return cls.to_file(path, resume, force) if path else cls.to_stdout()
+    def open(cls, path: str | None, resume: bool, force: bool, whole: bool = False) -> "Sink":
+        """stdout without a path; with `whole`, a file that appears complete or not at all (commit())."""
+        if not path:
+            return cls.to_stdout()
+        if not whole:
+            return cls.to_file(path, resume, force)
+        if os.path.lexists(path) and not force:
+            raise UsageError(f"{path} exists: --force replaces it")
+        from gradient_files import temporary_beside
+
+        sink = cls(None, None, path)
+        sink.fd, sink.temporary = temporary_beside(path)
+        return sink
+
+    def commit(self) -> None:
+        """A `whole` file renamed into place, its lines all written."""
+        if self.temporary:
+            try:
+                os.replace(self.temporary, self.path)
+            except OSError as exc:
+                raise GradientError("io", f"cannot save {self.path}: {why(exc)}") from None
+            self.temporary = None
 
     @classmethod
     def to_stdout(cls) -> "Sink":
@@ -277,8 +297,14 @@ class Sink:
             raise GradientError("io", f"cannot write to {where}: {why(exc)}") from None
 
     def close(self) -> None:
+        """The file closed; a `whole` file that was not committed is removed."""
         if self.path is not None:
             os.close(self.fd)
+        if self.temporary:
+            try:
+                os.unlink(self.temporary)
+            except OSError:
+                pass
 
 
 class Reorder:

@@ -52,6 +52,27 @@ def answer_of(document, model: str, schema) -> tuple:
     return answer.content, None, answer
 
 
+def new_tally() -> dict:
+    return {"ok": 0, "failed": 0, "skipped": 0, "left": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+            "unpriced": 0, "failed_lines": [], "retries": 0, "throttled": 0, "unreadable": 0}
+
+
+def count(tally: dict, document: dict) -> None:
+    """A written result line in the run's tallies; failures by input line (or custom_id when the line is unknown)."""
+    if document["status"] == "ok":
+        tally["ok"] += 1
+    else:
+        tally["failed"] += 1
+        tally["failed_lines"].append(document["line"] if document["line"] is not None else document["custom_id"])
+    usage = document.get("usage") or {}
+    tally["input_tokens"] += usage.get("input_tokens") or 0
+    tally["output_tokens"] += usage.get("output_tokens") or 0
+    if document["cost_usd"] is not None:
+        tally["cost_usd"] += document["cost_usd"]
+    elif document["status"] == "ok":
+        tally["unpriced"] += 1
+
+
 # ---------------------------------------------------------------- the run
 
 class LocalRun:
@@ -70,8 +91,7 @@ class LocalRun:
         self.prices = gradient_prices.offline_prices()
         self.rows, self.schemas, self.lock = {}, {}, threading.Lock()
         self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
-        self.tally = {"ok": 0, "failed": 0, "skipped": 0, "left": 0, "input_tokens": 0, "output_tokens": 0,
-                      "cost_usd": 0.0, "unpriced": 0, "failed_lines": [], "retries": 0, "throttled": 0}
+        self.tally = new_tally()
         self.reserved, self.spent_before, self.stop_reason, self.fatal = 0.0, None, None, None
         self.started, self.shown, self.live = time.monotonic(), 0.0, getattr(args, "progress", False)
 
@@ -196,19 +216,7 @@ class LocalRun:
 
     def emit(self, document: dict) -> None:
         self.sink.write(document)
-        tally = self.tally
-        if document["status"] == "ok":
-            tally["ok"] += 1
-        else:
-            tally["failed"] += 1
-            tally["failed_lines"].append(document["line"])
-        usage = document.get("usage") or {}
-        tally["input_tokens"] += usage.get("input_tokens") or 0
-        tally["output_tokens"] += usage.get("output_tokens") or 0
-        if document["cost_usd"] is not None:
-            tally["cost_usd"] += document["cost_usd"]
-        elif document["status"] == "ok":
-            tally["unpriced"] += 1
+        count(self.tally, document)
 
     def drain(self, timeout: float = 0.0) -> None:
         try:

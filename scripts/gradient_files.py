@@ -148,6 +148,22 @@ def numbered(path: str, number: int) -> str:
     return f"{base}-{number}{suffix}"
 
 
+def temporary_beside(target: str) -> tuple:
+    """(descriptor, path) of a new temporary file in the target's folder, to be renamed into place
+    once whole; it has the permissions the user's umask gives, not mkstemp's 0600."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(target))
+    try:
+        fd, path = tempfile.mkstemp(prefix=".gradient-", suffix=".part", dir=folder)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        return fd, path
+    except OSError as exc:
+        raise GradientError("io", f"cannot write in {folder}: {why(exc)}") from None
+
+
 class OutputFile:
     """A temporary file beside the target, made when the first byte arrives and kept only when it
     holds a whole file of the expected kind: committed by renaming (or linking, which refuses to
@@ -163,17 +179,8 @@ class OutputFile:
         self.temporary = self.handle = None
 
     def _open(self) -> None:
-        import tempfile
-
-        folder = os.path.dirname(os.path.abspath(self.target))
-        try:
-            fd, self.temporary = tempfile.mkstemp(prefix=".gradient-", suffix=".part", dir=folder)
-            self.handle = os.fdopen(fd, "wb")
-            umask = os.umask(0o022)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
-        except OSError as exc:
-            raise GradientError("io", f"cannot write in {folder}: {why(exc)}") from None
+        fd, self.temporary = temporary_beside(self.target)
+        self.handle = os.fdopen(fd, "wb")
 
     def write(self, data) -> None:
         if self.handle is None:

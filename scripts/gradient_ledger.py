@@ -112,15 +112,15 @@ def migrate(database) -> None:
 
 
 def record(row, path: str | None = None) -> bool:
-    """Add one row (a dict), or many in one transaction (a list of them); any failure (a read-only
-    folder, a corrupt file, a full disk) is a warning."""
+    """Add one row (a dict), or many in one transaction (any iterable of them, read as it is
+    written); any failure (a read-only folder, a corrupt file, a full disk) is a warning."""
     import sqlite3
 
     path = ledger_path() if path is None else path
     if path is None:
         return False
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    values = [row_values(one, stamp) for one in (row if isinstance(row, list) else [row])]
+    values = [row_values(row, stamp)] if isinstance(row, dict) else (row_values(one, stamp) for one in row)
     try:
         database = connect(path)
         try:

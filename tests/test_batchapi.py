@@ -264,3 +264,24 @@ def test_verbose_logs_never_show_a_presigned_urls_signature_or_the_key(batch_api
     assert main(batch_api, "--remote", jsonl(tmp_path / "in.jsonl", "x"), "--model", "openai-gpt-5-mini", "-v") == 0
     err = capsys.readouterr().err
     assert "> PUT " in err and "X-Amz-Signature" not in err and keyed not in err
+
+
+def test_results_cut_off_mid_download_leave_no_file_and_no_ledger_rows(api, capsys, tmp_path):
+    body = "".join(json.dumps(output_line(f"line-{i}", "x" * 100)) + "\n" for i in range(50))
+    api.json("GET", f"/v1/batches/{BATCH_ID}/results", {"batch_id": BATCH_ID, "result_available": True,
+                                                        "output_file_url": api.origin + "/files/out.jsonl"})
+    api.add("GET", "/files/out.jsonl", Reply(body=body, cut_after=len(body) // 2), Reply(body=body))
+    output = tmp_path / "out" / "results.jsonl"
+    output.parent.mkdir()
+    assert main(api, "results", BATCH_ID, "--output", str(output)) == 1
+    assert "closed in the middle" in capsys.readouterr().err
+    assert list(output.parent.iterdir()) == [], "a partial results file (or its temporary) was left"
+    assert ledger_rows() == 0, "a download that failed was recorded (a second one would then record nothing)"
+    assert main(api, "results", BATCH_ID, "--output", str(output)) == 0
+    assert len(output.read_text().splitlines()) == 50 and [p.name for p in output.parent.iterdir()] == ["results.jsonl"]
+    assert ledger_rows() == 50
+
+
+def ledger_rows() -> int:
+    path = os.environ["GRADIENT_USAGE_DB"]
+    return sqlite3.connect(path).execute("SELECT COUNT(*) FROM calls").fetchone()[0] if os.path.exists(path) else 0
