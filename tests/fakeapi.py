@@ -116,6 +116,7 @@ class FakeAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else a body written after its headers waits ~40 ms for a delayed ACK
 
             def log_message(self, *args):
                 pass
