@@ -17,6 +17,7 @@ MAX_RETRY_AFTER = 120.0  # a server asking for a longer pause is not retried
 MAX_WAIT = 366 * 86400.0  # any wait a server names beyond a year is nonsense, not a wait
 MAX_EVENT_CHARS = 16 << 20  # one server-sent event larger than this is refused
 SSE_LINE_END = re.compile(r"\r\n|\r|\n")
+RESET_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}  # OpenAI's rate-limit reset durations: 6m0s, 20ms
 
 
 # ---------------------------------------------------------------- errors
@@ -144,9 +145,6 @@ def parse_retry_after(headers, now: float | None = None) -> float | None:
         return sane_wait(when.timestamp() - (time.time() if now is None else now))
     except (TypeError, ValueError, OverflowError, AttributeError):
         return None
-
-
-RESET_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def reset_seconds(value: str, now: float) -> float | None:
