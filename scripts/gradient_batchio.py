@@ -64,29 +64,29 @@ def check_item(value, line: int) -> dict:
     return item
 
 
+def problem_item(line: int, problem, custom_id=None) -> dict:
+    """An item that becomes its error line; it keeps its own custom_id where one can be read, so
+    that --resume tries it again once it is mended."""
+    item = dict.fromkeys(ITEM_FIELDS, None)
+    own = isinstance(custom_id, str) and 0 < len(custom_id) <= MAX_CUSTOM_ID
+    item.update(line=line, custom_id=custom_id if own else f"line-{line}", problem=f"line {line}: {problem}")
+    return item
+
+
 def parse_item(text: str, line: int, plain: bool, template: str | None) -> dict:
-    """The item of one input line, or an item with a `problem` that becomes its error line."""
+    """The item of one input line, or a problem item."""
+    value = text
     try:
-        if plain:
-            item = check_item(text, line)
-        else:
+        if not plain:
             try:
                 value = json.loads(text)
             except RecursionError:
                 raise ValueError("it is nested too deeply") from None
             except ValueError as error:
                 raise ValueError(f"it is not JSON ({error})") from None
-            item = check_item(value, line)
+        item = check_item(value, line)
     except ValueError as problem:
-        item = dict.fromkeys(ITEM_FIELDS, None)
-        item.update(line=line, custom_id=f"line-{line}", problem=f"line {line}: {problem}")
-        if not plain and text.lstrip().startswith("{"):
-            try:  # a bad item keeps its own custom_id where one can be read, so --resume can retry it
-                found = json.loads(text).get("custom_id")
-                item["custom_id"] = found if isinstance(found, str) and 0 < len(found) <= MAX_CUSTOM_ID else item["custom_id"]
-            except (ValueError, RecursionError, AttributeError):
-                pass
-        return item
+        return problem_item(line, problem, value.get("custom_id") if isinstance(value, dict) else None)
     if template is not None and item["prompt"] is not None:
         item["prompt"] = template.replace("{line}", item["prompt"])
     return item
@@ -100,13 +100,12 @@ def read_items(stream, plain: bool = False, template: str | None = None):
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             while raw and not raw.endswith(b"\n"):  # skip the rest of the line, a piece at a time
                 raw = stream.readline(MAX_LINE_BYTES)
-            yield parse_item("", number, True, None) | {"problem": f"line {number}: it is longer than "
-                                                                   f"{MAX_LINE_BYTES >> 20} MB"}
+            yield problem_item(number, f"it is longer than {MAX_LINE_BYTES >> 20} MB")
             continue
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
-            yield parse_item("", number, True, None) | {"problem": f"line {number}: it is not UTF-8 text"}
+            yield problem_item(number, "it is not UTF-8 text")
             continue
         if not text.strip():
             continue
