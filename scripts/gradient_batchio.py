@@ -178,11 +178,9 @@ def request_of(item: dict, defaults, max_tokens_field: str, schemas: dict) -> tu
     return model, body, schema
 
 
-
 def text_chars(body: dict) -> int:
     return sum(len(m["content"]) if isinstance(m.get("content"), str) else len(json.dumps(m.get("content")))
                for m in body["messages"])
-
 
 
 # ---------------------------------------------------------------- output
@@ -217,13 +215,19 @@ class Sink:
 
         sink = cls(None, None, path)
         sink.fd, sink.temporary = temporary_beside(path)
+        sink.force = force
         return sink
 
     def commit(self) -> None:
-        """A `whole` file renamed into place, its lines all written."""
+        """A `whole` file put in place, its lines all written: renamed over the old one with
+        --force, else linked, which never replaces a file made meanwhile."""
         if self.temporary:
             try:
-                os.replace(self.temporary, self.path)
+                if self.force:
+                    os.replace(self.temporary, self.path)
+                else:
+                    os.link(self.temporary, self.path)
+                    os.unlink(self.temporary)
             except OSError as exc:
                 raise GradientError("io", f"cannot save {self.path}: {why(exc)}") from None
             self.temporary = None
