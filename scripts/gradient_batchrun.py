@@ -11,11 +11,11 @@ the command line (gradient_batch).
 from __future__ import annotations
 
 import queue
-from collections import deque
 import random
 import sys
 import threading
 import time
+from collections import deque
 
 import gradient_ledger as ledger
 from gradient_batchio import Reorder, request_of, result_line, text_chars
@@ -30,7 +30,7 @@ FATAL_STATUSES = (401, 403)  # no item can succeed: the key is wrong or lacks th
 PROGRESS_EVERY = 0.2
 
 
-# ---------------------------------------------------------------- an item's request
+# ---------------------------------------------------------------- pure helpers
 
 def jittered(wait: float | None) -> float | None:
     """A rate-limit reset wait plus 250-500 ms, as DigitalOcean advises, so that clients spread out."""
@@ -38,7 +38,7 @@ def jittered(wait: float | None) -> float | None:
 
 
 def answer_of(document, model: str, schema) -> tuple:
-    """(content, data, usage) of a chat answer; GradientError when it is empty or misses the schema."""
+    """(content, data, Answer) of a chat answer; GradientError when it is empty or misses the schema."""
     import gradient_schema
 
     answer = parse_chat(document, Answer(model, "chat"))
