@@ -120,6 +120,7 @@ def ask(client, args, prompt, history, streaming, schema):
     import gradient_tools
     from gradient_chatapi import Answer, parse_chat, parse_responses
     from gradient_chatinput import request_for
+    from gradient_http import Client
 
     api = "responses" if args.responses_api else "chat"
     if schema is None:
@@ -140,7 +141,8 @@ def ask(client, args, prompt, history, streaming, schema):
                 from gradient_stream import stream_to
 
                 return answer, stream_to(client, path, body, answer, args, echo=schema is None)
-            document, response = client.post_json(path, body)
+            last = attempt == len(forms) - 1  # a server that refuses a form answers 500 at once: no retries before the next
+            document, response = (client if last else Client(client.settings._replace(max_retries=0))).post_json(path, body)
         except common.GradientError as error:
             if schema is None or attempt == len(forms) - 1 or error.status not in (400, 422, 500):
                 raise

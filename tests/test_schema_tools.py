@@ -256,3 +256,12 @@ def test_server_tool_flags_used_wrongly_are_usage_errors(api, capsys, argv, word
     with pytest.raises(SystemExit) as caught:
         run(api, *argv)
     assert caught.value.code == 2 and words in capsys.readouterr().err and api.calls() == []
+
+
+def test_a_form_refused_with_500_goes_to_the_next_without_retries(api, capsys):
+    """llama-cpp-python answers json_schema with a 500: retrying it only wasted a second or more."""
+    api.add("POST", CHAT, Reply(500, json={"error": {"message": "validation error"}}),
+            Reply(json=text_answer('{"title": "Up", "year": 2009, "rating": 8.3}')))
+    assert run(api, "--schema", MOVIE, "--json", "--max-retries", "2") == 0
+    forms = [call.json["response_format"]["type"] for call in api.calls()]
+    assert forms == ["json_schema", "json_object"], "the refused form was retried"
