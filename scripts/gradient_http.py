@@ -38,8 +38,11 @@ def backoff_seconds(retries_taken: int, rand=None) -> float:
 
 def _retry_class():
     """urllib3's Retry with the OpenAI SDK's policy: waits, Retry-After cap, announcements."""
+    from urllib3 import exceptions
     from urllib3.exceptions import MaxRetryError
     from urllib3.util.retry import Retry
+
+    unresolved = getattr(exceptions, "NameResolutionError", ())  # urllib3 2; 1.26 has no such class
 
     class SdkRetry(Retry):
         verbose = False
@@ -51,6 +54,8 @@ def _retry_class():
 
         def increment(self, method=None, url=None, response=None, error=None, _pool=None,
                       _stacktrace=None):
+            if unresolved and isinstance(error, unresolved):  # a name that does not resolve will not in a second
+                raise MaxRetryError(_pool, url, error)
             if response is not None:
                 wait = parse_retry_after(response.headers)
                 if wait is not None and wait > MAX_RETRY_AFTER:

@@ -95,8 +95,9 @@ def test_connection_refused(tmp_path, capsys, no_sleep, keyed, name):
 
 @pytest.mark.parametrize("name", API_SCRIPTS)
 def test_dns_failure(tmp_path, capsys, no_sleep, keyed, name):
-    assert call(tmp_path, name, "http://no-such-host.invalid/v1", "--max-retries", "0") == 1
+    assert call(tmp_path, name, "http://no-such-host.invalid/v1") == 1
     assert "cannot resolve host no-such-host.invalid" in one_error_line(capsys.readouterr().err)
+    assert no_sleep == [], "a name that did not resolve was retried"
 
 
 @pytest.fixture
