@@ -89,7 +89,7 @@ class LocalRun:
         self.reorder = Reorder(self.emit, args.ordered)
         self.finished, self.total = finished, total
         self.prices = gradient_prices.offline_prices()
-        self.rows, self.schemas, self.lock = {}, {}, threading.Lock()
+        self.price_rows, self.schemas, self.lock = {}, {}, threading.Lock()
         self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
         self.tally = new_tally()
         self.reserved, self.spent_before, self.stop_reason, self.fatal = 0.0, None, None, None
@@ -100,9 +100,9 @@ class LocalRun:
     def row(self, model: str):
         import gradient_prices
 
-        if model not in self.rows:
-            self.rows[model] = gradient_prices.match_price(model, self.prices.models) if self.prices else None
-        return self.rows[model]
+        if model not in self.price_rows:
+            self.price_rows[model] = gradient_prices.match_price(model, self.prices.models) if self.prices else None
+        return self.price_rows[model]
 
     def estimate(self, model: str, body: dict) -> float | None:
         import gradient_prices
@@ -140,7 +140,7 @@ class LocalRun:
                 outcome, pause = "ok", jittered(rate_limit_wait(response.headers))
                 return document, response
             except GradientError as error:
-                headers = getattr(error, "headers", None) or {}
+                headers = error.headers or {}
                 throttled = error.status in (429, 503)
                 outcome = "throttled" if throttled else "other"
                 pause = parse_retry_after(headers)
@@ -156,17 +156,15 @@ class LocalRun:
                     if error.status in FATAL_STATUSES:
                         self.halt(error)
                     raise
-                if pause is None:
-                    pause = backoff_seconds(attempt)
-                if not throttled:
-                    outcome, wait, pause = "other", pause, None
+                wait = pause if pause is not None else backoff_seconds(attempt)
+                pause = wait if throttled else None  # throttled: every worker waits; else this item alone
             finally:
                 self.limiter.release(started, outcome, pause)
             attempt += 1
             with self.lock:
                 self.tally["retries"] += 1
-                self.tally["throttled"] += outcome == "throttled"
-            if outcome != "throttled" and self.stopping.wait(wait):
+                self.tally["throttled"] += throttled
+            if not throttled and self.stopping.wait(wait):
                 raise Stopped()
 
     def halt(self, error: GradientError) -> None:

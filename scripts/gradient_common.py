@@ -60,7 +60,7 @@ class GradientError(Exception):
             raise ValueError(f"undocumented error type {type_!r}")
         super().__init__(message)
         self.type, self.message, self.status, self.request_id = type_, message, status, request_id
-        self.hint, self.raw = hint, raw  # raw: what the server said, where --json users need it whole
+        self.hint, self.raw, self.headers = hint, raw, None  # raw: the server's words whole; headers: its answer's
 
     def to_dict(self) -> dict:
         error = {"type": self.type, "message": self.message, "status": self.status, "request_id": self.request_id,
