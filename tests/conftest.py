@@ -20,6 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakeapi import FakeAPI  # noqa: E402
 
+from gradient_inference.core import cli as core_cli  # noqa: E402
+from gradient_inference.core.settings import resolve_settings  # noqa: E402
+
 # The commands are the console scripts pyproject.toml installs; every other module is shared code.
 COMMANDS = sorted(set(re.findall(r'^gradient-[a-z]+ = "(gradient_[a-z]+):main"$',
                                  (ROOT / "pyproject.toml").read_text(), re.M)))
@@ -69,11 +72,16 @@ def keyed(monkeypatch):
 
 def parse_common(*argv, **kwargs) -> argparse.Namespace:
     """The common flags parsed as a script would parse them."""
-    import gradient_config
 
     parser = argparse.ArgumentParser()
-    gradient_config.add_common_args(parser, **kwargs)
+    core_cli.add_common_args(parser, **kwargs)
     return parser.parse_args(list(argv))
+
+
+def settings_from(args: argparse.Namespace):
+    """The settings a command's run module resolves from its parsed common flags."""
+    return resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                            max_retries=args.max_retries, verbose=args.verbose)
 
 
 def run_script(name: str, *args: str, input: bytes | str | None = None, env: dict | None = None,

@@ -17,6 +17,9 @@ import gradient_batch
 from conftest import FAKE_KEY, SCRIPTS, read_all
 from fakeapi import Reply
 
+from gradient_inference.ledger import store as ledger_store
+from gradient_inference.models import budget as models_budget
+
 MODEL = "openai-gpt-oss-120b"  # priced in the bundled snapshot
 
 
@@ -230,11 +233,10 @@ def test_a_server_asking_for_a_very_long_wait_ends_the_run_for_a_later_resume(ap
 
 @pytest.mark.parametrize("concurrency", ["1", "4"])
 def test_max_cost_stops_scheduling_and_says_how_many_were_left(api, capsys, tmp_path, concurrency):
-    import gradient_prices
 
     echo(api, completion_tokens=200)
     prompts = [f"item number {i:03d}" for i in range(20)]
-    worst = gradient_prices.worst_case(MODEL, len(prompts[0]), 200)
+    worst = models_budget.worst_case(MODEL, len(prompts[0]), 200)
     output = tmp_path / "out.jsonl"
     code, out, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", *prompts), "--max-tokens", "200",
                          "--max-cost", f"{worst * 3.5:.10f}", "--concurrency", concurrency, "--output", str(output), "--json")
@@ -254,10 +256,9 @@ def test_an_unpriced_model_under_a_budget_is_an_item_error_unless_allowed(api, c
 
 
 def test_the_daily_budget_counts_what_the_ledger_holds(api, capsys, tmp_path):
-    import gradient_ledger
 
     echo(api)
-    gradient_ledger.record({"script": "chat", "outcome": "ok", "cost_usd": 5.0})
+    ledger_store.record({"script": "chat", "outcome": "ok", "cost_usd": 5.0})
     code, lines, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", "a", "b"), "--daily-budget", "5.0000001",
                            "--max-tokens", "100")
     assert code == 1 and lines == [] and "2 left" in err and "daily budget" in err

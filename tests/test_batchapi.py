@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 import gradient_batch
-import gradient_batchfile
+from gradient_inference.batch import files as batch_files
 from conftest import ROOT
 from fakeapi import Reply
 
@@ -153,7 +153,7 @@ def test_what_the_batch_api_cannot_take_is_refused_before_any_upload(api, capsys
 
 @pytest.mark.parametrize("limit, value", [("MAX_LINES", 3), ("MAX_BYTES", 300)])
 def test_too_many_lines_or_bytes_are_refused_before_any_upload(api, capsys, tmp_path, monkeypatch, limit, value):
-    monkeypatch.setattr(gradient_batchfile, limit, value)
+    monkeypatch.setattr(batch_files, limit, value)
     with pytest.raises(SystemExit) as stop:
         main(api, "--remote", jsonl(tmp_path / "in.jsonl", *[f"prompt {i}" for i in range(5)]))
     assert stop.value.code == 2 and "split the input" in capsys.readouterr().err and not api.requests
@@ -165,7 +165,7 @@ def test_anthropic_models_get_anthropics_batch_format(batch_api, capsys, tmp_pat
     [line] = [json.loads(x) for x in batch_api.calls("PUT")[0].body.decode().splitlines()]
     params = line["params"]
     assert params["system"] == "Be brief." and params["messages"] == [{"role": "user", "content": "Hi"}]
-    assert params["max_tokens"] == gradient_batchfile.ANTHROPIC_MAX_TOKENS
+    assert params["max_tokens"] == batch_files.ANTHROPIC_MAX_TOKENS
     assert params["tool_choice"]["type"] == "tool" and params["tools"][0]["input_schema"]["required"] == ["name"]
     create = batch_api.calls("POST", "/v1/batches")[-1].json
     assert create["provider"] == "anthropic" and "endpoint" not in create
@@ -175,11 +175,11 @@ def test_anthropic_results_are_read_too():
     line = {"custom_id": "a", "result": {"type": "succeeded", "message": {
         "id": "m", "model": "anthropic-claude-sonnet-4", "content": [{"type": "text", "text": "Hello"}],
         "stop_reason": "end_turn", "usage": {"input_tokens": 7, "output_tokens": 2}}}}
-    item, status, document, error = gradient_batchfile.parse_result(json.dumps(line).encode())
+    item, status, document, error = batch_files.parse_result(json.dumps(line).encode())
     assert status == "ok" and document["choices"][0]["message"]["content"] == "Hello" and error is None
     failed = {"custom_id": "b", "result": {"type": "errored", "error": {"type": "invalid_request_error",
                                                                         "message": "too long"}}}
-    _, status, _, error = gradient_batchfile.parse_result(json.dumps(failed).encode())
+    _, status, _, error = batch_files.parse_result(json.dumps(failed).encode())
     assert status == "error" and "too long" in error.message
 
 
@@ -240,13 +240,13 @@ def test_wait_without_remote_is_a_usage_error(api, capsys, tmp_path):
     ([b"a\n", b"  \n", b"b"], [b"a", b"b"]),
 ])
 def test_result_files_are_split_into_lines_without_holding_a_long_one(monkeypatch, chunks, lines):
-    monkeypatch.setattr(gradient_batchfile, "MAX_LINE_BYTES", 10)
-    assert list(gradient_batchfile.result_lines(iter(chunks))) == lines
+    monkeypatch.setattr(batch_files, "MAX_LINE_BYTES", 10)
+    assert list(batch_files.result_lines(iter(chunks))) == lines
 
 
 def test_a_result_line_over_16_mb_is_skipped_and_the_next_one_read():
     chunks = [b"x" * 65536] * 512 + [b"\n" + json.dumps(output_line("a", "A")).encode()]  # 32 MB, no newline
-    found = list(gradient_batchfile.result_lines(iter(chunks)))
+    found = list(batch_files.result_lines(iter(chunks)))
     assert found[0] is None and json.loads(found[1])["custom_id"] == "a"
 
 

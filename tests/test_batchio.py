@@ -7,12 +7,13 @@ import os
 
 import pytest
 
-import gradient_batchio as batchio
-from gradient_common import GradientError, UsageError
+from gradient_inference.batch import items as batch_items
+from gradient_inference.batch import results as batch_results
+from gradient_inference.core.errors import GradientError, UsageError
 
 
 def items(text: str, plain: bool = False, template=None) -> list:
-    return list(batchio.read_items(io.BytesIO(text.encode() if isinstance(text, str) else text), plain, template))
+    return list(batch_items.read_items(io.BytesIO(text.encode() if isinstance(text, str) else text), plain, template))
 
 
 @pytest.mark.parametrize("line, field, expected", [
@@ -70,7 +71,7 @@ def test_plain_lines_and_the_template():
 
 
 def test_a_line_that_is_not_utf8_or_too_long_is_a_problem_and_reading_goes_on(monkeypatch):
-    monkeypatch.setattr(batchio, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(batch_items, "MAX_LINE_BYTES", 64)
     found = items(b'"ok"\n\xff\xfe\n"' + b"x" * 200 + b'"\n"after"\n')
     assert [i.get("problem", i["prompt"]) for i in found] == [
         "ok", "line 2: it is not UTF-8 text", "line 3: it is longer than 0 MB", "after"]
@@ -79,15 +80,15 @@ def test_a_line_that_is_not_utf8_or_too_long_is_a_problem_and_reading_goes_on(mo
 def test_the_input_must_be_a_regular_file(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(UsageError, match="FIFO"):
-        batchio.open_input(str(tmp_path / "fifo"), None)
+        batch_items.open_input(str(tmp_path / "fifo"), None)
     with pytest.raises(UsageError, match="folder"):
-        batchio.open_input(str(tmp_path), None)
+        batch_items.open_input(str(tmp_path), None)
 
 
 def test_result_lines_carry_every_field_and_errors_as_objects():
     item = {"custom_id": "a", "line": 3}
-    line = batchio.result_line(item, "error", error=GradientError("rate_limit", "too many", status=429))
-    assert list(line) == list(batchio.RESULT_FIELDS)
+    line = batch_results.result_line(item, "error", error=GradientError("rate_limit", "too many", status=429))
+    assert list(line) == list(batch_results.RESULT_FIELDS)
     assert line["error"]["type"] == "rate_limit" and line["error"]["status"] == 429
 
 
@@ -97,12 +98,12 @@ def read_lines(path) -> list:
 
 def test_the_output_file_is_appended_line_by_line_and_refused_when_it_exists(tmp_path):
     path = str(tmp_path / "out.jsonl")
-    sink = batchio.Sink.to_file(path, resume=False, force=False)
+    sink = batch_results.Sink.to_file(path, resume=False, force=False)
     sink.write({"custom_id": "a", "status": "ok"})
     sink.close()
     with pytest.raises(UsageError, match="--resume continues"):
-        batchio.Sink.to_file(path, resume=False, force=False)
-    batchio.Sink.to_file(path, resume=False, force=True).close()
+        batch_results.Sink.to_file(path, resume=False, force=False)
+    batch_results.Sink.to_file(path, resume=False, force=True).close()
     assert open(path).read() == ""
 
 
@@ -110,7 +111,7 @@ def test_resume_finds_the_ok_lines_and_cuts_a_line_a_kill_left_half_written(tmp_
     path = tmp_path / "out.jsonl"
     path.write_text('{"custom_id": "a", "status": "ok"}\n{"custom_id": "b", "status": "error"}\n'
                     'garbage\n{"custom_id": "c", "stat')
-    sink = batchio.Sink.to_file(str(path), resume=True, force=False)
+    sink = batch_results.Sink.to_file(str(path), resume=True, force=False)
     assert sink.finished == {"a"}
     sink.write({"custom_id": "c", "status": "ok"})
     sink.close()
@@ -124,14 +125,14 @@ def test_the_output_may_not_be_a_link_a_folder_or_a_fifo(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     for name, words in (("link", "symbolic link"), ("fifo", "FIFO|No such device")):
         with pytest.raises(GradientError, match=words):
-            batchio.Sink.to_file(str(tmp_path / name), resume=True, force=False)
+            batch_results.Sink.to_file(str(tmp_path / name), resume=True, force=False)
     with pytest.raises(GradientError, match="cannot write the output"):
-        batchio.Sink.to_file(str(tmp_path), resume=True, force=False)
+        batch_results.Sink.to_file(str(tmp_path), resume=True, force=False)
 
 
 def test_a_secret_in_a_result_is_masked_on_its_way_out(tmp_path, keyed):
     path = str(tmp_path / "out.jsonl")
-    sink = batchio.Sink.to_file(path, resume=False, force=False)
+    sink = batch_results.Sink.to_file(path, resume=False, force=False)
     sink.write({"content": f"the key is {keyed}"})
     sink.close()
     assert keyed not in open(path).read() and "***" in open(path).read()
@@ -139,7 +140,7 @@ def test_a_secret_in_a_result_is_masked_on_its_way_out(tmp_path, keyed):
 
 def test_reorder_keeps_input_order_and_flushes_past_gaps_at_a_stop():
     written = []
-    reorder = batchio.Reorder(written.append, ordered=True)
+    reorder = batch_results.Reorder(written.append, ordered=True)
     reorder.add(2, {"n": 2})
     reorder.add(0, {"n": 0})
     assert written == [{"n": 0}]
@@ -152,7 +153,7 @@ def test_reorder_keeps_input_order_and_flushes_past_gaps_at_a_stop():
 
 def test_without_order_lines_leave_as_they_come():
     written = []
-    reorder = batchio.Reorder(written.append, ordered=False)
+    reorder = batch_results.Reorder(written.append, ordered=False)
     reorder.add(5, {"n": 5})
     reorder.add(1, None)
     assert written == [{"n": 5}]

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 import fakecatalog
-import gradient_catalog as catalog
+from gradient_inference.core import clock as core_clock
+from gradient_inference.models import catalog as models_catalog
+from gradient_inference.models import prices as models_prices
 import gradient_chat
 import gradient_image
 import gradient_models
-import gradient_prices as prices
 import gradient_pricing
 from conftest import FAKE_KEY, tiny_png
 from fakeapi import Reply
@@ -57,7 +58,7 @@ def test_the_fake_catalog_validates_against_digitaloceans_schemas():
 # ---------------------------------------------------------------- reading the catalog
 
 def test_every_page_and_every_card_is_read_with_the_token(served):
-    rows = catalog.fetch_catalog(10, 0, False, now=NOON)
+    rows = models_catalog.fetch_catalog(10, 0, False, now=NOON)
     assert sorted(rows_by_id(rows)) == sorted(e["model_id"] for e in fakecatalog.ENTRIES)
     pages = [c.query for c in served.calls("GET", fakecatalog.LIST)]
     assert pages == ["page=1&limit=100", "page=2&limit=100"]
@@ -67,7 +68,7 @@ def test_every_page_and_every_card_is_read_with_the_token(served):
 
 
 def test_prices_of_every_kind_with_zero_as_null(served):
-    rows = rows_by_id(catalog.fetch_catalog(10, 0, False, now=NOON))
+    rows = rows_by_id(models_catalog.fetch_catalog(10, 0, False, now=NOON))
     gpt = rows["openai-gpt-oss-120b"]
     assert (gpt["input_price"], gpt["output_price"], gpt["cached_input_price"]) == (0.1, 0.7, None)
     assert (gpt["batch_input_price"], gpt["batch_output_price"], gpt["source"]) == (0.05, 0.35, "catalog")
@@ -83,7 +84,7 @@ def test_prices_of_every_kind_with_zero_as_null(served):
 
 @pytest.mark.parametrize("now, expected", [(NOON, 0.8), (MIDNIGHT, 0.5)])
 def test_a_price_that_varies_by_hour_shows_the_current_one_and_says_so(served, now, expected):
-    llama = rows_by_id(catalog.fetch_catalog(10, 0, False, now=now))["llama3.3-70b-instruct"]
+    llama = rows_by_id(models_catalog.fetch_catalog(10, 0, False, now=now))["llama3.3-70b-instruct"]
     assert llama["input_price"] == expected and "varies by hour" in llama["price_note"]
 
 
@@ -100,13 +101,13 @@ def test_cards_are_read_a_bounded_number_at_a_time(api, monkeypatch):
         return Reply(json=fakecatalog.card(seen.path.rsplit("/", 1)[1]))
 
     fakecatalog.install(api, monkeypatch, card_reply=Reply(dynamic=slow_card))
-    assert len(catalog.fetch_catalog(10, 0, False)) == len(fakecatalog.ENTRIES)
-    assert 1 < state["most"] <= catalog.CARD_WORKERS
+    assert len(models_catalog.fetch_catalog(10, 0, False)) == len(fakecatalog.ENTRIES)
+    assert 1 < state["most"] <= models_catalog.CARD_WORKERS
 
 
 def test_a_card_that_fails_leaves_the_list_prices_and_a_warning(api, monkeypatch, capsys):
     fakecatalog.install(api, monkeypatch, card_reply=Reply(500, json={"message": "card service down"}))
-    rows = rows_by_id(catalog.fetch_catalog(10, 0, False))
+    rows = rows_by_id(models_catalog.fetch_catalog(10, 0, False))
     assert rows["openai-gpt-oss-120b"]["input_price"] == 0.1 and rows["openai-gpt-oss-120b"]["batch_input_price"] is None
     assert "6 of 6 catalog cards could not be read" in capsys.readouterr().err
 
@@ -114,9 +115,9 @@ def test_a_card_that_fails_leaves_the_list_prices_and_a_warning(api, monkeypatch
 # ---------------------------------------------------------------- types and capabilities
 
 def test_the_models_command_offers_exactly_the_catalogs_types():
-    assert gradient_models.TYPES == catalog.TYPES
-    assert {catalog.catalog_type(t) for t in ("text-to-text", "text-to-image", "embedding", "text-to-speech",
-                                              "speech-to-text", "text-to-audio", "image-to-video", "odd")} <= set(catalog.TYPES)
+    assert gradient_models.build_parser()._option_string_actions["--type"].choices == models_catalog.TYPES
+    assert {models_catalog.catalog_type(t) for t in ("text-to-text", "text-to-image", "embedding", "text-to-speech",
+                                              "speech-to-text", "text-to-audio", "image-to-video", "odd")} <= set(models_catalog.TYPES)
 
 
 @pytest.mark.parametrize("model_id, kind, capabilities", [
@@ -129,7 +130,7 @@ def test_the_models_command_offers_exactly_the_catalogs_types():
     ("somebody-new-model-7b", "unknown", []),
 ])
 def test_types_from_the_bundled_table_rules_or_unknown(model_id, kind, capabilities):
-    assert catalog.describe_model(model_id, None) == {"type": kind, "capabilities": capabilities}
+    assert models_catalog.describe_model(model_id, None) == {"type": kind, "capabilities": capabilities}
 
 
 def test_models_get_types_from_the_catalog_when_a_token_is_set(served, keyed, capsys):
@@ -199,7 +200,7 @@ def test_catalog_then_page_then_stale_cache_then_snapshot(api, monkeypatch, tmp_
     assert (code, document["source"]) == (0, "live") and "the model catalog is unavailable" in err
     api.routes[("GET", "/pricing/")] = [Reply(503, json={})]
     document_ = json.loads(cache.read_text())
-    document_["fetched_at"] = prices.iso_utc(time.time() - 3 * 86400)
+    document_["fetched_at"] = core_clock.iso_utc(time.time() - 3 * 86400)
     cache.write_text(json.dumps(document_))
     code, document, err = run_pricing(capsys, "--cache-file", str(cache), "--max-retries", "0")
     assert (code, document["source"]) == (0, "stale_cache")
@@ -251,7 +252,7 @@ def test_cached_reads_and_cache_writes_use_their_prices(served, tmp_path, monkey
     assert gradient_pricing.main(["--json"]) == 0
     usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cached_input_tokens": 200_000,
              "cache_write_tokens": 300_000, "cache_write_1h_tokens": 100_000}
-    cost, source = prices.cost_for("anthropic-claude-sonnet-4", usage)
+    cost, source = models_prices.cost_for("anthropic-claude-sonnet-4", usage)
     assert cost == pytest.approx(0.2 * 0.3 + 0.3 * 3.75 + 0.1 * 6 + 0.4 * 3) and source.startswith("prices: cache")
 
 

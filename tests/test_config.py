@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-import gradient_common as common
-import gradient_config as config
-from conftest import parse_common as parse
+import gradient_models
+
+from gradient_inference.core import errors as core_errors
+from gradient_inference.core import providers as core_providers
+from gradient_inference.core import settings as core_settings
+from conftest import settings_from, parse_common as parse
 
 
 # ---------------------------------------------------------------- key
@@ -19,7 +22,7 @@ from conftest import parse_common as parse
 def test_key_order_first_non_empty_variable_wins(winner, present):
     environ = {name: f"key-of-{name}" for name in present}
     environ["GRADIENT_API_KEY"] = environ.get("GRADIENT_API_KEY", "  ")  # blank does not count
-    assert config.resolve_api_key(common.PROVIDERS["digitalocean"], environ) == f"key-of-{winner}"
+    assert core_settings.resolve_api_key(core_providers.PROVIDERS["digitalocean"], environ) == f"key-of-{winner}"
 
 
 def test_key_file_is_read_stripped_after_variables(isolated_env, capsys):
@@ -27,9 +30,9 @@ def test_key_file_is_read_stripped_after_variables(isolated_env, capsys):
     path.parent.mkdir(parents=True)
     path.write_text("  sk-do-from-file\n")
     path.chmod(0o600)
-    provider = common.PROVIDERS["digitalocean"]
-    assert config.resolve_api_key(provider, {"HOME": str(isolated_env)}) == "sk-do-from-file"
-    assert config.resolve_api_key(provider, {"MODEL_ACCESS_KEY": "env-wins"}) == "env-wins"
+    provider = core_providers.PROVIDERS["digitalocean"]
+    assert core_settings.resolve_api_key(provider, {"HOME": str(isolated_env)}) == "sk-do-from-file"
+    assert core_settings.resolve_api_key(provider, {"MODEL_ACCESS_KEY": "env-wins"}) == "env-wins"
     assert capsys.readouterr().err == ""
 
 
@@ -37,7 +40,7 @@ def test_key_file_variable_and_loose_permissions_warning(tmp_path, capsys):
     path = tmp_path / "key"
     path.write_text("sk-do-custom\n")
     path.chmod(0o644)
-    key = config.resolve_api_key(common.PROVIDERS["digitalocean"], {"GRADIENT_API_KEY_FILE": str(path)})
+    key = core_settings.resolve_api_key(core_providers.PROVIDERS["digitalocean"], {"GRADIENT_API_KEY_FILE": str(path)})
     assert key == "sk-do-custom"
     err = capsys.readouterr().err
     assert "readable by group or others" in err and "chmod 600" in err
@@ -49,19 +52,19 @@ def test_vultr_key_file(isolated_env):
     path.parent.mkdir(parents=True)
     path.write_text("vultr-key")
     path.chmod(0o600)
-    assert config.resolve_api_key(common.PROVIDERS["vultr"]) == "vultr-key"
+    assert core_settings.resolve_api_key(core_providers.PROVIDERS["vultr"]) == "vultr-key"
 
 
 def test_missing_key_is_a_config_error_naming_the_variable():
-    with pytest.raises(common.GradientError) as caught:
-        config.resolve_settings(parse())
+    with pytest.raises(core_errors.GradientError) as caught:
+        settings_from(parse())
     assert caught.value.type == "config"
     assert "GRADIENT_API_KEY" in caught.value.message
     assert "Model access keys" in caught.value.hint
 
 
 def test_loopback_base_url_needs_no_key():
-    settings = config.resolve_settings(parse("--base-url", "http://127.0.0.1:8080/v1"))
+    settings = settings_from(parse("--base-url", "http://127.0.0.1:8080/v1"))
     assert settings.api_key is None and settings.base_url == "http://127.0.0.1:8080/v1"
 
 
@@ -73,7 +76,7 @@ def test_loopback_base_url_needs_no_key():
 ])
 def test_provider_presets(monkeypatch, capsys, provider, base_url, key_var, field):
     monkeypatch.setenv(key_var, "k")
-    settings = config.resolve_settings(parse("--provider", provider))
+    settings = settings_from(parse("--provider", provider))
     assert (settings.base_url, settings.api_key, settings.provider.max_tokens_field) == (base_url, "k", field)
     # opendatasky is plain http: the user is told the key travels unencrypted
     assert ("plain http" in capsys.readouterr().err) == base_url.startswith("http:")
@@ -81,25 +84,25 @@ def test_provider_presets(monkeypatch, capsys, provider, base_url, key_var, fiel
 
 def test_base_url_flag_beats_env_and_provider_preset(monkeypatch):
     monkeypatch.setenv("GRADIENT_BASE_URL", "http://127.0.0.1:1/v1")
-    assert config.resolve_settings(parse()).base_url == "http://127.0.0.1:1/v1"
-    assert config.resolve_settings(parse("--base-url", "http://localhost:2/v1/")).base_url == "http://localhost:2/v1"
+    assert settings_from(parse()).base_url == "http://127.0.0.1:1/v1"
+    assert settings_from(parse("--base-url", "http://localhost:2/v1/")).base_url == "http://localhost:2/v1"
 
 
 def test_bad_base_url_env_is_a_config_error(monkeypatch):
     monkeypatch.setenv("GRADIENT_BASE_URL", "inference.do-ai.run/v1")
-    with pytest.raises(common.GradientError, match="not an http"):
-        config.resolve_settings(parse())
+    with pytest.raises(core_errors.GradientError, match="not an http"):
+        settings_from(parse())
 
 
 def test_base_url_without_scheme_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as caught:
-        parse("--base-url", "localhost:8080/v1")
+        gradient_models.main(["--base-url", "localhost:8080/v1"])
     assert caught.value.code == 2
     assert "not an http(s) URL" in capsys.readouterr().err
 
 
 def test_base_url_path_without_v1_warns(capsys):
-    config.resolve_settings(parse("--base-url", "http://127.0.0.1:8080"))
+    settings_from(parse("--base-url", "http://127.0.0.1:8080"))
     assert "does not end in /v1" in capsys.readouterr().err
 
 

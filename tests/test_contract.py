@@ -4,7 +4,10 @@ from __future__ import annotations
 import pytest
 
 import gradient_audio
-import gradient_chatapi
+from gradient_inference.chat import bodies as chat_bodies
+from gradient_inference.media import run_audio as media_run_audio
+from gradient_inference.media import run_embed as media_run_embed
+from gradient_inference.media import run_image as media_run_image
 import gradient_embed
 import gradient_image
 from conftest import ROOT
@@ -48,7 +51,7 @@ HISTORY = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "
     dict(model="anthropic-claude-3.7-sonnet", system=None, history=[], prompt="Long doc", images=[], cache=True),
 ])
 def test_chat_completion_bodies(check, kwargs):
-    check("CreateChatCompletionRequest", gradient_chatapi.chat_body(**kwargs))
+    check("CreateChatCompletionRequest", chat_bodies.chat_body(**kwargs))
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -59,7 +62,7 @@ def test_chat_completion_bodies(check, kwargs):
          images=[DATA_URL, "https://example.com/cat.jpg"]),
 ])
 def test_responses_bodies(check, kwargs):
-    body = gradient_chatapi.responses_body(**kwargs)
+    body = chat_bodies.responses_body(**kwargs)
     if isinstance(body["input"], list):
         # the spec picks an input item's schema by an OpenAPI discriminator, which JSON Schema's
         # oneOf does not apply (a message fits two branches), so items are checked as what they are
@@ -70,11 +73,11 @@ def test_responses_bodies(check, kwargs):
 
 
 def test_image_embedding_and_speech_bodies(check):
-    check("CreateImageRequest", gradient_image.images_body("openai-gpt-image-1", "A red square", 3, "1024x1024",
+    check("CreateImageRequest", media_run_image.images_body("openai-gpt-image-1", "A red square", 3, "1024x1024",
                                                            "high", "webp"))
-    check("CreateImageRequest", gradient_image.images_body("openai-gpt-image-1", "x", 1, None, None, None))
-    check("CreateEmbeddingRequest", gradient_embed.embeddings_body("text-embedding-3-small", ["a", "b"], 256))
-    check("CreateSpeechRequest", gradient_audio.speech_body("gpt-4o-mini-tts", "Hello", "alloy", "mp3"))
+    check("CreateImageRequest", media_run_image.images_body("openai-gpt-image-1", "x", 1, None, None, None))
+    check("CreateEmbeddingRequest", media_run_embed.embeddings_body("text-embedding-3-small", ["a", "b"], 256))
+    check("CreateSpeechRequest", media_run_audio.speech_body("gpt-4o-mini-tts", "Hello", "alloy", "mp3"))
 
 
 def test_the_contract_check_rejects_a_wrong_body(check):
@@ -105,11 +108,11 @@ TOOL = {"type": "function", "function": {"name": "lookup", "description": "Find 
     dict(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "lookup"}}),
 ])
 def test_chat_bodies_with_controls_fit_digitaloceans_spec(check_do, extra):
-    body = gradient_chatapi.chat_body("openai-gpt-oss-120b", None, [], "Q", [], **extra)
+    body = chat_bodies.chat_body("openai-gpt-oss-120b", None, [], "Q", [], **extra)
     assert {k: body[k] for k in extra} == extra
     check_do("chat_completion_request", body)
 
 
 def test_responses_body_with_controls_fits_digitaloceans_spec(check_do):
-    body = gradient_chatapi.responses_body("openai-gpt-oss-120b", "sys", [], "Q", [], top_p=0.5, stop=["END"])
+    body = chat_bodies.responses_body("openai-gpt-oss-120b", "sys", [], "Q", [], top_p=0.5, stop=["END"])
     check_do("create_response_request", body)

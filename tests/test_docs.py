@@ -9,7 +9,7 @@ import pytest
 import strictyaml
 from skills_ref.validator import validate
 
-import gradient_common
+from gradient_inference.core import providers as core_providers
 from conftest import COMMANDS as COMMAND_MODULES, ROOT, SCRIPTS
 
 DOCS = {"README.md": (ROOT / "README.md").read_text(), "SKILL.md": (ROOT / "SKILL.md").read_text()}
@@ -17,7 +17,7 @@ COMMANDS = {name: name for name in COMMAND_MODULES}
 COMMANDS.update({name.replace("_", "-"): name for name in list(COMMANDS)})
 INVOCATION = re.compile(r"(?<![\w/-])(?:scripts/)?(gradient[_-][a-z]+)(?:\.py)?(?![\w.-])")
 PIPELINE_END = re.compile(r"\|\||[|;&<>)]|\$\(")
-PROJECT_NAMES = {"gradient-inference"}
+PROJECT_NAMES = {"gradient_inference", "gradient-inference"}
 STANDARD_VARIABLES = {"COLUMNS", "XDG_DATA_HOME"}  # the terminal's and the XDG spec's own; not ours to document
 
 
@@ -44,11 +44,11 @@ def invocations(text: str):
 
 def environment_variables() -> set:
     names = set()
-    for path in SCRIPTS.glob("gradient_*.py"):
+    for path in SCRIPTS.rglob("*.py"):
         source = path.read_text()
         names.update(re.findall(r'env_default\("([A-Z0-9_]+)"', source))
         names.update(re.findall(r'environ(?:\.get)?[\(\[]"([A-Z0-9_]+)"', source))
-    for provider in gradient_common.PROVIDERS.values():
+    for provider in core_providers.PROVIDERS.values():
         names.update(provider.key_vars)
         names.update([provider.key_file_var] if provider.key_file_var else [])
     return names - STANDARD_VARIABLES

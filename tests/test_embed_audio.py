@@ -12,6 +12,8 @@ import gradient_embed
 from conftest import FAKE_KEY
 from fakeapi import Reply
 
+from gradient_inference.media import run_audio as media_run_audio
+
 EMBED = "/v1/embeddings"
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 32
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 32
@@ -272,4 +274,4 @@ def test_subcommand_is_required(capsys):
     (b"{\"error\": 1}", None), (b"", None),
 ])
 def test_sniff_audio(head, kind):
-    assert gradient_audio.sniff_audio(head) == kind
+    assert media_run_audio.sniff_audio(head) == kind

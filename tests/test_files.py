@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import gradient_files
+from gradient_inference.core import outfiles as core_outfiles
 
 
 @pytest.mark.parametrize("output, n, expected", [
@@ -11,5 +11,5 @@ import gradient_files
     ("a.webp", 1, ["a.webp"]), ("a.jpeg", 2, ["a-1.jpeg", "a-2.jpeg"]), ("a.v2", 1, ["a.v2.png"]),
 ])
 def test_planned_paths(output, n, expected):
-    assert gradient_files.planned_paths(output, n, ".png", "S", "gradient-image",
+    assert core_outfiles.planned_paths(output, n, ".png", "S", "gradient-image",
                                         {".png", ".jpg", ".jpeg", ".webp", ".gif"}) == expected

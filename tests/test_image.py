@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-import gradient_files
+from gradient_inference.core import outfiles as core_outfiles
 import gradient_image
 from conftest import FAKE_KEY, JPEG, WEBP, tiny_png
 from fakeapi import Reply
@@ -174,7 +174,7 @@ def test_ctrl_c_during_a_download_leaves_no_file(api, workdir, monkeypatch, caps
     def interrupted(self, data):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gradient_files.OutputFile, "write", interrupted)
+    monkeypatch.setattr(core_outfiles.OutputFile, "write", interrupted)
     assert run_image(api, "--prompt", "x", "--output", "i.png") == 130
     assert leftovers(workdir) == [] and "Traceback" not in capsys.readouterr().err
 

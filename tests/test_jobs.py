@@ -1,7 +1,7 @@
 """gradient_jobs: async-invoke jobs and their progress display (the flows are in test_image and test_embed_audio)."""
 from __future__ import annotations
 
-import gradient_jobs
+from gradient_inference.core import output as core_output
 
 
 def test_live_progress_line_on_a_terminal():
@@ -17,7 +17,7 @@ def test_live_progress_line_on_a_terminal():
         def flush(self):
             pass
 
-    progress = gradient_jobs.Progress(Terminal())
+    progress = core_output.Progress(Terminal())
     progress.update("IN_PROGRESS", 1.2)
     progress.update("IN_PROGRESS", 3.4)
     progress.close()

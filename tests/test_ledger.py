@@ -2,6 +2,7 @@
 before sending, conversations continued, reports, and a ledger that is broken or read-only."""
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -17,7 +18,7 @@ import gradient_audio
 import gradient_chat
 import gradient_embed
 import gradient_image
-import gradient_ledger as ledger
+from gradient_inference.ledger import store as ledger_store
 import gradient_models
 import gradient_usage
 from conftest import SCRIPTS, tiny_png
@@ -28,7 +29,7 @@ MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 16
 
 
 def calls(path=None):
-    return ledger.rows("SELECT * FROM calls ORDER BY id", (), path)
+    return ledger_store.rows("SELECT * FROM calls ORDER BY id", (), path)
 
 
 def chat_answer(content="ok", prompt_tokens=10, completion_tokens=5):
@@ -96,7 +97,7 @@ def test_eight_processes_and_a_loop_lose_no_row(api):
     processes = [subprocess.Popen([sys.executable, str(SCRIPTS / "gradient_chat.py"), "--base-url", api.url,
                                    "--no-stdin", "--prompt", f"p{i}"], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, env=dict(os.environ)) for i in range(8)]
-    threads = [threading.Thread(target=lambda i=i: ledger.record({"script": "loop", "outcome": "ok", "model": str(i)}))
+    threads = [threading.Thread(target=lambda i=i: ledger_store.record({"script": "loop", "outcome": "ok", "model": str(i)}))
                for i in range(40)]
     for thread in threads:
         thread.start()
@@ -142,16 +143,16 @@ def test_a_ledger_on_a_full_or_unwritable_path_is_a_warning(api, tmp_path, monke
 def test_a_ledger_made_by_the_previous_version_migrates_and_keeps_its_rows(tmp_path):
     path = tmp_path / "old.db"
     old = sqlite3.connect(path)
-    old.execute(ledger.MIGRATIONS[0])
+    old.execute(ledger_store.MIGRATIONS[0])
     old.execute("PRAGMA user_version = 1")
     old.execute("INSERT INTO calls (ts, script, outcome, cost_usd) VALUES ('2026-11-01T10:00:00Z', 'chat', 'ok', 0.5)")
     old.commit()
     old.close()
-    assert ledger.record({"script": "batch", "outcome": "ok", "batch_id": "b-1"}, str(path))
+    assert ledger_store.record({"script": "batch", "outcome": "ok", "batch_id": "b-1"}, str(path))
     rows = calls(str(path))
     assert [(r["script"], r["cost_usd"], r["batch_id"]) for r in rows] == [("chat", 0.5, None), ("batch", None, "b-1")]
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == len(ledger.MIGRATIONS)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == len(ledger_store.MIGRATIONS)
 
 
 # ---------------------------------------------------------------- budgets
@@ -168,7 +169,7 @@ def test_max_cost_refuses_before_sending(api, capsys):
 
 def test_the_daily_budget_counts_every_process(api, monkeypatch, capsys):
     for _ in range(3):
-        ledger.record({"script": "chat", "outcome": "ok", "cost_usd": 0.4})
+        ledger_store.record({"script": "chat", "outcome": "ok", "cost_usd": 0.4})
     api.json("POST", CHAT, chat_answer())
     done = subprocess.run([sys.executable, str(SCRIPTS / "gradient_chat.py"), "--base-url", api.url, "--no-stdin",
                            "--model", "openai-gpt-oss-120b", "--prompt", "hi", "--max-tokens", "100000"],
@@ -238,7 +239,7 @@ def history():
             ("2026-11-02T09:00:00Z", "chat", "a", "server", None, None, None),
             ("2026-11-03T09:00:00Z", "chat", "b", "ok", 100, 50, 1.5)]
     for ts, script, model, outcome, tokens_in, tokens_out, cost in rows:
-        ledger.record({"ts": ts, "script": script, "model": model, "outcome": outcome, "input_tokens": tokens_in,
+        ledger_store.record({"ts": ts, "script": script, "model": model, "outcome": outcome, "input_tokens": tokens_in,
                        "output_tokens": tokens_out, "cost_usd": cost})
 
 
@@ -269,7 +270,7 @@ def test_reports_over_a_date_range_and_as_csv(history, capsys):
 def test_relative_times_and_bad_ones():
     now = 1_800_000_000
     assert gradient_usage.moment("24h", now) == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 86400))
-    with pytest.raises(gradient_usage.argparse.ArgumentTypeError):
+    with pytest.raises(argparse.ArgumentTypeError):
         gradient_usage.moment("last tuesday")
 
 
@@ -308,7 +309,7 @@ def test_the_database_file_is_never_opened_behind_sqlites_back(tmp_path, monkeyp
     other threads' SQLite connections too: a process then deleted a WAL that held other processes'
     rows (1 to 8 of 8 survived). Only SQLite may open the ledger once it exists."""
     path = str(tmp_path / "u.db")
-    assert ledger.record({"script": "first", "outcome": "ok"}, path)
+    assert ledger_store.record({"script": "first", "outcome": "ok"}, path)
     opened = []
     real_open = os.open
 
@@ -317,5 +318,5 @@ def test_the_database_file_is_never_opened_behind_sqlites_back(tmp_path, monkeyp
         return real_open(name, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", watching_open)
-    assert ledger.record({"script": "second", "outcome": "ok"}, path)
+    assert ledger_store.record({"script": "second", "outcome": "ok"}, path)
     assert path not in opened and [r["script"] for r in calls(path)] == ["first", "second"]

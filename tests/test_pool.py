@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gradient_pool import Limiter, Stopped
+from gradient_inference.batch.pool import Limiter, Stopped
 
 
 class Clock:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import gradient_pricepage as pricepage
+from gradient_inference.models import price_page as models_price_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -22,7 +22,7 @@ def compact(rows):
 # ---------------------------------------------------------------- parsing
 
 def test_2026_tab_layout():
-    rows = compact(pricepage.parse_html(fixture("pricing_2026_tabs.html")))
+    rows = compact(models_price_page.parse_html(fixture("pricing_2026_tabs.html")))
     assert rows[("OpenAI", "gpt-oss-120b")] == {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"}
     assert rows[("OpenAI", "gpt-oss-20b")] == {"input_price": 0.05, "output_price": 0.45, "unit": "per 1M tokens"}
     assert rows[("OpenAI", "GPT-5")]["cached_input_price"] == 0.125
@@ -41,7 +41,7 @@ def test_2026_tab_layout():
 
 
 def test_headings_layout_with_separate_columns_and_commas():
-    rows = compact(pricepage.parse_html(fixture("pricing_headings.html")))
+    rows = compact(models_price_page.parse_html(fixture("pricing_headings.html")))
     assert rows == {
         ("OpenAI", "gpt-oss-120b"): {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"},
         ("OpenAI", "gpt-oss-20b"): {"input_price": 0.05, "output_price": 0.45, "unit": "per 1M tokens"},
@@ -51,7 +51,7 @@ def test_headings_layout_with_separate_columns_and_commas():
 
 
 def test_markdown_twin():
-    rows = compact(pricepage.parse_markdown(fixture("pricing_twin.md")))
+    rows = compact(models_price_page.parse_markdown(fixture("pricing_twin.md")))
     assert rows == {
         ("OpenAI", "gpt-oss-120b"): {"input_price": 0.1, "output_price": 0.7, "unit": "per 1M tokens"},
         ("OpenAI", "GPT-5"): {"input_price": 1.25, "output_price": 10.0, "unit": "per 1M tokens"},
@@ -71,7 +71,7 @@ def test_markdown_twin():
      {"input_price": 1.25, "output_price": 10.0, "cached_input_price": 0.125}),
 ])
 def test_token_price_cells(cell, expected):
-    assert pricepage.parse_price_cell(cell) == dict(expected, unit="per 1M tokens")
+    assert models_price_page.parse_price_cell(cell) == dict(expected, unit="per 1M tokens")
 
 
 @pytest.mark.parametrize("cell, expected", [
@@ -82,11 +82,11 @@ def test_token_price_cells(cell, expected):
     ("", None),
 ])
 def test_per_unit_and_unpriced_cells(cell, expected):
-    assert pricepage.parse_price_cell(cell) == expected
+    assert models_price_page.parse_price_cell(cell) == expected
 
 
 def test_verbose_says_which_rows_were_skipped(capsys):
-    pricepage.parse_html(fixture("pricing_2026_tabs.html"), verbose=True)
+    models_price_page.parse_html(fixture("pricing_2026_tabs.html"), verbose=True)
     assert "skipped OpenAI / GPT-6 preview: no price found" in capsys.readouterr().err
 
 
@@ -101,16 +101,16 @@ ARIA_TABS = """<html><body><h2>Foundation models</h2>
 
 
 def test_aria_tab_bar_layout_maps_each_panel_to_its_tab():
-    rows = compact(pricepage.parse_html(ARIA_TABS))
+    rows = compact(models_price_page.parse_html(ARIA_TABS))
     assert set(rows) == {("Anthropic", "Claude Opus 4"), ("OpenAI", "gpt-oss-20b")}
 
 
 def test_only_the_pricing_region_is_parsed():
     page = "<nav>" + "<a href='/x'>x</a>" * 1000 + "</nav><h2>Prices</h2><table><tr><th>Model</th>" \
            "<th>Price</th></tr><tr><td>M</td><td>$1 per 1M tokens</td></tr></table><footer>" + "y" * 5000
-    region = pricepage.pricing_region(page)
+    region = models_price_page.pricing_region(page)
     assert region.startswith("<h2>Prices</h2>") and region.endswith("</table>")
-    assert compact(pricepage.parse_html(page)) == {("Prices", "M"): {"input_price": 1.0, "output_price": 1.0,
+    assert compact(models_price_page.parse_html(page)) == {("Prices", "M"): {"input_price": 1.0, "output_price": 1.0,
                                                                    "unit": "per 1M tokens"}}
 
 
@@ -119,4 +119,4 @@ def test_only_the_pricing_region_is_parsed():
     ("$0.10 per 1M input tokens", {"input_price": 0.1, "output_price": None}),  # never guessed
 ])
 def test_partial_and_unlabelled_token_cells(cell, expected):
-    assert pricepage.parse_price_cell(cell) == dict(expected, unit="per 1M tokens")
+    assert models_price_page.parse_price_cell(cell) == dict(expected, unit="per 1M tokens")

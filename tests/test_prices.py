@@ -7,16 +7,18 @@ from pathlib import Path
 
 import pytest
 
-import gradient_prices as prices
+from gradient_inference.core import clock as core_clock
+from gradient_inference.models import catalog as models_catalog
+from gradient_inference.models import prices as models_prices
 
 
 def row(model, input_price, output_price, provider="OpenAI"):
-    return prices.make_row(provider, model, {"input_price": input_price, "output_price": output_price,
-                                             "unit": prices.TOKEN_UNIT})
+    return models_prices.make_row(provider, model, {"input_price": input_price, "output_price": output_price,
+                                             "unit": models_prices.TOKEN_UNIT})
 
 
 def write_cache(path, models, age_hours=1.0):
-    document = {"schema_version": 1, "fetched_at": prices.iso_utc(time.time() - age_hours * 3600),
+    document = {"schema_version": 1, "fetched_at": core_clock.iso_utc(time.time() - age_hours * 3600),
                 "url": "https://cached.example/", "models": models}
     path.write_text(json.dumps(document))
 
@@ -29,11 +31,11 @@ def write_cache(path, models, age_hours=1.0):
     ("2024-02-29T00:00:00.5Z", 1709164800.5), ("2026-13-01T00:00:00Z", None), ("yesterday", None), (None, None),
 ])
 def test_parse_time_without_datetime(text, expected):
-    assert prices.parse_time(text) == expected
+    assert core_clock.parse_time(text) == expected
 
 
 def test_iso_utc_round_trips():
-    assert prices.parse_time(prices.iso_utc(1771232400)) == 1771232400
+    assert core_clock.parse_time(core_clock.iso_utc(1771232400)) == 1771232400
 
 
 # ---------------------------------------------------------------- id matching
@@ -53,36 +55,36 @@ NO_MATCH = ["openai-gpt-4o", "llama3-8b-instruct", "anthropic-claude-opus-4-7", 
 
 @pytest.fixture(scope="module")
 def snapshot_rows():
-    return prices.read_snapshot().models
+    return models_prices.read_snapshot().models
 
 
 @pytest.mark.parametrize("api_id, display", MATCHES)
 def test_api_ids_map_to_their_price_row(snapshot_rows, api_id, display):
-    assert prices.match_price(api_id, snapshot_rows)["model"] == display
+    assert models_prices.match_price(api_id, snapshot_rows)["model"] == display
 
 
 @pytest.mark.parametrize("api_id", NO_MATCH)
 def test_no_price_is_better_than_a_wrong_price(snapshot_rows, api_id):
-    assert prices.match_price(api_id, snapshot_rows) is None
+    assert models_prices.match_price(api_id, snapshot_rows) is None
 
 
 def test_gpt_5_never_maps_to_its_siblings(snapshot_rows):
-    found = prices.match_price("openai-gpt-5", snapshot_rows)
+    found = models_prices.match_price("openai-gpt-5", snapshot_rows)
     assert found["model"] == "GPT-5" and found["input_price"] == 1.25
     for sibling in ("GPT-5 nano", "GPT-5.2", "GPT-5 mini"):
         only_sibling = [r for r in snapshot_rows if r["model"] == sibling]
-        assert prices.match_price("openai-gpt-5", only_sibling) is None
+        assert models_prices.match_price("openai-gpt-5", only_sibling) is None
 
 
 def test_ambiguous_matches_with_different_prices_give_none():
     rows = [row("gpt-oss-120b", 0.1, 0.7), row("GPT OSS 120B", 0.2, 0.9, provider="Other")]
-    assert prices.match_price("openai-gpt-oss-120b", rows) is None
+    assert models_prices.match_price("openai-gpt-oss-120b", rows) is None
 
 
 def test_snapshot_is_valid_and_complete():
-    snapshot = prices.read_snapshot()
+    snapshot = models_prices.read_snapshot()
     assert snapshot.source == "snapshot" and snapshot.fetched_at == "2026-02-16T09:00:00Z"
-    assert len(snapshot.models) == 24 and all(m["unit"] == prices.TOKEN_UNIT for m in snapshot.models)
+    assert len(snapshot.models) == 24 and all(m["unit"] == models_prices.TOKEN_UNIT for m in snapshot.models)
 
 
 FACTS = Path(__file__).parents[2] / "shared" / "reference" / "pricing_facts_2026-02.json"
@@ -91,7 +93,7 @@ FACTS = Path(__file__).parents[2] / "shared" / "reference" / "pricing_facts_2026
 @pytest.mark.skipif(not FACTS.exists(), reason=f"no fact sheet at {FACTS}")
 def test_snapshot_matches_the_fact_sheet():
     facts = json.loads(FACTS.read_text())
-    assert [(m["provider"], m["model"], m["input_price"], m["output_price"]) for m in prices.read_snapshot().models] == [
+    assert [(m["provider"], m["model"], m["input_price"], m["output_price"]) for m in models_prices.read_snapshot().models] == [
         (m["provider"], m["model"], m["input_price"], m["output_price"]) for m in facts["models"]]
 
 
@@ -101,25 +103,24 @@ def test_cost_for_uses_cache_then_snapshot(tmp_path, monkeypatch):
     cache = tmp_path / "cache.json"
     monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
     usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000, "cached_input_tokens": None}
-    assert prices.cost_for("openai-gpt-oss-120b", usage) == (0.8, "prices: bundled snapshot of 2026-02-16")
+    assert models_prices.cost_for("openai-gpt-oss-120b", usage) == (0.8, "prices: bundled snapshot of 2026-02-16")
     write_cache(cache, [row("gpt-oss-120b", 1.0, 2.0)], age_hours=2)
-    assert prices.cost_for("openai-gpt-oss-120b", usage) == (3.0, "prices: cache, 2 h old")
-    assert prices.cost_for("unknown-model", usage) == (None, "no price known for unknown-model")
+    assert models_prices.cost_for("openai-gpt-oss-120b", usage) == (3.0, "prices: cache, 2 h old")
+    assert models_prices.cost_for("unknown-model", usage) == (None, "no price known for unknown-model")
 
 
 def test_cached_input_tokens_use_the_cached_price():
-    priced = prices.make_row("OpenAI", "GPT-5", {"input_price": 1.25, "output_price": 10.0,
-                                                  "cached_input_price": 0.125, "unit": prices.TOKEN_UNIT})
+    priced = models_prices.make_row("OpenAI", "GPT-5", {"input_price": 1.25, "output_price": 10.0,
+                                                  "cached_input_price": 0.125, "unit": models_prices.TOKEN_UNIT})
     usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cached_input_tokens": 600_000}
-    assert prices.cost_usd(priced, usage) == pytest.approx(0.4 * 1.25 + 0.6 * 0.125)
+    assert models_prices.cost_usd(priced, usage) == pytest.approx(0.4 * 1.25 + 0.6 * 0.125)
 
 
 def test_the_snapshots_api_ids_are_the_name_matchers():
     """The bundled snapshot carries model_id (so no matching runs at start-up); it must be what the
     careful matcher gives for the known DigitalOcean ids, no more and no less."""
-    import gradient_catalog
 
-    rows = prices.read_snapshot().models
+    rows = models_prices.read_snapshot().models
     stored = {r["model"]: r["model_id"] for r in rows}
-    fresh = {r["model"]: r["model_id"] for r in gradient_catalog.attach_known_ids([dict(r, model_id=None) for r in rows])}
+    fresh = {r["model"]: r["model_id"] for r in models_catalog.attach_known_ids([dict(r, model_id=None) for r in rows])}
     assert stored == fresh and stored["gpt-oss-120b"] == "openai-gpt-oss-120b"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import gradient_prices as prices
+from gradient_inference.core import clock as core_clock
+from gradient_inference.models import prices as models_prices
+from gradient_inference.models import run_pricing as models_run_pricing
 import gradient_pricing as pricing
 from conftest import SCRIPTS
 from fakeapi import Reply
@@ -43,15 +45,15 @@ def page(api, monkeypatch):
 
 
 def write_cache(path, models, age_hours=1.0, **extra):
-    fetched = prices.iso_utc(time.time() - age_hours * 3600)
+    fetched = core_clock.iso_utc(time.time() - age_hours * 3600)
     document = {"schema_version": 1, "fetched_at": fetched, "url": "https://cached.example/", "models": models}
     document.update(extra)
     path.write_text(json.dumps(document))
 
 
 def row(model, input_price, output_price, provider="OpenAI"):
-    return prices.make_row(provider, model, {"input_price": input_price, "output_price": output_price,
-                                              "unit": prices.TOKEN_UNIT})
+    return models_prices.make_row(provider, model, {"input_price": input_price, "output_price": output_price,
+                                              "unit": models_prices.TOKEN_UNIT})
 
 
 def run_json(capsys, *argv):
@@ -146,8 +148,7 @@ def test_snapshot_fallback_offline(cache, capsys):
 
 
 def test_nothing_at_all_exits_1(cache, monkeypatch, capsys):
-    monkeypatch.setattr(prices, "SNAPSHOT", "/nonexistent/snapshot.json")
-    monkeypatch.setattr(prices, "SNAPSHOT_INSTALLED", "/nonexistent/snapshot.json")
+    monkeypatch.setattr(models_prices, "SNAPSHOT", "/nonexistent/snapshot.json")
     assert pricing.main(["--cache-file", str(cache), "--max-retries", "0"]) == 1
     assert capsys.readouterr().err.startswith("error: connection refused")
 
@@ -299,9 +300,9 @@ def test_changes_when_the_page_cannot_be_fetched_exits_1(cache, capsys):
 
 
 def test_unknown_output_price_gives_no_cost():
-    half = prices.make_row("X", "Half", {"input_price": 1.0, "output_price": None, "unit": prices.TOKEN_UNIT})
-    assert prices.cost_usd(half, {"input_tokens": 10, "output_tokens": 10}) is None
-    assert "-" in pricing.render_table([half], False).splitlines()[1].split()
+    half = models_prices.make_row("X", "Half", {"input_price": 1.0, "output_price": None, "unit": models_prices.TOKEN_UNIT})
+    assert models_prices.cost_usd(half, {"input_tokens": 10, "output_tokens": 10}) is None
+    assert "-" in models_run_pricing.render_table([half], False).splitlines()[1].split()
 
 
 def test_the_cron_recipe_runs_in_an_empty_environment(api, tmp_path):

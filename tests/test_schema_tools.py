@@ -7,8 +7,9 @@ import json
 import pytest
 
 import gradient_chat
-import gradient_common
-import gradient_schema as schema
+from gradient_inference.chat import schema as chat_schema
+from gradient_inference.chat import tools as chat_tools
+from gradient_inference.core import errors as core_errors
 from fakeapi import Reply, sse_reply
 
 CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
@@ -32,31 +33,31 @@ def text_answer(content: str):
 # ---------------------------------------------------------------- the schema module
 
 def test_the_short_form():
-    assert schema.parse_short(MOVIE) == {"type": "object", "required": ["title", "year", "rating"], "properties": {
+    assert chat_schema.parse_short(MOVIE) == {"type": "object", "required": ["title", "year", "rating"], "properties": {
         "title": {"type": "string"}, "year": {"type": "integer"},
         "rating": {"type": "number", "description": "0 to 10"}}}
-    assert schema.parse_short("a\nb bool")["properties"]["b"] == {"type": "boolean"}
+    assert chat_schema.parse_short("a\nb bool")["properties"]["b"] == {"type": "boolean"}
 
 
 @pytest.mark.parametrize("text", ["", "title date", "1abc", " , \n"])
 def test_short_forms_that_are_not(text):
-    with pytest.raises(gradient_common.UsageError):
-        schema.parse_short(text)
+    with pytest.raises(core_errors.UsageError):
+        chat_schema.parse_short(text)
 
 
 def test_a_description_may_hold_colons_and_empty_fields_are_skipped():
-    assert schema.parse_short("a: b: c, ,")["properties"] == {"a": {"type": "string", "description": "b: c"}}
+    assert chat_schema.parse_short("a: b: c, ,")["properties"] == {"a": {"type": "string", "description": "b: c"}}
 
 
 def test_a_schema_from_inline_json_or_a_file(tmp_path):
     inline = '{"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}'
-    assert schema.load_schema(inline)["required"] == ["n"]
+    assert chat_schema.load_schema(inline)["required"] == ["n"]
     path = tmp_path / "s.json"
     path.write_text(inline)
-    assert schema.load_schema(str(path)) == json.loads(inline)
-    assert schema.load_schema(MOVIE, multi=True)["properties"]["items"]["items"]["required"] == ["title", "year", "rating"]
-    with pytest.raises(gradient_common.UsageError):
-        schema.load_schema('{"type": "array"}')
+    assert chat_schema.load_schema(str(path)) == json.loads(inline)
+    assert chat_schema.load_schema(MOVIE, multi=True)["properties"]["items"]["items"]["required"] == ["title", "year", "rating"]
+    with pytest.raises(core_errors.UsageError):
+        chat_schema.load_schema('{"type": "array"}')
 
 
 @pytest.mark.parametrize("value, found", [
@@ -67,13 +68,13 @@ def test_a_schema_from_inline_json_or_a_file(tmp_path):
     (["Up"], ["the answer is not object"]),
 ])
 def test_the_basics_are_checked(value, found):
-    assert schema.problems(value, schema.parse_short(MOVIE)) == found
+    assert chat_schema.problems(value, chat_schema.parse_short(MOVIE)) == found
 
 
 def test_rich_schemas_are_checked_fully_with_jsonschema():
     rich = {"type": "object", "properties": {"size": {"type": "string", "enum": ["S", "M"]}}, "required": ["size"]}
-    with pytest.raises(gradient_common.GradientError) as caught:
-        schema.check({"size": "XL"}, rich, '{"size": "XL"}')
+    with pytest.raises(core_errors.GradientError) as caught:
+        chat_schema.check({"size": "XL"}, rich, '{"size": "XL"}')
     assert "is not one of" in caught.value.message and caught.value.raw == '{"size": "XL"}'
 
 
@@ -241,12 +242,11 @@ def test_web_search_and_mcp_tools_reach_the_body(api, keyed, monkeypatch, capsys
 
 
 def test_web_searches_are_counted_in_the_cost_or_said_unknown(api, monkeypatch, tmp_path, capsys):
-    import gradient_tools
 
-    assert gradient_tools.search_cost(0.001, {"server_tool_use": {"web_search_requests": 3}}, True) == 0.031
-    assert gradient_tools.search_cost(0.001, {"prompt_tokens": 1}, True) == 0.001
+    assert chat_tools.search_cost(0.001, {"server_tool_use": {"web_search_requests": 3}}, True) == 0.031
+    assert chat_tools.search_cost(0.001, {"prompt_tokens": 1}, True) == 0.001
     assert "does not say how many web searches ran" in capsys.readouterr().err
-    assert gradient_tools.search_cost(0.001, None, False) == 0.001
+    assert chat_tools.search_cost(0.001, None, False) == 0.001
 
 
 @pytest.mark.parametrize("argv, words", [(["--mcp", "nolabel"], "LABEL=URL"), (["--mcp-allow", "x"], "go with --mcp"),

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-import gradient_wire as wire
+from gradient_inference.api import retry as api_retry
+from gradient_inference.api import sse as api_sse
+from gradient_inference.api import status as api_status
 
 
 # ---------------------------------------------------------------- errors
@@ -19,12 +21,12 @@ import gradient_wire as wire
     (b"", ""),
 ])
 def test_server_message_shapes(body, expected):
-    assert wire.server_message(body) == expected
+    assert api_status.server_message(body) == expected
 
 
 def test_http_error_html_page_uses_its_title():
     page = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>" + b"x" * 5000
-    error = wire.http_error(502, "Bad Gateway", {"content-type": "text/html"}, page, 2)
+    error = api_status.http_error(502, "Bad Gateway", {"content-type": "text/html"}, page, 2)
     assert error.message == "server returned an HTML page (502): 502 Bad Gateway"
     assert error.type == "server" and "retried 2 times" in error.hint
 
@@ -36,7 +38,7 @@ def test_http_error_html_page_uses_its_title():
     (500, "server", "server trouble"), (503, "server", "server trouble"),
 ])
 def test_status_mapping(status, type_, hint_part):
-    error = wire.http_error(status, "R", {"x-request-id": "req-1"}, b'{"message": "m"}', 0)
+    error = api_status.http_error(status, "R", {"x-request-id": "req-1"}, b'{"message": "m"}', 0)
     assert error.type == type_ and error.request_id == "req-1" and error.status == status
     assert (hint_part in error.hint) if hint_part else error.hint is None
 
@@ -51,7 +53,7 @@ def test_status_mapping(status, type_, hint_part):
 ])
 def test_parse_retry_after(headers, expected):
     now = 1445412480.0  # 2015-10-21 07:28:00 UTC
-    assert wire.parse_retry_after(headers, now=now) == expected
+    assert api_retry.parse_retry_after(headers, now=now) == expected
 
 
 # ---------------------------------------------------------------- SSE parsing
@@ -63,13 +65,13 @@ def test_parse_retry_after(headers, expected):
     [b"data: one\n", b"\n", b"data: tw", b"o\n\n"],
 ])
 def test_sse_line_endings_and_splits(pieces):
-    parser = wire.SSEParser()
+    parser = api_sse.SSEParser()
     events = [e for piece in pieces for e in parser.feed(piece)] + parser.finish()
     assert events == [("message", "one"), ("message", "two")]
 
 
 def test_sse_multiline_data_comments_fields_and_missing_blank_line():
-    parser = wire.SSEParser()
+    parser = api_sse.SSEParser()
     text = (b"\xef\xbb\xbf: keep-alive\nevent: response.output_text.delta\ndata: a\ndata:b\nid: 7\n"
             b"retry: 10\ngarbage line\n\ndata: last")
     events = parser.feed(text) + parser.finish()
@@ -77,7 +79,7 @@ def test_sse_multiline_data_comments_fields_and_missing_blank_line():
 
 
 def test_sse_utf8_split_across_reads():
-    parser = wire.SSEParser()
+    parser = api_sse.SSEParser()
     encoded = "data: héllo\n\n".encode()
     events = [e for i in range(len(encoded)) for e in parser.feed(encoded[i:i + 1])]
     assert events == [("message", "héllo")]
@@ -91,7 +93,7 @@ def test_sse_utf8_split_across_reads():
     ("soon", None), ("", None), ("1e9", None), ("5x", None), ("99999999999999999999", None),
 ])
 def test_reset_seconds(value, seconds):
-    from gradient_wire import reset_seconds
+    from gradient_inference.api.retry import reset_seconds
 
     found = reset_seconds(value, 1_000_000_000.0)
     assert found == (pytest.approx(seconds) if seconds is not None else None)
@@ -111,6 +113,6 @@ def test_reset_seconds(value, seconds):
     ({}, None),
 ])
 def test_rate_limit_wait_waits_for_the_latest_reset_of_what_ran_out(headers, wait):
-    from gradient_wire import rate_limit_wait
+    from gradient_inference.api.retry import rate_limit_wait
 
     assert rate_limit_wait(headers, now=1_000_000_000.0) == wait

@@ -16,9 +16,9 @@ import pytest
 
 import gradient_audio
 import gradient_chat
-import gradient_files
-import gradient_http
-import gradient_prices
+from gradient_inference.core import clock as core_clock
+from gradient_inference.core import outfiles as core_outfiles
+from gradient_inference.models import prices as models_prices
 import gradient_embed
 import gradient_image
 import gradient_models
@@ -59,7 +59,7 @@ API_SCRIPTS = ["models", "chat", "image", "embed", "speak"]
 @pytest.fixture
 def no_sleep(monkeypatch):
     waits = []
-    monkeypatch.setattr(gradient_http.time, "sleep", waits.append)
+    monkeypatch.setattr(time, "sleep", waits.append)
     return waits
 
 
@@ -336,10 +336,10 @@ def test_image_file_that_is_not_an_image(api, tmp_path, capsys):
 # ---------------------------------------------------------------- files
 
 def good_cache(path, price=0.1):
-    models = [gradient_prices.make_row("OpenAI", "gpt-oss-120b", {"input_price": price, "output_price": 0.7,
-                                                                   "unit": gradient_prices.TOKEN_UNIT})]
-    gradient_prices.write_cache(str(path), gradient_prices.PriceSet(
-        "live", gradient_prices.iso_utc(time.time() - 30 * 3600), "u", models))
+    models = [models_prices.make_row("OpenAI", "gpt-oss-120b", {"input_price": price, "output_price": 0.7,
+                                                                   "unit": models_prices.TOKEN_UNIT})]
+    models_prices.write_cache(str(path), models_prices.PriceSet(
+        "live", core_clock.iso_utc(time.time() - 30 * 3600), "u", models))
     return path.read_bytes()
 
 
@@ -365,7 +365,7 @@ def test_disk_full_during_a_cache_write_keeps_the_old_cache(pricing_page, work, 
     def full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(gradient_prices.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)
     assert gradient_pricing.main(["--cache-file", str(cache)]) == 0
     captured = capsys.readouterr()
     assert "No space left on device" in captured.err and "gpt-oss-120b" in captured.out
@@ -383,14 +383,14 @@ def test_disk_full_while_saving_an_image(api, work, monkeypatch, capsys):
         def close(self):
             pass
 
-    real_open = gradient_files.OutputFile._open
+    real_open = core_outfiles.OutputFile._open
 
     def open_full(self):
         real_open(self)
         self.handle.close()
         self.handle = Full()
 
-    monkeypatch.setattr(gradient_files.OutputFile, "_open", open_full)
+    monkeypatch.setattr(core_outfiles.OutputFile, "_open", open_full)
     assert main(["--base-url", api.url, *argv]) == 1
     assert "No space left on device" in one_error_line(capsys.readouterr().err)
     assert list(work.iterdir()) == []
@@ -403,7 +403,7 @@ def test_ctrl_c_during_a_cache_write_keeps_the_old_cache(pricing_page, work, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gradient_prices.json, "dump", interrupted)
+    monkeypatch.setattr(json, "dump", interrupted)
     assert gradient_pricing.main(["--cache-file", str(cache)]) == 130
     assert "Traceback" not in capsys.readouterr().err
     assert cache.read_bytes() == before and [p.name for p in work.iterdir()] == ["cache.json"]

@@ -20,15 +20,15 @@ import zlib
 import pytest
 
 import gradient_chat
-import gradient_chatapi
-import gradient_common
-import gradient_config
-import gradient_files
+from gradient_inference.api import sse as api_sse
+from gradient_inference.chat import answers as chat_answers
+from gradient_inference.core import inputs as core_inputs
+from gradient_inference.core import clock as core_clock
+from gradient_inference.core import errors as core_errors
+from gradient_inference.core import settings as core_settings
 import gradient_image
 import gradient_models
 import gradient_pricing
-import gradient_prices
-import gradient_wire
 from conftest import FAKE_KEY, SCRIPTS, read_all, run_script, tiny_png
 from fakeapi import Reply, sse_reply
 
@@ -175,13 +175,12 @@ def test_a_base_url_with_credentials_is_refused_without_showing_them(api, capsys
     ("http://128.0.0.1/v1", False), ("http://[::2]/v1", False), ("http://[oops/v1", False),
 ])
 def test_loopback_is_an_address_or_localhost_not_a_name_that_starts_with_127(url, loopback):
-    assert gradient_config.is_loopback_url(url) is loopback
+    assert core_settings.is_loopback_url(url) is loopback
 
 
 def test_a_lookalike_loopback_host_needs_a_key_and_gets_the_plain_http_warning(capsys, keyed):
-    settings = gradient_config.resolve_settings(
-        gradient_config.argparse.Namespace(base_url="http://127.0.0.1.example.com/v1", provider=None, timeout=5,
-                                           max_retries=0, verbose=False))
+    settings = core_settings.resolve_settings(base_url="http://127.0.0.1.example.com/v1", provider=None, timeout=5,
+                                              max_retries=0, verbose=False)
     assert settings.api_key == FAKE_KEY and settings.max_tokens_field == "max_completion_tokens"
     assert "sent over plain http to 127.0.0.1.example.com" in capsys.readouterr().err
 
@@ -312,7 +311,7 @@ def test_dash_reads_stdin_for_the_input_file(api):
 
 
 def test_stdin_over_its_cap_is_a_usage_error(api, monkeypatch, capsys):
-    monkeypatch.setattr(gradient_files, "MAX_TEXT_BYTES", 1000)
+    monkeypatch.setattr(core_inputs, "MAX_TEXT_BYTES", 1000)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x" * 1001)))
     with pytest.raises(SystemExit) as caught:
         chat(api, "--prompt", "-")
@@ -504,12 +503,12 @@ class CountingLineEnds:
 
     def finditer(self, text):
         self.scanned += len(text)
-        return gradient_wire.SSE_LINE_END.finditer(text)
+        return api_sse.SSE_LINE_END.finditer(text)
 
 
 def test_sse_parsing_scans_each_character_once():
     counter = CountingLineEnds()
-    parser = gradient_wire.SSEParser(line_end=counter)
+    parser = api_sse.SSEParser(line_end=counter)
     total = 0
     parser.feed(b"data: ")
     for _ in range(2048):  # an 8 MB line without a newline, 4 KB a read
@@ -521,18 +520,18 @@ def test_sse_parsing_scans_each_character_once():
 
 
 def test_an_event_over_the_cap_is_refused(monkeypatch):
-    monkeypatch.setattr(gradient_wire, "MAX_EVENT_CHARS", 10_000)
-    parser = gradient_wire.SSEParser()
+    monkeypatch.setattr(api_sse, "MAX_EVENT_CHARS", 10_000)
+    parser = api_sse.SSEParser()
     parser.feed(b"data: " + b"x" * 6000 + b"\n")
-    with pytest.raises(gradient_common.GradientError) as caught:
+    with pytest.raises(core_errors.GradientError) as caught:
         parser.feed(b"data: " + b"y" * 6000)
     assert caught.value.type == "invalid_response" and "larger than" in caught.value.message
 
 
 def test_100000_deltas_are_joined_once():
-    answer_ = gradient_chatapi.Answer("m", "chat")
+    answer_ = chat_answers.Answer("m", "chat")
     for index in range(100_000):
-        gradient_chatapi.apply_chat_chunk(answer_, {"choices": [{"delta": {"content": f"{index % 10}"}}]})
+        chat_answers.apply_chat_chunk(answer_, {"choices": [{"delta": {"content": f"{index % 10}"}}]})
     assert len(answer_._content) == 100_000  # pieces, not 100,000 ever longer copies
     assert answer_.content == "0123456789" * 10_000 and len(answer_._content) == 1
 
@@ -555,7 +554,7 @@ def priced(api, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + "/pricing/")
     assert gradient_pricing.main(["--cache-file", str(cache), "--json"]) == 0
     document = json.loads(cache.read_text())
-    document["fetched_at"] = gradient_prices.iso_utc(time.time() - 30 * 3600)
+    document["fetched_at"] = core_clock.iso_utc(time.time() - 30 * 3600)
     cache.write_text(json.dumps(document))
     api.routes.clear()
     return {"cache": cache, "page": page, "before": cache.read_bytes(), "rows": len(document["models"])}

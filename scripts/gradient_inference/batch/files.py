@@ -1,0 +1,193 @@
+"""The files of DigitalOcean's Batch API: the input built in OpenAI's batch format (custom_id,
+method, url, body) or Anthropic's (custom_id, params) and checked whole before anything is
+uploaded (images, models the API does not take, one provider, 50,000 lines, 200 MB, the budget's
+worst case), and the result and error files read back line by line in either format.
+
+Belongs here: the formats of the remote batch's files. Does not belong here: calling the Batch
+API (batch.remote) or the result lines the user gets (batch.results).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from gradient_inference.batch.items import MAX_LINE_BYTES, request_of, text_chars
+from gradient_inference.chat.answers import text_of
+from gradient_inference.core.errors import GradientError, UsageError
+from gradient_inference.core.text import one_line
+from gradient_inference.models.budget import worst_case_at
+from gradient_inference.models.prices import cost_usd, match_price
+
+MAX_LINES, MAX_BYTES = 50_000, 200 << 20
+ENDPOINT = "/v1/chat/completions"
+ANTHROPIC_MAX_TOKENS = 4096  # Anthropic's batch format requires max_tokens; this when none is given
+
+
+# ---------------------------------------------------------------- building the input file
+
+
+def provider_of(model: str, rows: list) -> str | None:
+    """openai or anthropic for a model the Batch API takes; None for one known to be neither."""
+    for prefix in ("openai", "anthropic"):
+        if model.startswith(prefix + "-"):
+            return prefix
+    row = match_price(model, rows)
+    maker = (row or {}).get("provider", "").lower()
+    return maker if maker in ("openai", "anthropic") else None if row else "openai"
+
+
+def has_image(messages) -> bool:
+    return any(isinstance(part, dict) and (part.get("type") in ("image_url", "image", "input_image") or "image_url" in part)
+               for message in messages or [] if isinstance(message.get("content"), list) for part in message["content"])
+
+
+def anthropic_params(body: dict) -> dict:
+    """A chat body in Anthropic's Messages shape: the system prompt apart, max_tokens required,
+    a forced tool as input_schema and tool_choice {type: tool}."""
+    system = "\n\n".join(m["content"] for m in body["messages"] if m["role"] == "system" and isinstance(m["content"], str))
+    params = {"model": body["model"], "messages": [m for m in body["messages"] if m["role"] != "system"],
+              "max_tokens": next((body[k] for k in ("max_completion_tokens", "max_tokens") if body.get(k)),
+                                 ANTHROPIC_MAX_TOKENS)}
+    if system:
+        params["system"] = system
+    if body.get("temperature") is not None:
+        params["temperature"] = body["temperature"]
+    if body.get("tools"):
+        function = body["tools"][0]["function"]
+        params["tools"] = [{"name": function["name"], "description": function["description"],
+                            "input_schema": function["parameters"]}]
+        params["tool_choice"] = {"type": "tool", "name": function["name"]}
+    return params
+
+
+def batch_line(item: dict, provider: str, model: str, body: dict) -> dict:
+    if provider == "anthropic":
+        return {"custom_id": item["custom_id"], "params": anthropic_params(body)}
+    body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    return {"custom_id": item["custom_id"], "method": "POST", "url": ENDPOINT, "body": body}
+
+
+def build_input(items, item_defaults, rows: list, target) -> tuple:
+    """Write the batch's JSONL to `target` (a binary file), checking every item first: problems,
+    images, models the Batch API does not take, one provider per batch, at most 50,000 lines and
+    200 MB. (provider, lines, worst case in USD at interactive prices or None, custom_id -> input
+    line); a UsageError naming the first problems refuses it all."""
+    problems, providers, count, size, schemas, worst, lines = [], {}, 0, 0, {}, 0.0, {}
+    for item in items:
+        if len(problems) >= 5:  # enough to act on; the rest of the input is not read
+            break
+        if "problem" in item:
+            problems.append(item["problem"])
+            continue
+        try:
+            model, body, _ = request_of(item, item_defaults, "max_completion_tokens", schemas)
+        except ValueError as problem:
+            problems.append(str(problem))
+            continue
+        if has_image(body["messages"]):
+            problems.append(f"line {item['line']}: the Batch API takes text only, and this item has an image")
+            continue
+        provider = provider_of(model, rows)
+        if provider is None:
+            problems.append(f"line {item['line']}: the Batch API takes OpenAI and Anthropic models, not {model}")
+            continue
+        providers.setdefault(provider, item["line"])
+        row = match_price(model, rows)
+        limit = body.get("max_completion_tokens") or (row or {}).get("max_output_tokens")
+        estimate = worst_case_at(row, text_chars(body), limit)
+        worst = None if worst is None or estimate is None else worst + estimate
+        data = (json.dumps(batch_line(item, provider, model, body), ensure_ascii=False) + "\n").encode("utf-8")
+        count, size = count + 1, size + len(data)
+        if count > MAX_LINES or size > MAX_BYTES:
+            raise UsageError(f"the Batch API takes at most {MAX_LINES:,} requests and {MAX_BYTES >> 20} MB; "
+                             f"line {item['line']} passes that: split the input")
+        target.write(data)
+        lines[item["custom_id"]] = item["line"]
+    if len(providers) > 1:
+        (first, at), (second, where) = sorted(providers.items(), key=lambda kv: kv[1])[:2]
+        problems.append(f"a batch goes to one provider: line {at} is for {first}, line {where} for {second}; split the input")
+    if problems:
+        raise UsageError("nothing was uploaded: " + "; ".join(problems[:5]))
+    if not count:
+        raise UsageError("the input holds no items")
+    return next(iter(providers)), count, worst, lines
+
+
+# ---------------------------------------------------------------- result files
+
+
+def result_lines(stream_chunks):
+    """Lines of a downloaded JSONL file from its chunks, each byte looked at once; a line over
+    MAX_LINE_BYTES is skipped as it arrives and yielded as None (unreadable), never held whole."""
+    pieces, size, too_long = [], 0, False
+    for chunk in stream_chunks:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            size += len(piece)
+            too_long = too_long or size > MAX_LINE_BYTES
+            if end < 0:  # the line goes on in the next chunk
+                pieces = [] if too_long else pieces + [piece]
+                break
+            line = None if too_long else b"".join(pieces) + piece
+            if line is None or line.strip():
+                yield line
+            pieces, size, too_long, start = [], 0, False, end + 1
+    if too_long or any(piece.strip() for piece in pieces):
+        yield None if too_long else b"".join(pieces)
+
+
+def line_number(custom_id) -> int | None:
+    found = re.fullmatch(r"line-(\d{1,12})", custom_id or "")
+    return int(found.group(1)) if found else None
+
+
+def parse_result(raw: bytes) -> tuple:
+    """(item, status, answer document or None, error) of one line of a result or error file, in
+    OpenAI's shape (response.status_code, response.body) or Anthropic's (result.type, message)."""
+    try:
+        line = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise GradientError("invalid_response", "a line of the result file is not JSON") from None
+    if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
+        raise GradientError("invalid_response", "a line of the result file has no custom_id")
+    item = {"custom_id": line["custom_id"], "line": line_number(line["custom_id"])}
+    response, result = line.get("response"), line.get("result")
+    if isinstance(response, dict) and response.get("status_code") == 200 and isinstance(response.get("body"), dict):
+        return item, "ok", response["body"], None
+    if isinstance(result, dict) and result.get("type") == "succeeded" and isinstance(result.get("message"), dict):
+        message = result["message"]
+        blocks = message.get("content") if isinstance(message.get("content"), list) else []
+        calls = [{"id": b.get("id"), "type": "function", "function": {"name": b.get("name"), "arguments": json.dumps(
+            b.get("input"))}} for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
+        usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
+        chat = {"id": message.get("id"), "model": message.get("model"), "usage": usage, "choices": [{
+            "message": {"content": text_of(blocks), **({"tool_calls": calls} if calls else {})},
+            "finish_reason": message.get("stop_reason")}]}
+        return item, "ok", chat, None
+    error = line.get("error")
+    if error is None and isinstance(response, dict) and isinstance(response.get("body"), dict):
+        error = response["body"].get("error") or response["body"]
+    if error is None and isinstance(result, dict):
+        error = result.get("error")
+    if isinstance(error, dict) and isinstance(error.get("error"), dict):
+        error = error["error"]
+    message = one_line(str(error.get("message") if isinstance(error, dict) else error or "the request failed"), 500)
+    status = response.get("status_code") if isinstance(response, dict) else None
+    kind = (result or {}).get("type") if isinstance(result, dict) else None
+    return item, "error", None, GradientError("bad_request" if kind != "expired" else "timeout",
+                                              message + (f" ({kind})" if kind and kind != "errored" else ""),
+                                              status=status if isinstance(status, int) else None)
+
+
+def batch_cost(row, usage: dict) -> tuple:
+    """(USD, price source) at the row's batch prices where the catalog gives them, else at its
+    interactive prices, which overstate a batch's cost."""
+    if row is None:
+        return None, None
+    if row.get("batch_input_price") is not None and row.get("batch_output_price") is not None:
+        batch_row = dict(row, input_price=row["batch_input_price"], output_price=row["batch_output_price"],
+                         cached_input_price=None, cache_write_5m_price=None, cache_write_1h_price=None)
+        return cost_usd(batch_row, usage), "batch prices"
+    return cost_usd(row, usage), "interactive prices (no batch price known; a batch costs less)"

@@ -1,0 +1,265 @@
+"""A local batch run: many chat calls at once from worker threads that share one kept-alive
+connection pool, paced by the server (AIMD on 429/503, Retry-After, rate-limit resets), each item
+retried on its own by the one retry policy, priced, recorded in the ledger with the batch id, and
+kept within the budget; results flow to the output as they finish, and a stop (Ctrl-C, SIGTERM,
+a budget) writes everything that finished.
+
+Belongs here: running items against the API and the run's tallies. Does not belong here: the line
+formats and files (batch.items, batch.results), the pacing rule (batch.pool), the budget's
+decisions (models.budget), or the command's flags (batch.run_batch).
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections import deque, namedtuple
+
+from gradient_inference.api.client import request_id_of
+from gradient_inference.api.retry import jittered, parse_retry_after, rate_limit_wait, retry_wait
+from gradient_inference.batch.items import request_of, text_chars
+from gradient_inference.batch.pool import Limiter, Stopped
+from gradient_inference.batch.results import Reorder, answer_of, count, new_tally, result_line
+from gradient_inference.core.errors import GradientError, Terminated
+from gradient_inference.core.output import log, out
+from gradient_inference.core.text import one_line
+from gradient_inference.ledger.store import Entry, record
+from gradient_inference.models.budget import Reservations, worst_case_at
+from gradient_inference.models.prices import cost_usd, describe_source, match_price, offline_prices
+
+MAX_PAUSE = 900.0  # a server asking for a longer pause (a daily quota) ends the run: resume later
+FATAL_STATUSES = (401, 403)  # no item can succeed: the key is wrong or lacks the right
+PROGRESS_EVERY = 0.2
+# How a run goes: concurrency (at most), ordered output, retries per item, --no-log, a live
+# progress line, the budget (models.budget.Budget) and the items' defaults (batch.items.ItemDefaults).
+RunOptions = namedtuple("RunOptions", "concurrency ordered max_retries no_log progress budget defaults")
+
+
+# ---------------------------------------------------------------- the run
+
+class LocalRun:
+    """`LocalRun(options, client, sink, batch_id).run(items)` -> the tallies of the run."""
+
+    def __init__(self, options: RunOptions, client, sink, batch_id: str, total: int | None = None,
+                 finished=frozenset()):
+        self.options, self.client, self.sink, self.batch_id = options, client, sink, batch_id
+        self.limiter = Limiter(options.concurrency)
+        self.work = queue.Queue(maxsize=options.concurrency)
+        self.results = queue.Queue()
+        self.stopping = threading.Event()
+        self.reorder = Reorder(self.emit, options.ordered)
+        self.finished, self.total = finished, total
+        self.prices = offline_prices()
+        self.price_rows, self.schemas, self.lock = {}, {}, threading.Lock()
+        self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
+        self.tally = new_tally()
+        self.budget, self.stop_reason, self.fatal = Reservations(options.budget), None, None
+        self.started, self.shown, self.live = time.monotonic(), 0.0, options.progress
+
+    # -------------------------------------------------------------- prices and budgets
+
+    def row(self, model: str):
+        if model not in self.price_rows:
+            self.price_rows[model] = match_price(model, self.prices.models) if self.prices else None
+        return self.price_rows[model]
+
+    def estimate(self, model: str, body: dict) -> float | None:
+        row = self.row(model)
+        limit = body.get(self.client.settings.max_tokens_field) or (row or {}).get("max_output_tokens")
+        return worst_case_at(row, text_chars(body), limit)
+
+    # -------------------------------------------------------------- one item, in a worker
+
+    def send(self, body: dict):
+        """POST the item, paced by the limiter and retried by the one policy (api.retry) within
+        --max-retries, after the pause the server asked for when it named one; (document, response)."""
+        attempt = 0
+        while True:
+            started = self.limiter.acquire()
+            outcome, pause = "other", None
+            try:
+                response = self.client.send("POST", self.client.url("chat/completions"), json_body=body, retry=False)
+                document = self.client.read_json(response)
+                outcome, pause = "ok", jittered(rate_limit_wait(response.headers))
+                return document, response
+            except GradientError as error:
+                headers = error.headers or {}
+                throttled = error.status in (429, 503)
+                outcome = "throttled" if throttled else "other"
+                pause = parse_retry_after(headers)
+                pause = pause if pause is not None else jittered(rate_limit_wait(headers))
+                backoff = retry_wait(attempt, self.options.max_retries, error.status, error.type)
+                if pause is not None and pause > MAX_PAUSE:
+                    self.halt(GradientError("rate_limit", f"the server asks to wait {pause / 60:.0f} min before the "
+                                            "next request", hint="run it again later with --resume"))
+                    pause = None  # nothing waits that long: the run ends
+                    raise
+                if backoff is None or self.stopping.is_set():
+                    if error.status in FATAL_STATUSES:
+                        self.halt(error)
+                    raise
+                wait = pause if pause is not None else backoff
+                pause = wait if throttled else None  # throttled: every worker waits; else this item alone
+            finally:
+                self.limiter.release(started, outcome, pause)
+            attempt += 1
+            with self.lock:
+                self.tally["retries"] += 1
+                self.tally["throttled"] += throttled
+            if not throttled and self.stopping.wait(wait):
+                raise Stopped()
+
+    def halt(self, error: GradientError) -> None:
+        """No item can succeed now (a wrong key, a quota spent for hours): nothing more starts."""
+        self.fatal = self.fatal or error
+        self.stopping.set()
+        self.limiter.stop()
+
+    def serve(self, item: dict, model: str, body: dict, schema) -> dict:
+        """The item's result line; any failure of its own becomes its error line."""
+        try:
+            with Entry("batch", model, "chat", self.client.settings, self.options.no_log, self.rows_kept.append) as entry:
+                entry.update(batch_id=self.batch_id, messages=body["messages"])
+                try:
+                    document, response = self.send(body)
+                except Stopped:
+                    entry.skip = True  # never sent, or only refused: no call to record
+                    raise
+                entry.update(request_id=request_id_of(response))
+                content, data, answer = answer_of(document, model, schema)
+                row = self.row(answer.model)  # the model that answered, as chat prices it
+                cost = cost_usd(row, answer.usage) if row else None
+                entry.update(usage=answer.usage, cost_usd=cost, answer=content,
+                             price_source=f"prices: {describe_source(self.prices)}" if row else None)
+            return result_line(item, "ok", content, data, answer.usage, cost)
+        except GradientError as error:
+            return result_line(item, "error", error=error)
+
+    def worker(self) -> None:
+        while True:
+            job = self.work.get()
+            if job is None:
+                return
+            sequence, item, request, estimate = job
+            try:
+                document = self.serve(item, *request) if not self.stopping.is_set() else None
+            except Stopped:
+                document = None
+            except Exception as error:  # a bug must cost its item, never hang the run
+                document = result_line(item, "error", error=f"internal error: {one_line(repr(error), 200)}")
+            self.results.put((sequence, document, estimate))
+
+    # -------------------------------------------------------------- the main thread
+
+    def emit(self, document: dict) -> None:
+        self.sink.write(document)
+        count(self.tally, document)
+
+    def drain(self, timeout: float = 0.0) -> None:
+        try:
+            sequence, document, estimate = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
+            while True:
+                self.tally["left"] += document is None  # stopped before it ran: a later --resume runs it
+                self.budget.release(estimate)  # its reservation ends as its cost is counted, not before
+                self.reorder.add(sequence, document)
+                sequence, document, estimate = self.results.get_nowait()
+        except queue.Empty:
+            pass
+        self.progress()
+        if len(self.rows_kept) >= 200 or (self.rows_kept and time.monotonic() - self.kept_at > 1.0):
+            self.record()
+
+    def record(self) -> None:
+        """The ledger rows of finished items, in one transaction (at most a second behind)."""
+        kept, self.kept_at = [], time.monotonic()
+        while self.rows_kept:  # workers append while this pops: a deque does both safely
+            kept.append(self.rows_kept.popleft())
+        if kept:
+            record(kept)
+
+    def progress(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.live or (now - self.shown < PROGRESS_EVERY and not final):
+            return
+        self.shown = now
+        done = self.tally["ok"] + self.tally["failed"]
+        rate = done / max(now - self.started, 1e-6)
+        total = f"/{self.total - self.tally['skipped']}" if self.total is not None else ""
+        eta = f", ETA {max(self.total - self.tally['skipped'] - done, 0) / rate:.0f} s" if total and rate else ""
+        out(f"{done}{total} done, {self.tally['failed']} failed, {rate:.1f}/s, ${self.tally['cost_usd']:.4f}{eta} ",
+            sys.stderr, end="\n" if final else "", lead="\r\x1b[K")
+
+    def schedule(self, sequence: int, item: dict, request: tuple, estimate) -> None:
+        while True:
+            try:
+                self.work.put((sequence, item, request, estimate), timeout=0.05)
+                return
+            except queue.Full:
+                self.drain()
+
+    def run(self, items) -> dict:
+        threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(self.options.concurrency)]
+        for thread in threads:
+            thread.start()
+        sequence = 0
+        try:
+            for item in items:
+                if item["custom_id"] in self.finished:
+                    self.tally["skipped"] += 1
+                    continue
+                if self.stop_reason or self.fatal:
+                    self.tally["left"] += 1
+                    continue
+                if "problem" in item:
+                    self.reorder.add(sequence, result_line(item, "error", error=item["problem"]))
+                    sequence += 1
+                    continue
+                try:
+                    request = request_of(item, self.options.defaults, self.client.settings.max_tokens_field, self.schemas)
+                except ValueError as problem:
+                    self.reorder.add(sequence, result_line(item, "error", error=str(problem)))
+                    sequence += 1
+                    continue
+                estimate = self.estimate(request[0], request[1])
+                refusal = self.budget.refusal(estimate, request[0])
+                if refusal is not None:
+                    self.reorder.add(sequence, result_line(item, "error", error=refusal))
+                    sequence += 1
+                    continue
+                self.stop_reason = self.budget.stop_reason(self.tally["cost_usd"], estimate)
+                if self.stop_reason:
+                    self.tally["left"] += 1
+                    continue
+                self.budget.reserve(estimate)
+                while self.options.ordered and sequence - self.reorder.next >= 8 * self.options.concurrency:
+                    self.drain(0.05)  # input order: never hold more than a few windows of lines
+                self.schedule(sequence, item, request, estimate)
+                sequence += 1
+                self.drain()
+            for _ in threads:
+                self.work.put(None)
+            while any(thread.is_alive() for thread in threads):
+                self.drain(0.05)
+            self.drain()
+        except (KeyboardInterrupt, Terminated):
+            self.stop(threads)
+            raise
+        finally:
+            self.reorder.flush()
+            self.record()
+            self.progress(final=True)
+        if self.fatal:
+            raise self.fatal
+        return self.tally
+
+    def stop(self, threads) -> None:
+        """Nothing new starts; what is running gets a second to finish; what finished is written."""
+        self.stopping.set()
+        self.limiter.stop()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and any(t.is_alive() for t in threads) and not self.limiter.idle(0.05):
+            self.drain()
+        self.drain()
+        log(f"stopped: {self.tally['ok'] + self.tally['failed']} items written; " + (
+            "--resume continues the run" if self.sink.path else "with --output FILE, --resume would continue it"))

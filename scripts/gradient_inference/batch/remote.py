@@ -1,0 +1,181 @@
+"""DigitalOcean's Batch API (/v1/batches): the upload to a presigned URL (without the key), the job
+created with an idempotency key, polled, cancelled and listed, and its result files read into the
+same result lines a local run gives, recorded in the ledger once.
+
+Belongs here: calling the Batch API. Does not belong here: the formats of its files
+(batch.files), the local run (batch.local), or the command's flow (batch.run_batch).
+"""
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+
+from gradient_inference.api.client import iter_body
+from gradient_inference.api.retry import retry_wait
+from gradient_inference.batch.files import ENDPOINT, batch_cost, parse_result, result_lines
+from gradient_inference.batch.results import answer_of, count, new_tally, result_line
+from gradient_inference.core.errors import GradientError, UsageError
+from gradient_inference.core.output import warn
+from gradient_inference.core.text import one_line
+from gradient_inference.ledger.store import call_row, record, rows
+from gradient_inference.models.prices import match_price, offline_prices
+
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+# ---------------------------------------------------------------- the API
+
+
+def check_id(batch_id: str) -> str:
+    if not BATCH_ID.fullmatch(batch_id or ""):
+        raise UsageError(f"{one_line(batch_id, 60)!r} is not a batch id")
+    return batch_id
+
+
+def check_url(url, what: str) -> str:
+    """A presigned URL from the server: http(s) only, never a key or local file scheme."""
+    if not isinstance(url, str) or not re.match(r"(?i)https?://[^\s]+$", url):
+        raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
+    return url
+
+
+def upload(client, path: str, file_name: str, size: int) -> str:
+    """The file intent, then the PUT of the file to its presigned URL, without Authorization:
+    the URL carries its own signature. Retried (from the file's start) like any call. The file id."""
+    document, _ = client.post_json("batches/files", {"file_name": file_name})
+    if not isinstance(document, dict) or not isinstance(document.get("file_id"), str):
+        raise GradientError("invalid_response", "the file intent has no file_id")
+    url = check_url(document.get("upload_url"), "upload URL")
+    attempt = 0
+    while True:  # each try sends the file again from its start, so the session's own retries are off
+        with open(path, "rb") as stream:
+            try:
+                client.send("PUT", url, authorized=False, data=stream, headers={"Content-Length": str(size)},
+                            retry=False).close()
+                return document["file_id"]
+            except GradientError as error:
+                wait = retry_wait(attempt, client.settings.max_retries, error.status, error.type, error.headers)
+                if wait is None:
+                    raise GradientError(error.type, f"the upload failed: {error.message}", status=error.status,
+                                        hint="the upload URL lasts about 15 minutes; run the command again") from None
+        time.sleep(wait)
+        attempt += 1
+
+
+def create(client, file_id: str, provider: str, request_id: str, metadata: dict) -> dict:
+    """POST /batches. A retried create carries the same request_id, so it never makes two jobs."""
+    body = {"file_id": file_id, "provider": provider, "completion_window": "24h", "request_id": request_id,
+            "metadata": metadata}
+    if provider == "openai":
+        body["endpoint"] = ENDPOINT
+    return job_of(client.post_json("batches", body)[0])
+
+
+def job_of(document) -> dict:
+    if not isinstance(document, dict) or not isinstance(document.get("batch_id") or document.get("id"), str):
+        raise GradientError("invalid_response", "the answer is not a batch job")
+    document.setdefault("batch_id", document.get("id"))
+    return document
+
+
+def counts(job: dict) -> tuple:
+    found = job.get("request_counts") if isinstance(job.get("request_counts"), dict) else {}
+    return tuple(value if isinstance(value, int) and not isinstance(value, bool) else 0
+                 for value in (found.get("completed"), found.get("failed"), found.get("total")))
+
+
+def describe(job: dict) -> str:
+    done, failed, total = counts(job)
+    status = one_line(str(job.get("status")), 30)
+    errors = [one_line(str(e.get("message")), 200) for e in job.get("errors") or [] if isinstance(e, dict)]
+    return (f"batch {job['batch_id']}: {status}, {done}/{total} done, {failed} failed"
+            + (f"; {errors[0]}" if errors else ""))
+
+
+def wait(client, batch_id: str, interval: float, progress) -> dict:
+    """Poll until the job reaches a terminal state, showing its progress."""
+    started = time.monotonic()
+    while True:
+        job = job_of(client.get_json(f"batches/{batch_id}")[0])
+        done, failed, total = counts(job)
+        progress.update(f"{job.get('status')} {done + failed}/{total}", time.monotonic() - started)
+        if job.get("status") in TERMINAL:
+            progress.close()
+            return job
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- results
+
+
+def result_links(client, batch_id: str) -> dict:
+    """The presigned URLs of a finished job's result and error files; not_found while not ready."""
+    not_ready = GradientError("not_found", f"the results of batch {batch_id} are not ready yet",
+                              hint=f"check with: gradient_batch.py status {batch_id}")
+    try:
+        links, _ = client.get_json(f"batches/{batch_id}/results")
+    except GradientError as error:
+        raise (not_ready if error.status == 412 else error) from None
+    if not isinstance(links, dict) or not links.get("result_available"):
+        raise not_ready
+    return links
+
+
+def read_result(raw, lines: dict | None, prices) -> tuple | None:
+    """(result line, ledger row) of one line of a result file; None when it cannot be read."""
+    try:
+        if raw is None:
+            raise GradientError("invalid_response", "a result line is too long")
+        item, status, document, error = parse_result(raw)
+    except GradientError:
+        return None
+    item["line"] = lines.get(item["custom_id"]) if lines is not None else item["line"]
+    usage = cost = source = content = data = model = None
+    if status == "ok":
+        try:
+            content, data, answer = answer_of(document, document.get("model") or "", None)
+            usage, model = answer.usage, answer.model
+            row = match_price(model, prices.models) if prices and model else None
+            cost, source = batch_cost(row, usage)
+        except GradientError as problem:
+            status, error = "error", problem
+    return result_line(item, status, content, data, usage, cost, error), call_row(
+        "batch", model, "batch", usage=usage, outcome="ok" if status == "ok" else error.type, cost_usd=cost,
+        price_source=source, answer=content)
+
+
+def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None) -> dict:
+    """Download the result and error files and write one result line per request (its input line
+    from `lines`, custom_id -> line, where given). The ledger gets a row per request once the
+    whole download is in, in one transaction, and only once per batch. The tallies."""
+    links = result_links(client, batch_id)
+    recorded = no_log or bool(rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
+                                          (batch_id,)))
+    prices, tally = offline_prices(), new_tally()
+    with tempfile.TemporaryFile() as spool:  # the rows, kept on disk (not in memory) until the end
+        for key in ("output_file_url", "error_file_url"):
+            if not links.get(key):
+                continue
+            response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
+            for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
+                found = read_result(raw, lines, prices)
+                if found is None:  # a line no request can be matched to: counted, never the end of the download
+                    tally["unreadable"] += 1
+                    continue
+                sink.write(found[0])
+                count(tally, found[0])
+                if not recorded:
+                    row = dict(found[1], batch_id=batch_id, provider=settings.provider_name)
+                    spool.write(json.dumps(row).encode() + b"\n")
+        spool.seek(0)
+        if not recorded:
+            record(json.loads(line) for line in spool)
+    if tally["unreadable"]:
+        warn(f"{tally['unreadable']} line(s) of the result files could not be read (not JSON, or no custom_id)")
+        tally["failed"] += tally["unreadable"]
+    if recorded and not no_log:
+        warn(f"batch {batch_id} is already in the usage ledger; this download was not recorded again")
+    return tally

@@ -1,0 +1,227 @@
+"""The batch command's work: a local run (paced, resumable, on a budget), or DigitalOcean's Batch
+API (--remote: the input checked and uploaded, the job created and followed, its results written
+as result lines), and the status, results, cancel and list subcommands; a summary at the end.
+
+Belongs here: turning the batch command's flags into a run and its summary. Does not belong
+here: the flags (scripts/gradient_batch.py), the run itself (batch.local) or the API (batch.remote).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import time
+import uuid
+
+from gradient_inference.api.client import Client
+from gradient_inference.batch.files import build_input
+from gradient_inference.batch.items import ItemDefaults, count_items, open_input, read_items, schema_of
+from gradient_inference.batch.local import LocalRun, RunOptions
+from gradient_inference.batch.remote import check_id, create, describe, job_of, upload, wait
+from gradient_inference.batch.remote import results as remote_results
+from gradient_inference.batch.results import Sink
+from gradient_inference.core import defaults
+from gradient_inference.core.errors import EXIT_FAILURE, EXIT_OK, GradientError, Terminated, UsageError
+from gradient_inference.core.output import Progress, emit_json, isatty, log, out, warn
+from gradient_inference.core.settings import resolve_settings
+from gradient_inference.core.text import one_line
+from gradient_inference.models import budget
+from gradient_inference.models.prices import offline_prices
+
+MAX_LISTED_FAILURES = 10
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def summary_line(batch_id: str, tally: dict, seconds: float, stop_reason) -> str:
+    failed = tally["failed_lines"]
+    where = ", ".join(map(str, failed[:MAX_LISTED_FAILURES])) + (
+        f" and {len(failed) - MAX_LISTED_FAILURES} more" if len(failed) > MAX_LISTED_FAILURES else "")
+    done = tally["ok"] + tally["failed"]
+    label = "lines" if all(isinstance(f, int) for f in failed) else "ids" if all(isinstance(f, str) for f in failed) \
+        else "lines or ids"  # a remote batch may know only the custom_ids
+    parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" ({label} {where})" if failed else "")]
+    if tally.get("left"):
+        parts.append(f"{tally['left']} left" + (f" ({stop_reason})" if stop_reason else ""))
+    if tally.get("skipped"):
+        parts.append(f"{tally['skipped']} already done")
+    cost = f"${tally['cost_usd']:.6f}" + (f" (+{tally['unpriced']} unpriced)" if tally.get("unpriced") else "")
+    rate = f", {done / seconds:.1f} items/s" if seconds > 0 and done else ""
+    return (f"batch {batch_id}: " + ", ".join(parts) + f"; {tally['input_tokens']:,} tokens in, "
+            f"{tally['output_tokens']:,} out; {cost}; {seconds:.1f} s{rate}")
+
+
+def summary_document(batch_id: str, tally: dict, seconds: float, stop_reason, limiter=None) -> dict:
+    document = {"batch_id": batch_id, **{k: v for k, v in tally.items()}, "stop_reason": stop_reason,
+                "seconds": round(seconds, 3)}
+    if limiter is not None:
+        document.update(lowest_concurrency=limiter.lowest, concurrency_cuts=limiter.cuts)
+    return document
+
+
+def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, limiter=None) -> int:
+    seconds = time.monotonic() - started
+    if args.json:
+        emit_json(summary_document(batch_id, tally, seconds, stop_reason, limiter),
+                         sys.stdout if args.output else sys.stderr, indent=None)
+    else:
+        log(summary_line(batch_id, tally, seconds, stop_reason))
+    return EXIT_OK if not tally["failed"] and not tally.get("left") else EXIT_FAILURE
+
+
+def same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- local runs
+
+
+def settings_of(args, max_retries: int | None = None):
+    return resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                            max_retries=args.max_retries if max_retries is None else max_retries, verbose=args.verbose)
+
+
+def budget_of(args) -> budget.Budget:
+    return budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced)
+
+
+def item_defaults(args) -> ItemDefaults:
+    return ItemDefaults(defaults.chat_model(args.model), args.system, args.max_tokens, args.temperature, args.schema)
+
+
+def run_local(args) -> int:
+    if args.resume and not args.output:
+        raise UsageError("--resume needs --output FILE: the results of the earlier run")
+    if args.output and args.input not in (None, "-") and same_file(args.input, args.output):
+        raise UsageError("--output names the input file: the results would overwrite the items")
+    stream = open_input(args.input, sys.stdin)
+    # each item is retried by the run (paced, per item), so the session's own retries are off
+    client = Client(settings_of(args, max_retries=0), pool_size=args.concurrency)
+    sink = Sink.open(args.output, args.resume, args.force)
+    progress = isatty(sys.stderr)
+    options = RunOptions(args.concurrency, args.ordered, args.max_retries, args.no_log, progress, budget_of(args),
+                         item_defaults(args))
+    batch_id, started = uuid.uuid4().hex[:12], time.monotonic()
+    total = count_items(args.input) if progress else None
+    run = LocalRun(options, client, sink, batch_id, total, sink.finished)
+    try:
+        tally = run.run(read_items(stream, args.lines, args.template))
+    except BaseException:
+        if run.tally["ok"] + run.tally["failed"]:
+            finish(args, batch_id, run.tally, started, run.stop_reason, run.limiter)
+        raise
+    finally:
+        sink.close()
+    if not any(tally[key] for key in ("ok", "failed", "skipped", "left")):
+        warn("the input holds no items")
+    return finish(args, batch_id, tally, started, run.stop_reason, run.limiter)
+
+
+# ---------------------------------------------------------------- remote runs
+
+def submit(args) -> tuple:
+    """--remote: the input checked and built whole, the budget kept, the file uploaded and the job
+    created. (client, job, requests, provider, custom_id -> input line); nothing is uploaded when
+    anything is wrong."""
+    if args.resume:
+        raise UsageError("--resume is for local runs; a remote job runs to its end on the server")
+    if args.wait and args.output and os.path.lexists(args.output) and not args.force:
+        raise UsageError(f"{args.output} exists: --force replaces it with the results")
+    prices = offline_prices()
+    stream = open_input(args.input, sys.stdin)
+    with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:  # 0600, removed at any exit
+        provider, count, worst, lines = build_input(read_items(stream, args.lines, args.template), item_defaults(args),
+                                                    prices.models if prices else [], target)
+        target.flush()
+        budget.check(budget_of(args), worst, f"this batch of {count} requests")
+        client = Client(settings_of(args))
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100]
+        name = name or "batch"
+        file_id = upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
+    job = create(client, file_id, provider, str(uuid.uuid4()), {"source": "gradient-inference", "input": name})
+    return client, job, count, provider, lines
+
+
+def wait_until_done(client, batch_id: str, interval: float) -> dict:
+    """--wait: poll with progress until the job ends; an error unless it completed."""
+    try:
+        job = wait(client, batch_id, interval, Progress())
+    except (KeyboardInterrupt, Terminated):
+        log(f"batch {batch_id} goes on on the server; its results later: gradient_batch.py results {batch_id}")
+        raise
+    if job.get("status") != "completed":
+        raise GradientError("server", describe(job), hint=f"its partial results, if any: gradient_batch.py results {batch_id}")
+    return job
+
+
+def download(args, client, batch_id: str, lines: dict | None = None) -> dict:
+    """The job's results as result lines on stdout or --output, with their input lines (from the
+    input just sent, or from `results --input FILE`); the tallies."""
+    if lines is None and getattr(args, "input", None):
+        lines = {item["custom_id"]: item["line"] for item in read_items(open_input(args.input, sys.stdin))}
+    sink = Sink.open(args.output, False, args.force, whole=True)
+    try:
+        tally = dict(remote_results(client, batch_id, sink, client.settings, args.no_log, lines), left=0)
+        sink.commit()
+        return tally
+    finally:
+        sink.close()
+
+
+def show(args, client) -> int:
+    """status, cancel and list: the jobs, one line each, or the server's document with --json."""
+    if args.command == "list":
+        document, _ = client.get_json(f"batches?limit={args.limit}")
+        jobs = [job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []]
+        if args.json:
+            emit_json(document)
+        for job in [] if args.json else jobs:
+            out(f"{describe(job)}; created {one_line(str(job.get('created_at')), 40)}")
+        return EXIT_OK
+    batch_id = check_id(args.batch_id)
+    if args.command == "cancel":
+        job = job_of(client.post_json(f"batches/{batch_id}/cancel", {})[0])
+    else:
+        job = job_of(client.get_json(f"batches/{batch_id}")[0])
+    emit_json(job) if args.json else out(describe(job))
+    return EXIT_OK
+
+
+def run_remote(args) -> int:
+    client, job, count, provider, lines = submit(args)
+    batch_id = job["batch_id"]
+    if not args.wait:
+        if args.json:
+            emit_json(job)
+        else:
+            out(batch_id)
+            log(f"submitted {count} requests ({provider}); follow it with: gradient_batch.py status {batch_id}")
+        return EXIT_OK
+    started = time.monotonic()
+    wait_until_done(client, batch_id, args.poll_interval)
+    return finish(args, batch_id, download(args, client, batch_id, lines), started)
+
+
+def run_subcommand(args) -> int:
+    client = Client(settings_of(args))
+    if args.command != "results":
+        return show(args, client)
+    started, batch_id = time.monotonic(), check_id(args.batch_id)
+    return finish(args, batch_id, download(args, client, batch_id), started)
+
+
+def batch(args) -> int:
+    if getattr(args, "command", None):
+        return run_subcommand(args)
+    if args.template is not None and "{line}" not in args.template:
+        raise UsageError("--template must hold {line}, where each input prompt goes")
+    if args.schema:
+        schema_of(args.schema, {})  # a bad --schema is a usage error before anything is read
+    if not args.remote and (args.wait or args.poll_interval != defaults.BATCH_POLL_INTERVAL):
+        raise UsageError("--wait and --poll-interval are for --remote")
+    return run_remote(args) if args.remote else run_local(args)

@@ -1,0 +1,276 @@
+"""The model's answer, from either chat API, whole or streamed event by event, into one Answer:
+text, reasoning, tool calls, finish reason, usage and the model that served it.
+
+Belongs here: reading answers. Does not belong here: the SSE wire format (api.sse), printing a
+stream (chat.stream) or checking structured output (chat.schema).
+"""
+from __future__ import annotations
+
+import json
+
+from gradient_inference.api.client import iter_body
+from gradient_inference.api.sse import SSEParser
+from gradient_inference.api.status import decode_json
+from gradient_inference.api.usage import normalize_usage
+from gradient_inference.core.errors import GradientError
+from gradient_inference.core.output import log, warn
+from gradient_inference.core.text import one_line
+
+
+class Text:
+    """Text gathered from many deltas: kept as pieces and joined once when read, so that a
+    stream of 100,000 deltas costs linear time (`str +=` on an attribute copies every time)."""
+
+    def __set_name__(self, owner, name):
+        self.name = "_" + name
+
+    def __get__(self, answer, owner=None):
+        pieces = getattr(answer, self.name)
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        return pieces[0] if pieces else ""
+
+    def __set__(self, answer, text: str):
+        setattr(answer, self.name, [text] if text else [])
+
+
+class Answer:
+    """What the model said, filled from a whole answer or chunk by chunk from a stream."""
+    content = Text()
+    reasoning = Text()
+
+    def __init__(self, model: str, api: str):
+        self.model, self.api = model, api
+        self.content = self.reasoning = ""
+        self.finish_reason = self.id = None
+        self.usage, self.raw_usage = {}, None  # raw_usage: as the server sent it (web search counts...)
+        self.complete = self.chunked = False
+        self._calls = {}
+
+    def call(self, index, call_id=None, name=None, arguments=None) -> None:
+        """A tool call, whole or a delta of it: streamed calls arrive in pieces by `index`."""
+        found = self._calls.setdefault(index, {"id": None, "name": None, "pieces": []})
+        found["id"] = found["id"] or (call_id if isinstance(call_id, str) else None)
+        found["name"] = found["name"] or (name if isinstance(name, str) else None)
+        if isinstance(arguments, str):
+            found["pieces"].append(arguments)
+
+    @property
+    def tool_calls(self) -> list:
+        return [{"id": c["id"], "name": c["name"], "arguments": "".join(c["pieces"])}
+                for _, c in sorted(self._calls.items(), key=lambda item: str(item[0]))]
+
+    def add(self, text: str = "", thought: str = "") -> None:
+        if text:
+            self._content.append(text)
+        if thought:
+            self._reasoning.append(thought)
+
+
+def text_of(content) -> str:
+    """Message content as text: a string, or the text of a list of parts; null is empty."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def parse_chat(document, answer: Answer) -> Answer:
+    choices = document.get("choices") if isinstance(document, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise GradientError("invalid_response", "the answer has no choices")
+    message = choices[0].get("message") if isinstance(choices[0].get("message"), dict) else {}
+    answer.content = text_of(message.get("content"))
+    answer.reasoning = text_of(message.get("reasoning_content") or message.get("reasoning"))
+    answer.finish_reason = choices[0].get("finish_reason")
+    for index, call in enumerate(message.get("tool_calls") or [] if isinstance(message.get("tool_calls"), list) else []):
+        function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
+        answer.call(index, call.get("id") if isinstance(call, dict) else None, function.get("name"),
+                    function.get("arguments"))
+    answer.usage, answer.raw_usage = normalize_usage(document.get("usage")), document.get("usage")
+    answer.id = document.get("id")
+    answer.model = document.get("model") or answer.model
+    answer.complete = True
+    return answer
+
+
+def finish_reason_of(response: dict) -> str | None:
+    status = response.get("status")
+    details = response.get("incomplete_details") or {}
+    if status == "incomplete" and isinstance(details, dict) and details.get("reason") == "max_output_tokens":
+        return "length"
+    return {"completed": "stop"}.get(status, status)
+
+
+def parse_responses(document, answer: Answer) -> Answer:
+    output = document.get("output") if isinstance(document, dict) else None
+    if not isinstance(output, list):
+        raise GradientError("invalid_response", "the answer has no output list")
+    texts, thoughts = [], []
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        parts = item.get("content") if isinstance(item.get("content"), list) else []
+        if item.get("type") == "message":
+            texts += [p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type") == "output_text"]
+        elif item.get("type") == "function_call":
+            answer.call(f"output-{len(answer._calls)}", item.get("call_id") or item.get("id"), item.get("name"),
+                        item.get("arguments"))
+        elif item.get("type") == "reasoning":
+            thoughts += [p.get("text", "") for p in parts if isinstance(p, dict)]
+            summary = item.get("summary") if isinstance(item.get("summary"), list) else []
+            thoughts += [p.get("text", "") for p in summary if isinstance(p, dict) and not parts]
+    answer.content = "".join(t for t in texts if isinstance(t, str))
+    answer.reasoning = "".join(t for t in thoughts if isinstance(t, str))
+    answer.finish_reason = "tool_calls" if answer.tool_calls and document.get("status") == "completed" \
+        else finish_reason_of(document)
+    answer.usage, answer.raw_usage = normalize_usage(document.get("usage")), document.get("usage")
+    answer.id = document.get("id")
+    answer.model = document.get("model") or answer.model
+    answer.complete = True
+    return answer
+
+
+def stream_error(payload) -> GradientError:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("code") or json.dumps(error)
+    else:
+        message = error or payload.get("message") or "unknown error"
+    return GradientError("server", f"the stream reported an error: {one_line(str(message))}",
+                                hint="what was printed before the error stays printed")
+
+
+def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
+    """Fold one chat.completion.chunk into the answer; return its (text, reasoning) deltas."""
+    if "error" in chunk:
+        raise stream_error(chunk)
+    answer.id = answer.id or chunk.get("id")
+    answer.model = chunk.get("model") or answer.model
+    if chunk.get("usage"):
+        answer.usage, answer.raw_usage = normalize_usage(chunk["usage"]), chunk["usage"]
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "", ""
+    delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
+    text = text_of(delta.get("content"))
+    thought = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
+    answer.add(text, thought)
+    for position, call in enumerate(delta.get("tool_calls") or [] if isinstance(delta.get("tool_calls"), list) else []):
+        if isinstance(call, dict):
+            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            answer.call(call.get("index", position), call.get("id"), function.get("name"), function.get("arguments"))
+    answer.finish_reason = choices[0].get("finish_reason") or answer.finish_reason
+    return text, thought
+
+
+def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tuple:
+    """Fold one Responses streaming event into the answer; return its (text, reasoning) deltas."""
+    kind = payload.get("type") or event_name
+    if payload.get("object") == "response.chunk" or (not payload.get("type") and "choices" in payload):
+        answer.chunked = True  # DigitalOcean's own shape: chat-like chunks, ended by [DONE]
+        return apply_chat_chunk(answer, payload)
+    delta = payload.get("delta") if isinstance(payload.get("delta"), str) else ""
+    if kind == "response.output_text.delta":
+        answer.add(delta)
+        return delta, ""
+    if kind in ("response.reasoning_text.delta", "response.reasoning.delta",
+                "response.reasoning_summary_text.delta"):
+        answer.add(thought=delta)
+        return "", delta
+    if kind == "response.output_item.added" and isinstance(payload.get("item"), dict) and \
+            payload["item"].get("type") == "function_call":
+        item = payload["item"]
+        answer.call(payload.get("output_index"), item.get("call_id") or item.get("id"), item.get("name"),
+                    item.get("arguments") or None)
+    if kind == "response.function_call_arguments.delta":
+        answer.call(payload.get("output_index"), arguments=delta)
+    if kind == "error":
+        raise stream_error(payload)
+    response = payload.get("response") if isinstance(payload.get("response"), dict) else {}
+    if kind == "response.failed":
+        raise stream_error(response if response.get("error") else payload)
+    if kind == "response.created":
+        answer.id = response.get("id") or answer.id
+    if kind in ("response.completed", "response.incomplete"):
+        answer.id = response.get("id") or answer.id
+        answer.model = response.get("model") or answer.model
+        answer.usage, answer.raw_usage = normalize_usage(response.get("usage")), response.get("usage")
+        answer.finish_reason = finish_reason_of(response) or ("length" if kind == "response.incomplete" else None)
+        output = response.get("output") if isinstance(response.get("output"), list) else None
+        calls = output is not None and any(isinstance(i, dict) and i.get("type") == "function_call" for i in output)
+        if calls:
+            answer._calls = {}  # the finished output is the authority on its calls
+        if calls or (output and not answer.content):
+            parse_responses(response, answer)
+        elif answer.tool_calls and answer.finish_reason == "stop":
+            answer.finish_reason = "tool_calls"
+        answer.complete = True
+    return "", ""
+
+
+# ---------------------------------------------------------------- streams
+
+
+def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool) -> Answer:
+    if "json" in response.headers.get("content-type", ""):
+        # some servers ignore stream: true and answer in one piece
+        document = b"".join(iter_body(response))
+        (parse_chat if answer.api == "chat" else parse_responses)(decode_json(document), answer)
+        if answer.reasoning:
+            on_reasoning(answer.reasoning)
+        if answer.content:
+            on_text(answer.content)
+        return answer
+    parser = SSEParser()
+    done = False
+
+    def handle(events):
+        nonlocal done
+        for event_name, data in events:
+            if data.strip() == "[DONE]":
+                done = True
+                continue
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                if verbose:
+                    log(f"skipping a stream event that is not JSON: {one_line(data, 80)}")
+                continue
+            if not isinstance(payload, dict):
+                continue
+            if event_name == "error":
+                raise stream_error(payload)
+            if answer.api == "chat":
+                text, thought = apply_chat_chunk(answer, payload)
+            else:
+                text, thought = apply_responses_event(answer, event_name, payload)
+            if text:
+                on_text(text)
+            if thought:
+                on_reasoning(thought)
+
+    for chunk in iter_body(response):
+        handle(parser.feed(chunk))
+    handle(parser.finish())
+    if done and (answer.api == "chat" or answer.chunked):
+        answer.complete = True
+    if not answer.complete:
+        raise GradientError(
+            "invalid_response",
+            "the stream ended before it was complete (no " + ("[DONE])" if answer.api == "chat" else
+                                                              "response.completed)"),
+            hint="the answer above may be cut off; try again")
+    return answer
+
+
+def check_answer(answer: Answer) -> None:
+    if answer.content or answer.tool_calls:
+        return
+    if answer.finish_reason == "length":
+        warn("the answer is empty: max tokens cut it off"
+                    + (" while the model was reasoning" if answer.reasoning else "") + "; raise --max-tokens")
+        return
+    raise GradientError("invalid_response", "the model returned no text"
+                               + (f" (finish_reason {answer.finish_reason})" if answer.finish_reason else ""))

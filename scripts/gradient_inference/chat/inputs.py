@@ -1,0 +1,170 @@
+"""What the user gives the chat command, up to the request it makes: the prompt (a flag, stdin,
+or both), earlier turns from a messages file or the ledger's conversation (checked, tool calls and
+tool results included), images with a warning when the model is known not to see them, and the
+request the flags ask for.
+
+Belongs here: reading and checking chat input, before anything is sent. Does not belong here: the
+shapes of bodies (chat.bodies), the budget (models.budget) or the flags (scripts/gradient_chat.py).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from collections import namedtuple
+
+from gradient_inference.chat.bodies import chat_body, responses_body
+from gradient_inference.core.errors import GradientError, UsageError
+from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_stdin, read_text_input, sniff_image, \
+    stdin_state
+from gradient_inference.core.output import warn
+from gradient_inference.ledger.reports import conversation
+from gradient_inference.models.catalog import lacks_vision, vision_models
+from gradient_inference.models.prices import offline_prices
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+ROLES = ("system", "developer", "user", "assistant", "tool")
+# What the flags ask of a request, built by the chat command's run module from its flags.
+ChatRequest = namedtuple("ChatRequest", "model system image responses_api cache temperature top_p seed stop "
+                                        "reasoning_effort max_tokens tool tool_choice web_search web_search_max "
+                                        "mcp mcp_allow mcp_auth_env")
+
+
+def check_tool_turn(message: dict, where: str) -> None:
+    """An assistant turn's tool_calls, or a tool turn's result: the shapes an agent's loop sends back."""
+    if message["role"] == "tool":
+        if not isinstance(message.get("tool_call_id"), str) or not isinstance(message.get("content"), str):
+            raise UsageError(f"{where}: a tool turn needs a tool_call_id and a string content")
+        return
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) or not calls:
+        raise UsageError(f"{where}: tool_calls must be a non-empty list")
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (isinstance(call.get("id"), str) and isinstance(function, dict) and isinstance(function.get("name"), str)
+                and isinstance(function.get("arguments"), str)):
+            raise UsageError(f"{where}: each tool call needs an id and a function with a name and "
+                                    "arguments as a JSON string")
+
+
+def validate_messages(data) -> list:
+    """Check a messages file: a JSON array of {role, content}, with tool calls and tool results
+    where an agent runs its own loop; errors name the bad index."""
+    if not isinstance(data, list):
+        raise UsageError("the messages file must hold a JSON array of {role, content} objects")
+    for index, message in enumerate(data):
+        where = f"messages file, entry {index}"
+        if not isinstance(message, dict):
+            raise UsageError(f"{where}: not an object")
+        if message.get("role") not in ROLES:
+            raise UsageError(f"{where}: role must be one of {', '.join(ROLES)}, not {message.get('role')!r}")
+        if message["role"] == "tool" or "tool_calls" in message:
+            check_tool_turn(message, where)
+            continue
+        content = message.get("content")
+        if not (isinstance(content, str) or (isinstance(content, list) and content)):
+            raise UsageError(f"{where}: content must be a string or a non-empty list of parts")
+    return data
+
+
+def image_url(spec: str) -> str:
+    """A URL passes through; a local file becomes a base64 data: URL with its real MIME type."""
+    if re.match(r"(?i)(https?|data):", spec):
+        return spec
+    data = read_local_file(spec, MAX_IMAGE_BYTES, "image")
+    kind = sniff_image(data[:16])
+    if kind is None:
+        raise GradientError("io", f"{spec} is not an image (PNG, JPEG, WebP or GIF)")
+    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def check_stop(stop: list) -> None:
+    if len(stop) > 4 or any(not text for text in stop):
+        raise UsageError("--stop takes up to 4 texts, none empty")
+
+
+def gather_inputs(prompt: str | None, messages: str | None, no_stdin: bool, stdin) -> tuple:
+    """The prompt and earlier turns from --prompt, --messages and stdin."""
+    if prompt == "-" and messages == "-":
+        raise UsageError("--prompt - and --messages - cannot both read stdin")
+    stdin_used = "-" in (prompt, messages)
+    history = []
+    if messages:
+        raw = read_text_input(messages, stdin, "messages file")
+        try:
+            history = validate_messages(json.loads(raw))
+        except RecursionError:
+            raise UsageError("the messages file is nested too deeply") from None
+        except ValueError as exc:
+            raise UsageError(f"the messages file is not JSON: {exc}") from None
+    if prompt == "-":
+        prompt = read_stdin(stdin)
+    elif not stdin_used and not no_stdin:
+        state = stdin_state(stdin, STDIN_WAIT)
+        piped = read_stdin(stdin) if state == "ready" else ""
+        if piped.strip():
+            prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
+        elif state == "silent" and prompt is not None:
+            warn(f"stdin sent nothing within {STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
+    if prompt is None and not history:
+        raise UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt, history
+
+
+def text_chars(prompt: str | None, system: str | None, history: list) -> int:
+    """How much text a chat call sends, for its worst case."""
+    return len(prompt or "") + len(system or "") + sum(len(json.dumps(m.get("content"))) for m in history)
+
+
+# ---------------------------------------------------------------- images
+
+def warn_without_vision(model: str) -> None:
+    """--image sent to a model known to take text only: say so before paying for an invented
+    description, and name models that see images (from cached prices, never a fetch)."""
+    prices = offline_prices()
+    rows = prices.models if prices else []
+    if lacks_vision(model, rows):
+        warn(f"{model} is known to take text only: it will not see the image; models that do: "
+             + ", ".join(vision_models(rows)[:6]))
+
+
+# ---------------------------------------------------------------- conversations
+
+def continue_from(latest: bool, conversation_id: str | None, model: str | None, system: str | None) -> tuple:
+    """(conversation id, earlier turns, model, system prompt) for -c (`latest`) or --conversation:
+    the turns come from the usage ledger, the model and system prompt carry over unless given
+    again. Without either, a new conversation id."""
+    if not (latest or conversation_id):
+        return uuid.uuid4().hex, [], model, system
+    calls = conversation(conversation_id)
+    last = calls[-1]
+    turns = json.loads(last["messages"]) + [{"role": "assistant", "content": last["answer"] or ""}]
+    earlier_system = next((t["content"] for t in turns if t.get("role") == "system"), None)
+    return (last["conversation_id"], [t for t in turns if t.get("role") != "system"], model or last["model"],
+            system or earlier_system)
+
+
+# ---------------------------------------------------------------- the request the flags ask for
+
+def request_for(request: ChatRequest, prompt, history: list, streaming: bool, max_tokens_field: str,
+                extra: dict | None = None) -> tuple:
+    """(API path, request body) for the chosen API."""
+    images = [image_url(spec) for spec in request.image]
+    stop = request.stop
+    options = dict(temperature=request.temperature, max_tokens=request.max_tokens, stream=streaming,
+                   cache=request.cache, top_p=request.top_p, stop=(stop[0] if len(stop) == 1 else stop) or None,
+                   **(extra or {}))
+    if request.responses_api:
+        if request.seed is not None:
+            raise UsageError("--seed is not part of the Responses API; drop --responses-api to use it")
+        if any(m["role"] == "tool" or "tool_calls" in m for m in history):
+            raise UsageError("tool turns in --messages go to chat completions; drop --responses-api")
+        effort = {"effort": request.reasoning_effort} if request.reasoning_effort else None
+        return "responses", responses_body(request.model, request.system, history, prompt, images, reasoning=effort,
+                                           **options)
+    return "chat/completions", chat_body(request.model, request.system, history, prompt, images,
+                                         max_tokens_field=max_tokens_field, reasoning_effort=request.reasoning_effort,
+                                         seed=request.seed, **options)

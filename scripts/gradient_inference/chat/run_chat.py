@@ -1,0 +1,128 @@
+"""The chat command's work: the inputs gathered and checked, the budget kept, the request sent
+(streamed or whole, with --schema in the forms chat.schema gives), the ledger row written, and
+the answer printed as text, JSON, or structured data.
+
+Belongs here: turning the chat command's flags into a call and its output. Does not belong here:
+the flags (scripts/gradient_chat.py), the request and answer shapes (chat.bodies, chat.answers).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from gradient_inference.api.client import Client, request_id_of
+from gradient_inference.api.usage import normalize_usage
+from gradient_inference.chat import schema as structured
+from gradient_inference.chat.answers import Answer, check_answer, parse_chat, parse_responses
+from gradient_inference.chat.inputs import ChatRequest, check_stop, continue_from, gather_inputs, request_for, \
+    text_chars, warn_without_vision
+from gradient_inference.chat.stream import stream_to
+from gradient_inference.chat.tools import calls_out, search_cost, server_tools, tool_extra
+from gradient_inference.core import defaults
+from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
+from gradient_inference.core.output import emit_json, json_text, log, out, warn
+from gradient_inference.core.settings import is_loopback_url, resolve_settings
+from gradient_inference.ledger.store import Entry
+from gradient_inference.models import budget
+from gradient_inference.models.prices import cost_for, usage_line
+
+
+# ---------------------------------------------------------------- rendering
+
+def envelope(answer, cost, request_id, duration_ms: int) -> dict:
+    return {"model": answer.model, "api": answer.api, "content": answer.content,
+            "reasoning": answer.reasoning or None, "finish_reason": answer.finish_reason,
+            "usage": answer.usage or normalize_usage(None), "cost_usd": cost, "id": answer.id,
+            "request_id": request_id, "duration_ms": duration_ms}
+
+
+# ---------------------------------------------------------------- the call
+
+def ask(client, request: ChatRequest, prompt, history, streaming: bool, schema, schema_mode, local: bool,
+        echo: bool, show_reasoning: bool):
+    """Send the request, and with --schema on a server that refuses one form, the next (the forms
+    chat.schema gives); a form that is not the last is sent once, since a server that refuses it
+    answers at once."""
+    api = "responses" if request.responses_api else "chat"
+    if schema is None:
+        forms = [tool_extra(request.tool, request.tool_choice, api)]
+    else:
+        forms = structured.forms(schema, api, schema_mode, local)
+    server_side = server_tools(request)
+    for attempt, extra in enumerate(forms):
+        if server_side:
+            extra = dict(extra, tools=(extra.get("tools") or []) + server_side)
+        path, body = request_for(request, prompt, history, streaming, client.settings.max_tokens_field, extra)
+        answer = Answer(request.model, api)
+        last = attempt == len(forms) - 1
+        try:
+            if streaming:
+                return answer, stream_to(client, path, body, answer, echo and schema is None, show_reasoning)
+            document, response = client.post_json(path, body, retry=last)
+        except GradientError as error:
+            if schema is None or last or error.status not in (400, 422, 500):
+                raise
+            warn(f"the server refused this way of asking for JSON ({error.message}); trying the next")
+            continue
+        (parse_chat if api == "chat" else parse_responses)(document, answer)
+        if show_reasoning and answer.reasoning:
+            out(answer.reasoning.rstrip("\n"), sys.stderr)
+        return answer, response
+
+
+def chat(args) -> int:
+    check_stop(args.stop)
+    conversation_id, earlier, model, system = continue_from(args.continue_, args.conversation, args.model,
+                                                            args.system)
+    request = ChatRequest(**dict({name: getattr(args, name) for name in ChatRequest._fields},
+                                 model=defaults.chat_model(model), system=system))
+    prompt, history = gather_inputs(args.prompt, args.messages, args.no_stdin, sys.stdin)
+    history = earlier + history
+    if request.image:
+        warn_without_vision(request.model)
+    schema = None
+    if args.schema or args.schema_multi:
+        if request.tool:
+            raise UsageError("--schema asks for one answer; --tool offers actions: use one of them")
+        schema = structured.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
+    limits = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced)
+    if budget.is_set(limits):
+        chars = text_chars(prompt, request.system, history)
+        budget.check(limits, budget.worst_case(request.model, chars, budget.answer_limit(request.model, args.max_tokens)),
+                     f"this call to {request.model}")
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    local = is_loopback_url(client.settings.base_url) and not args.provider
+    streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
+    started = time.monotonic()
+    turns = ([{"role": "system", "content": request.system}] if request.system else []) + history + (
+        [{"role": "user", "content": prompt}] if prompt is not None else [])
+    with Entry("chat", request.model, "responses" if request.responses_api else "chat", client.settings,
+               skip=args.no_log) as entry:
+        entry.update(conversation_id=conversation_id, messages=turns)
+        answer, response = ask(client, request, prompt, history, streaming, schema, args.schema_mode, local,
+                               not args.json, args.show_reasoning)
+        entry.update(request_id=request_id_of(response))
+        duration_ms = round((time.monotonic() - started) * 1000)
+        data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
+        if schema is None:
+            check_answer(answer)
+        cost, price_source = cost_for(answer.model, answer.usage)  # a cached or bundled price, never a live scrape
+        cost = search_cost(cost, answer.raw_usage, bool(request.web_search or request.web_search_max))
+        entry.update(usage=answer.usage, cost_usd=cost, price_source=price_source, answer=answer.content)
+    calls = calls_out(answer) if answer.tool_calls and schema is None else None
+    if args.json:
+        document = dict(envelope(answer, cost, request_id_of(response), duration_ms), conversation_id=conversation_id)
+        document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
+        emit_json(document)
+    elif schema is not None:
+        out(json_text(data, None, sys.stdout))
+    else:
+        if not streaming and answer.content:
+            out(answer.content.rstrip("\n"))
+        for call in calls or []:
+            out(f"tool call {call['name']} " + (json_text(call["arguments"], None, sys.stdout)
+                                                if call["arguments"] is not None else call["arguments_text"]))
+    if args.usage:
+        log(usage_line(answer.usage, cost, price_source))
+    return EXIT_OK

@@ -1,0 +1,74 @@
+"""What the ledger says back: today's spend (for budgets), a conversation's turns (for -c), and
+spend, calls and tokens grouped by day, model or script (for the usage command).
+
+Belongs here: the read-only queries over the ledger. Does not belong here: writing rows
+(ledger.store) or rendering a report (ledger.run_usage).
+"""
+from __future__ import annotations
+
+import time
+
+from gradient_inference.core.errors import GradientError
+from gradient_inference.ledger.store import rows
+
+GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
+COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd")
+
+
+def spent_today(path: str | None = None) -> float:
+    """USD recorded today (UTC), all scripts and processes."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    found = rows("SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM calls WHERE ts >= ?", (today,), path)
+    return float(found[0]["spent"]) if found else 0.0
+
+
+def conversation(conversation_id: str | None, path: str | None = None) -> list:
+    """The turns of a conversation (the latest when conversation_id is None), oldest first."""
+    if conversation_id is None:
+        latest = rows("SELECT conversation_id FROM calls WHERE conversation_id IS NOT NULL AND outcome = 'ok' "
+                      "ORDER BY id DESC LIMIT 1", (), path)
+        if not latest:
+            raise GradientError("config", "there is no conversation in the usage ledger to continue",
+                                hint="start one without -c; GRADIENT_NO_LOG and --no-log keep none")
+        conversation_id = latest[0]["conversation_id"]
+    found = rows("SELECT * FROM calls WHERE conversation_id = ? AND outcome = 'ok' ORDER BY id", (conversation_id,), path)
+    if not found:
+        raise GradientError("config", f"no conversation {conversation_id} in the usage ledger")
+    if found[-1]["messages"] is None:
+        raise GradientError("config", f"the conversation {conversation_id} was logged without its content "
+                            "(GRADIENT_LOG_CONTENT=0), so it cannot be continued")
+    return found
+
+
+def until_bound(text: str | None) -> str | None:
+    """--until a date means to the end of that day."""
+    return text + "T23:59:59Z" if text and len(text) == 10 else text
+
+
+def report(since: str | None, until: str | None, by: str) -> dict:
+    where, parameters = [], []
+    if since:
+        where.append("ts >= ?")
+        parameters.append(since)
+    if until:
+        where.append("ts <= ?")
+        parameters.append(until)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    sums = ("COUNT(*) AS calls, SUM(outcome != 'ok') AS errors, SUM(input_tokens) AS input_tokens, "
+            "SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_input_tokens, SUM(cost_usd) AS cost_usd")
+    groups = rows(f"SELECT {GROUPS[by]} AS key, {sums} FROM calls{clause} GROUP BY key ORDER BY key",
+                                  parameters)
+    total = rows(f"SELECT {sums} FROM calls{clause}", parameters)
+    total = total[0] if total else dict.fromkeys(COUNTS, 0)
+    for row in groups + [total]:
+        row["calls"], row["errors"] = row["calls"] or 0, row["errors"] or 0
+        row["cost_usd"] = None if row["cost_usd"] is None else round(row["cost_usd"], 8)
+    return {"by": by, "since": since, "until": until, "groups": groups, "total": total}
+
+
+def conversations() -> dict:
+    found = rows(
+        "SELECT conversation_id AS id, MIN(ts) AS started, MAX(model) AS model, COUNT(*) AS turns, "
+        "SUM(cost_usd) AS cost_usd FROM calls WHERE conversation_id IS NOT NULL AND outcome = 'ok' "
+        "GROUP BY conversation_id ORDER BY MAX(id) DESC")
+    return {"conversations": found}

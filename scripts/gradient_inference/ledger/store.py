@@ -1,0 +1,209 @@
+"""The usage ledger's store: one SQLite row for every API call any command makes (what it cost,
+where the price came from, tokens, time, and for chat the conversation), its schema and
+migrations, and the one constructor of a row.
+
+Belongs here: the database file, writing rows and reading them. Does not belong here: prices
+(models.prices), budgets (models.budget) or reports (ledger.reports). A ledger that cannot be
+opened or written costs a warning, never the call.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from gradient_inference.core.errors import GradientError
+from gradient_inference.core.output import warn
+from gradient_inference.core.paths import file_kind, new_temporary, remove_quietly, why
+from gradient_inference.core.settings import url_parts
+from gradient_inference.core.text import whole_characters
+
+BUSY_TIMEOUT = 10.0
+# Each step takes the schema from its index to the next version; PRAGMA user_version holds it.
+MIGRATIONS = (
+    """CREATE TABLE calls (
+        id INTEGER PRIMARY KEY, ts TEXT NOT NULL, script TEXT NOT NULL, provider TEXT, host TEXT,
+        model TEXT, api TEXT, outcome TEXT NOT NULL, input_tokens INTEGER, output_tokens INTEGER,
+        cached_tokens INTEGER, reasoning_tokens INTEGER, cost_usd REAL, price_source TEXT,
+        request_id TEXT, duration_ms INTEGER, conversation_id TEXT, messages TEXT, answer TEXT)""",
+    """ALTER TABLE calls ADD COLUMN batch_id TEXT;
+       CREATE INDEX calls_ts ON calls (ts);
+       CREATE INDEX calls_conversation ON calls (conversation_id, id)""",
+)
+COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
+           "cached_tokens", "reasoning_tokens", "cost_usd", "price_source", "request_id", "duration_ms",
+           "conversation_id", "messages", "answer", "batch_id")
+
+
+def ledger_path(environ=None) -> str | None:
+    """GRADIENT_USAGE_DB, else $XDG_DATA_HOME (or ~/.local/share)/gradient-inference/usage.db;
+    None when GRADIENT_NO_LOG is set."""
+    environ = os.environ if environ is None else environ
+    if environ.get("GRADIENT_NO_LOG", "").strip() not in ("", "0"):
+        return None
+    if environ.get("GRADIENT_USAGE_DB", "").strip():
+        return os.path.expanduser(environ["GRADIENT_USAGE_DB"].strip())
+    data = environ.get("XDG_DATA_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "gradient-inference", "usage.db")
+
+
+def content_logged(environ=None) -> bool:
+    environ = os.environ if environ is None else environ
+    return environ.get("GRADIENT_LOG_CONTENT", "1").strip() != "0"
+
+
+def connect(path: str, create: bool = True):
+    """An open, migrated ledger: WAL so that readers never block writers, a busy timeout so that
+    parallel processes wait instead of failing. A new ledger is made whole in a temporary file
+    (0600, its schema, WAL) and linked into place, so that no process ever writes into a half-made
+    one. A path that is not a regular file (a FIFO, a device, a link) is refused without blocking."""
+    import sqlite3
+
+    if create and not os.path.lexists(path):
+        make(path)
+    # stat, never open and close: closing any descriptor of the file would drop the POSIX locks of
+    # every SQLite connection this process holds on it (other threads'), and with them rows
+    kind = "a link" if os.path.islink(path) else file_kind(os.stat(path).st_mode)
+    if kind:
+        raise OSError(f"it is {kind}, not a regular file")
+    database = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    database.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    migrate(database)
+    return database
+
+
+def make(path: str) -> None:
+    import sqlite3
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd, temporary = new_temporary(folder, ".usage-", ".db")  # 0600
+    os.close(fd)
+    try:
+        database = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            database.execute("PRAGMA journal_mode = WAL")
+            migrate(database)
+        finally:
+            database.close()
+        try:
+            os.link(temporary, path)  # never replaces a ledger another process made meanwhile
+        except FileExistsError:
+            pass
+    finally:
+        for leftover in (temporary, temporary + "-wal", temporary + "-shm"):
+            remove_quietly(leftover)
+
+
+def migrate(database) -> None:
+    """Bring the schema forward, one version at a time, each step in its own transaction."""
+    version = database.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            if database.execute("PRAGMA user_version").fetchone()[0] == number - 1:  # unless another process did
+                for statement in filter(str.strip, step.split(";")):
+                    database.execute(statement)
+                database.execute(f"PRAGMA user_version = {number}")
+            database.execute("COMMIT")
+        except Exception:
+            database.execute("ROLLBACK")
+            raise
+
+
+def record(row, path: str | None = None) -> bool:
+    """Add one row (a dict), or many in one transaction (any iterable of them, read as it is
+    written); any failure (a read-only folder, a corrupt file, a full disk) is a warning."""
+    import sqlite3
+
+    path = ledger_path() if path is None else path
+    if path is None:
+        return False
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    values = [row_values(row, stamp)] if isinstance(row, dict) else (row_values(one, stamp) for one in row)
+    try:
+        database = connect(path)
+        try:
+            with database:  # a transaction: all the rows or none
+                database.execute("BEGIN")
+                database.executemany(f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                                     values)
+        finally:
+            database.close()
+        return True
+    except (sqlite3.Error, OSError, ValueError) as exc:  # the ledger never costs the call
+        warn(f"the usage ledger {path} could not be written ({why(exc) if isinstance(exc, OSError) else exc}); "
+             "the call itself went through")
+        return False
+
+
+def row_values(row: dict, stamp: str) -> list:
+    values = dict.fromkeys(COLUMNS)
+    values.update({k: v for k, v in row.items() if k in COLUMNS})
+    values["ts"] = values["ts"] or stamp
+    if not content_logged():
+        values["messages"] = values["answer"] = None
+    return [whole_characters(values[c]) if isinstance(values[c], str) else values[c] for c in COLUMNS]  # lone surrogates
+
+
+def call_row(script: str, model: str | None, api: str, settings=None, usage: dict | None = None, **fields) -> dict:
+    """One call's row: the one constructor for single calls, local batch items and remote batch
+    results. `usage` is api.usage's normalized usage; messages may be given as a list."""
+    row = {"script": script, "model": model, "api": api, "provider": getattr(settings, "provider_name", None),
+           "host": url_parts(settings.base_url)[2] if settings and settings.base_url else None}
+    return dict(row, **row_fields(usage, **fields))
+
+
+def row_fields(usage: dict | None = None, **fields) -> dict:
+    """Columns from a call's normalized usage (api.usage) and other fields; messages as JSON text."""
+    found = {}
+    if usage:
+        found.update(input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
+                     cached_tokens=usage.get("cached_input_tokens"), reasoning_tokens=usage.get("reasoning_tokens"))
+    if isinstance(fields.get("messages"), list):
+        fields["messages"] = json.dumps(fields["messages"], ensure_ascii=False)
+    return dict(found, **fields)
+
+
+class Entry:
+    """One call's row, filled while the call runs and written when it ends, whatever the outcome:
+    `with Entry("chat", model, "chat", settings, skip=no_log) as entry: ... entry.update(usage=...)`."""
+
+    def __init__(self, script: str, model: str | None, api: str, settings=None, skip: bool = False, keep=None):
+        """keep: where the finished row goes instead of straight to the ledger (a batch writes
+        its rows many at a time)."""
+        self.skip, self.keep = skip, keep
+        self.started = time.monotonic()
+        self.row = call_row(script, model, api, settings)
+
+    def update(self, usage: dict | None = None, **fields) -> None:
+        self.row.update(row_fields(usage, **fields))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if self.skip:
+            return False
+        outcome = "ok" if kind is None else error.type if isinstance(error, GradientError) else \
+            "interrupted" if kind is not None and not issubclass(kind, Exception) else "error"
+        self.row.update(outcome=outcome, duration_ms=round((time.monotonic() - self.started) * 1000))
+        (self.keep or record)(self.row)
+        return False
+
+
+# ---------------------------------------------------------------- reading it back
+
+
+def rows(query: str, parameters=(), path: str | None = None) -> list:
+    """Rows of a read-only query, as dicts; [] when there is no ledger yet."""
+    path = ledger_path() if path is None else path
+    if path is None or not os.path.exists(path):
+        return []
+    database = connect(path, create=False)
+    try:
+        cursor = database.execute(query, parameters)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values)) for values in cursor.fetchall()]
+    finally:
+        database.close()

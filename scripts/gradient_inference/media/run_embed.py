@@ -1,0 +1,113 @@
+"""The embed command's work: texts from flags, a file or stdin, embedded in batches through an
+OpenAI-style /embeddings endpoint, within the budget, written as JSON Lines in input order.
+
+Belongs here: turning the embed command's flags into vectors. Does not belong here: the flags
+(scripts/gradient_embed.py) or usage and prices (api.usage, models.prices).
+"""
+from __future__ import annotations
+
+import sys
+
+from gradient_inference.api.client import Client
+from gradient_inference.api.usage import normalize_usage
+from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
+from gradient_inference.core.inputs import STDIN_WAIT, read_stdin, read_text_input, stdin_state
+from gradient_inference.core.output import emit_json, log
+from gradient_inference.core.settings import resolve_settings
+from gradient_inference.ledger.store import Entry
+from gradient_inference.models import budget
+from gradient_inference.models.prices import cost_for, usage_line
+
+
+# ---------------------------------------------------------------- pure helpers
+
+def input_lines(text: str) -> list:
+    """One text per line; empty lines are skipped."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield start, items[start:start + size]
+
+
+def embeddings_body(model: str, texts: list, dimensions: int | None) -> dict:
+    """POST /embeddings: always a list of inputs, dimensions only when asked for."""
+    body = {"model": model, "input": texts}
+    if dimensions:
+        body["dimensions"] = dimensions
+    return body
+
+
+def embeddings_of(document, expected: int) -> list:
+    """The vectors of one answer in input order (by their `index`), checked."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list) or len(data) != expected:
+        raise GradientError("invalid_response", f"expected {expected} embeddings, the answer has "
+                                   f"{len(data) if isinstance(data, list) else 'none'}")
+    ordered = [None] * expected
+    for position, item in enumerate(data):
+        index = item.get("index", position) if isinstance(item, dict) else None
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(index, int) or not 0 <= index < expected or ordered[index] is not None:
+            raise GradientError("invalid_response", "the embeddings have missing or repeated indexes")
+        if not isinstance(vector, list) or not vector:
+            raise GradientError("invalid_response", f"embedding {index} is not a list of numbers")
+        ordered[index] = vector
+    return ordered
+
+
+def add_usage(total: dict, usage) -> dict:
+    found = normalize_usage(usage)
+    for key in ("input_tokens", "total_tokens"):
+        if found[key] is not None:
+            total[key] = (total[key] or 0) + found[key]
+    return total
+
+
+# ---------------------------------------------------------------- the command
+
+
+def read_inputs(args) -> list:
+    if not args.model:
+        raise UsageError("give --model (or set GRADIENT_EMBED_MODEL); list model ids with "
+                                "gradient_models.py --type embedding")
+    texts = list(args.input)
+    if args.input_file:
+        texts += input_lines(read_text_input(args.input_file, sys.stdin, "input file"))
+    elif not texts and stdin_state(sys.stdin, STDIN_WAIT) == "ready":
+        texts = input_lines(read_stdin(sys.stdin))
+    if not texts:
+        raise UsageError("nothing to embed: give --input TEXT, --input-file PATH or lines on stdin")
+    return texts
+
+
+def embed(args) -> int:
+    texts = read_inputs(args)
+
+    budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
+                 budget.worst_case(args.model, sum(map(len, texts)), 0), f"embedding {len(texts)} texts")
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    vectors, model = [], args.model
+    usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
+    with Entry("embed", args.model, "embeddings", client.settings, skip=args.no_log) as entry:
+        for start, batch in batches(texts, args.batch_size):
+            document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
+            vectors += embeddings_of(document, len(batch))
+            model = document.get("model") or model
+            add_usage(usage, document.get("usage"))
+            if args.verbose:
+                log(f"embedded {start + len(batch)} of {len(texts)}")
+        cost, source = cost_for(model, usage)
+        entry.update(usage=usage, model=model, cost_usd=cost, price_source=source)
+    rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
+    if args.json:
+        emit_json({"model": model, "dimensions": len(vectors[0]), "count": len(rows), "data": rows,
+                          "usage": usage})
+    else:
+        for row in rows:
+            emit_json(row, indent=None)
+    if args.usage:
+        log(usage_line(usage, cost, source))
+    return EXIT_OK

@@ -1,0 +1,117 @@
+"""The budget: the one owner of what a call could cost at worst, of the checks made before
+anything is sent (--max-cost, the daily budget, calls that cannot be priced), of a batch's
+running reservations, and of the words of every refusal.
+
+Belongs here: estimates and budget decisions, for chat, images, audio, embeddings and batches.
+Does not belong here: prices themselves (models.prices) or today's spend (ledger.reports).
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from gradient_inference.core.errors import GradientError
+from gradient_inference.ledger.reports import spent_today
+from gradient_inference.models.prices import TOKEN_UNIT, match_price, offline_prices
+
+# The budget flags: --max-cost (this call or run), --daily-budget (today's spend, UTC) and
+# --allow-unpriced (send a call whose cost cannot be estimated anyway).
+Budget = namedtuple("Budget", "max_cost daily allow_unpriced", defaults=(None, None, False))
+
+
+# ---------------------------------------------------------------- estimates
+
+
+def worst_case(model_id: str, text_chars: int, max_output: int | None) -> float | None:
+    """The most a token-priced call can cost, at the model's cached or bundled prices."""
+    prices = offline_prices()
+    return worst_case_at(match_price(model_id, prices.models) if prices else None, text_chars, max_output)
+
+
+def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> float | None:
+    """The most a call can cost at a price row: prompt tokens taken as one per 3 characters (text
+    runs about 4 a token, so this errs high), and every allowed output token."""
+    if row is None or row.get("unit") != TOKEN_UNIT or max_output is None:
+        return None
+    if row.get("input_price") is None or row.get("output_price") is None:
+        return None
+    return round((-(-text_chars // 3) * row["input_price"] + max_output * row["output_price"]) / 1_000_000, 8)
+
+
+def answer_limit(model_id: str, max_tokens: int | None) -> int | None:
+    """The answer limit a worst case assumes: --max-tokens, else the model's largest answer as
+    the cached or bundled prices know it."""
+    if max_tokens is not None:
+        return max_tokens
+    prices = offline_prices()
+    row = match_price(model_id, prices.models) if prices else None
+    return row.get("max_output_tokens") if row else None
+
+
+# ---------------------------------------------------------------- refusals
+
+def is_set(budget: Budget) -> bool:
+    return budget.max_cost is not None or budget.daily is not None
+
+
+def unpriced(what: str) -> GradientError:
+    """The one refusal of a call whose cost cannot be estimated."""
+    return GradientError("budget", f"the cost of {what} cannot be estimated, so no budget can be kept",
+                         hint="give --max-tokens, or send it anyway with --allow-unpriced")
+
+
+def check(budget: Budget, estimate: float | None, what: str) -> None:
+    """Before sending: refuse (error type budget) when the worst case of this call passes --max-cost,
+    or today's recorded spend plus it passes the daily budget; a call of unknown cost is refused
+    under any budget unless --allow-unpriced, since it could cost anything."""
+    if not is_set(budget):
+        return
+    if estimate is None:
+        if budget.allow_unpriced:
+            return
+        raise unpriced(what)
+    if budget.max_cost is not None and estimate > budget.max_cost:
+        raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, over --max-cost ${budget.max_cost:g}",
+                            hint="raise --max-cost, or lower --max-tokens or --n")
+    if budget.daily is not None:
+        spent = spent_today()
+        if spent + estimate > budget.daily:
+            raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, which would pass the daily "
+                                f"budget", hint=f"spent today (UTC) ${spent:.6f} of ${budget.daily:g}")
+
+
+# ---------------------------------------------------------------- a run of many calls
+
+class Reservations:
+    """A batch run's budget: each item reserves its worst case before it starts, and the
+    reservation ends only when its cost is counted, so that running items can never take the
+    run past --max-cost or the daily budget."""
+
+    def __init__(self, budget: Budget):
+        self.budget, self.reserved, self.spent_before = budget, 0.0, None
+
+    def refusal(self, estimate: float | None, model: str) -> GradientError | None:
+        """The error line of an item that cannot be priced under a budget, or None."""
+        if estimate is None and is_set(self.budget) and not self.budget.allow_unpriced:
+            return unpriced(f"a call to {model}")
+        return None
+
+    def stop_reason(self, spent: float, estimate: float | None) -> str | None:
+        """Why no more items may start, given what the run has spent, or None."""
+        budget = self.budget
+        if estimate is None or not is_set(budget):
+            return None
+        committed = spent + self.reserved + estimate
+        if budget.max_cost is not None and committed > budget.max_cost:
+            return f"--max-cost ${budget.max_cost:g} would be passed"
+        if budget.daily is not None:
+            if self.spent_before is None:
+                self.spent_before = spent_today()
+            if self.spent_before + committed > budget.daily:
+                return f"the daily budget ${budget.daily:g} would be passed"
+        return None
+
+    def reserve(self, estimate: float | None) -> None:
+        self.reserved += estimate or 0.0
+
+    def release(self, estimate: float | None) -> None:
+        self.reserved -= estimate or 0.0

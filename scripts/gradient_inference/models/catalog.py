@@ -1,0 +1,321 @@
+"""DigitalOcean's model catalog (GET /v2/gen-ai/models/catalog and its cards), and what a model is:
+its type and capabilities, from the catalog when a DigitalOcean API token is set, else from a
+bundled table of known ids and safe rules for fal ids, else `unknown`.
+
+Belongs here: reading the catalog into price rows keyed by API model id (every kind of price,
+batch prices, pricing variants, prices that vary by hour), and model types and capabilities.
+Does not belong here: the rows once read (models.prices) or any command's output.
+"""
+from __future__ import annotations
+
+import _thread
+import os
+import re
+import time
+
+from gradient_inference.api.client import Client
+from gradient_inference.core.clock import iso_utc, parse_time
+from gradient_inference.core.defaults import MODEL_TYPES as TYPES
+from gradient_inference.core.errors import GradientError
+from gradient_inference.core.output import warn
+from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
+from gradient_inference.core.settings import Settings, check_base_url, check_key
+from gradient_inference.core.text import one_line
+from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, is_fresh, make_row, match_price,
+                                              read_cache, write_cache)
+
+DEFAULT_API = "https://api.digitalocean.com"
+CATALOG_PATH = "v2/gen-ai/models/catalog"
+PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4
+TOKEN_FIELDS = {  # the catalog's per-million fields -> ours
+    "input_price_per_million": "input_price", "output_price_per_million": "output_price",
+    "cache_read_input_price_per_million": "cached_input_price",
+    "cache_write_5m_input_price_per_million": "cache_write_5m_price",
+    "cache_write_1h_input_price_per_million": "cache_write_1h_price",
+    "reasoning_price_per_million": "reasoning_price",
+}
+UNIT_FIELDS = {"price_per_image": "per image", "price_per_megapixel": "per megapixel",
+               "price_per_second": "per second", "price_per_thousand_characters": "per 1K characters",
+               "price_per_audio": "per audio", "price_per_video": "per video"}
+TYPE_WORDS = (("embed", "embedding"), ("speech-to-text", "transcription"), ("audio-to-text", "transcription"),
+              ("transcri", "transcription"), ("to-speech", "speech"), ("tts", "speech"), ("video", "video"),
+              ("to-image", "image"), ("image-generation", "image"), ("to-audio", "audio"), ("to-text", "chat"),
+              ("chat", "chat"), ("llm", "chat"))
+CAPABILITY_WORDS = {"function_calling": "tools", "tool_calling": "tools", "tool_use": "tools", "tools": "tools",
+                    "vision": "vision", "image_input": "vision", "image_understanding": "vision",
+                    "reasoning": "reasoning", "thinking": "reasoning", "prompt_caching": "prompt_caching",
+                    "caching": "prompt_caching", "batch": "batch", "batch_inference": "batch"}
+# Known DigitalOcean ids (the reference's list of 2026). A capability is listed only when it is
+# certain; a chat model listed without "vision" is known to take text only.
+KNOWN_MODELS = {
+    "openai-gpt-oss-120b": ("chat", ("tools", "reasoning")), "openai-gpt-oss-20b": ("chat", ("tools", "reasoning")),
+    "llama3.3-70b-instruct": ("chat", ("tools",)), "llama3-8b-instruct": ("chat", ()),
+    "deepseek-r1-distill-llama-70b": ("chat", ("reasoning",)), "alibaba-qwen3-32b": ("chat", ("tools", "reasoning")),
+    "mistral-nemo-instruct-2407": ("chat", ()),
+    "anthropic-claude-3.7-sonnet": ("chat", ("vision", "tools", "reasoning", "prompt_caching")),
+    "anthropic-claude-sonnet-4": ("chat", ("vision", "tools", "reasoning", "prompt_caching")),
+    "anthropic-claude-opus-4": ("chat", ("vision", "tools", "reasoning", "prompt_caching")),
+    "openai-gpt-5": ("chat", ("vision", "tools", "reasoning")),
+    "openai-gpt-5-mini": ("chat", ("vision", "tools", "reasoning")),
+    "openai-gpt-5-nano": ("chat", ("vision", "tools", "reasoning")),
+    "openai-gpt-image-1": ("image", ()), "fal-ai/flux/schnell": ("image", ()), "fal-ai/fast-sdxl": ("image", ()),
+    "fal-ai/stable-audio-25/text-to-audio": ("audio", ()), "fal-ai/elevenlabs/tts/multilingual-v2": ("speech", ()),
+}
+FAL_RULES = (("/tts/", "speech"), ("text-to-speech", "speech"), ("text-to-audio", "audio"), ("stable-audio", "audio"),
+             ("video", "video"), ("flux", "image"), ("sdxl", "image"), ("stable-diffusion", "image"),
+             ("image", "image"))
+
+
+# ---------------------------------------------------------------- types and capabilities
+
+
+def catalog_type(text) -> str:
+    """The catalog's `type` ("text-to-text", "text-to-image"...) as one of TYPES."""
+    words = str(text or "").lower().replace("_", "-").replace(" ", "-")
+    return next((kind for word, kind in TYPE_WORDS if word in words), "unknown")
+
+
+def catalog_capabilities(values) -> list:
+    found = []
+    for value in values if isinstance(values, list) else []:
+        word = str(value).lower().replace("-", "_").replace(" ", "_")
+        name = CAPABILITY_WORDS.get(word, word if word.isidentifier() else None)
+        if name and name not in found:
+            found.append(name)
+    return found
+
+
+def known_model(model_id: str) -> tuple:
+    """(type, capabilities, source) from the bundled table or the fal rules; ('unknown', [], None)."""
+    if model_id in KNOWN_MODELS:
+        kind, capabilities = KNOWN_MODELS[model_id]
+        return kind, list(capabilities), "table"
+    if model_id.startswith("fal-ai/"):
+        kind = next((k for word, k in FAL_RULES if word in model_id.lower()), "unknown")
+        return kind, [], "rule" if kind != "unknown" else None
+    return "unknown", [], None
+
+
+def lacks_vision(model_id: str, rows: list) -> bool:
+    """True only when it is known: a catalog row with capabilities but no vision, or a chat model
+    of the bundled table listed without it."""
+    row = next((r for r in rows if r.get("model_id") == model_id and r.get("capabilities") is not None), None)
+    if row is not None:
+        return "vision" not in row["capabilities"]
+    kind, capabilities, source = known_model(model_id)
+    return source == "table" and kind == "chat" and "vision" not in capabilities
+
+
+def attach_known_ids(rows: list) -> list:
+    """Rows of the docs page or the snapshot, named by display name, with the API id of each known
+    DigitalOcean model that the careful name matcher joins to exactly one of them."""
+    for model_id in KNOWN_MODELS:
+        row = match_price(model_id, rows)
+        if row is not None and not row.get("model_id"):
+            row["model_id"] = model_id
+    return rows
+
+
+def vision_models(rows: list) -> list:
+    from_catalog = {r["model_id"] for r in rows if r.get("model_id") and "vision" in (r.get("capabilities") or ())}
+    return sorted(from_catalog or {m for m, (_, caps) in KNOWN_MODELS.items() if "vision" in caps})
+
+
+# ---------------------------------------------------------------- prices
+
+
+def price_or_null(value, keep_zero: bool = False):
+    """The catalog sends 0 for a kind of price a model does not have: that is null, not free."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+        return None
+    return float(value) if (value or keep_zero) else None
+
+
+def prices_of(pricing, keep_zero: bool) -> dict:
+    """Our price fields from an apiModelPricing object: per-million token prices, else a unit price."""
+    pricing = pricing if isinstance(pricing, dict) else {}
+    prices = {ours: price_or_null(pricing.get(theirs), keep_zero and ours in ("input_price", "output_price"))
+              for theirs, ours in TOKEN_FIELDS.items()}
+    unit = next(((field, unit) for field, unit in UNIT_FIELDS.items() if price_or_null(pricing.get(field))), None)
+    if unit and not (prices["input_price"] or prices["output_price"]):
+        prices.update(input_price=None, output_price=None, price=price_or_null(pricing[unit[0]]), unit=unit[1])
+    else:
+        prices["unit"] = TOKEN_UNIT
+    return prices
+
+
+def hour_of_day(text) -> float | None:
+    moment = parse_time(text)
+    return None if moment is None else (moment % 86400) / 3600
+
+
+def current_interval(scaled, now: float | None = None):
+    """The interval of a price schedule that holds the current hour of the day (UTC), if any."""
+    hour = ((time.time() if now is None else now) % 86400) / 3600
+    for interval in scaled.get("intervals") or [] if isinstance(scaled, dict) else []:
+        start, end = (hour_of_day(interval.get(k)) if isinstance(interval, dict) else None
+                      for k in ("start_time", "end_time"))
+        if start is None or end is None:
+            continue
+        if (start <= hour < end) if start < end else (hour >= start or hour < end):
+            return interval
+    return None
+
+
+def variant_of(variant: dict, now: float | None) -> dict:
+    prices = prices_of(variant.get("prices"), keep_zero=True)
+    interval = current_interval(variant.get("scaled_pricing"), now)
+    if interval is not None:
+        prices.update(prices_of(interval.get("prices"), keep_zero=True), scaled=True)
+    tier = str(variant.get("tier") or "").replace("MODEL_PRICING_TIER_", "").lower() or "unspecified"
+    mode = str(variant.get("mode") or "").replace("MODEL_BILLING_MODE_", "").lower() or "unspecified"
+    return dict(prices, label=one_line(str(variant.get("label") or tier), 60), tier=tier, mode=mode)
+
+
+def catalog_row(entry: dict, card: dict | None = None, now: float | None = None) -> dict | None:
+    """One price row for a catalog entry (and its card): standard interactive prices for costs,
+    batch prices as their own fields, the other variants kept, the current price when it varies."""
+    model_id = entry.get("model_id")
+    if not isinstance(model_id, str) or not model_id:
+        return None
+    card = card or {}
+    variants = card.get("pricing_detail", {}).get("variants") if isinstance(card.get("pricing_detail"), dict) else None
+    variants = [variant_of(v, now) for v in variants or [] if isinstance(v, dict)]
+    standard = next((v for v in variants if v["tier"] in ("standard", "unspecified")
+                     and v["mode"] in ("interactive", "unspecified")), None)
+    batch = next((v for v in variants if v["mode"] == "batch" and v["tier"] in ("standard", "unspecified")), None)
+    prices = {k: v for k, v in (standard or prices_of(entry.get("pricing"), keep_zero=True)).items()
+              if k not in ("label", "tier", "mode")}
+    scaled = prices.pop("scaled", False) or (bool(entry.get("scaled_pricing_enabled")) and standard is None)
+    prices.update(batch_input_price=batch and batch.get("input_price"), batch_output_price=batch and batch.get("output_price"))
+    row = make_row(one_line(str(entry.get("creator") or ""), 40), one_line(str(entry.get("name") or model_id), 80),
+                   dict(prices, model_id=model_id, source="catalog"))
+    row.update(type=catalog_type(entry.get("type")), capabilities=catalog_capabilities(entry.get("capabilities")),
+               context_window=whole(entry.get("context_window")), max_output_tokens=whole(entry.get("max_output_tokens")),
+               variants=[v for v in variants if v is not standard] or None,
+               price_note="varies by hour of day; the current price is shown" if scaled else None)
+    return row
+
+
+def whole(value) -> int | None:
+    """The catalog's int64 fields come as strings ("128000")."""
+    try:
+        return int(value) if value not in (None, "") and int(value) >= 0 else None
+    except (TypeError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def in_threads(work, items: list, workers: int) -> list:
+    """work(item) for every item, `workers` at a time, results in the items' order; work must
+    not raise (it returns its error). `_thread` is the C module under threading, whose import
+    (like concurrent.futures') would cost the cached-price path of the pricing command."""
+    results, lock, done = [None] * len(items), _thread.allocate_lock(), _thread.allocate_lock()
+    pending, running = iter(range(len(items))), [min(workers, len(items))]
+
+    def worker():
+        while True:
+            with lock:
+                index = next(pending, None)
+                if index is None:
+                    running[0] -= 1
+                    if not running[0]:
+                        done.release()
+                    return
+            results[index] = work(items[index])
+
+    if items:
+        done.acquire()
+        for _ in range(running[0]):
+            _thread.start_new_thread(worker, ())
+        done.acquire()
+    return results
+
+
+def quoted(text: str) -> str:
+    """Text as one URL path segment: every byte but letters, digits and -._~ percent-encoded."""
+    return re.sub(r"[^A-Za-z0-9_.~-]", lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
+def catalog_token(environ=None) -> str | None:
+    environ = os.environ if environ is None else environ
+    return next((environ[name].strip() for name in TOKEN_VARS if environ.get(name, "").strip()), None)
+
+
+def catalog_client(timeout: float, max_retries: int, verbose: bool):
+    """A client for the DigitalOcean API (DIGITALOCEAN_API_URL in tests) with the API token."""
+    token = catalog_token()
+    if token is None:
+        raise GradientError("config", f"no DigitalOcean API token: set {TOKEN_VARS[0]} (scope genai:read)")
+    try:
+        base = check_base_url(os.environ.get("DIGITALOCEAN_API_URL", "").strip() or DEFAULT_API)
+    except ValueError as exc:
+        raise GradientError("config", f"DIGITALOCEAN_API_URL: {exc}") from None
+    settings = Settings(base, check_key(token, TOKEN_VARS[0] if os.environ.get(TOKEN_VARS[0]) else TOKEN_VARS[1]),
+                        DEFAULT_PROVIDER, PROVIDERS[DEFAULT_PROVIDER], timeout, max_retries, verbose)
+    return Client(settings)
+
+
+def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | None = None) -> list:
+    """Every page of the catalog, then each model's card (CARD_WORKERS at a time), as price rows.
+    A card that cannot be had leaves that model with its list prices and a warning."""
+    client = catalog_client(timeout, max_retries, verbose)
+    entries, page, pages = [], 1, 1
+    while page <= min(pages, MAX_PAGES):
+        document, _ = client.get_json(f"{CATALOG_PATH}?page={page}&limit={PAGE_LIMIT}")
+        data = document.get("data") if isinstance(document, dict) else None
+        if not isinstance(data, list):
+            raise GradientError("invalid_response", "the model catalog has no data list")
+        entries += [entry for entry in data if isinstance(entry, dict)]
+        meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
+        pages = whole(meta.get("pages")) or page
+        page += 1
+    if not entries:
+        raise GradientError("invalid_response", "the model catalog is empty")
+
+    def card(entry):
+        ident = entry.get("id") or entry.get("model_id")
+        try:
+            document, _ = client.get_json(f"{CATALOG_PATH}/{quoted(str(ident))}")
+            return document.get("data") if isinstance(document, dict) and isinstance(document.get("data"), dict) else None
+        except GradientError as error:
+            return error
+
+    cards = in_threads(card, entries, CARD_WORKERS)
+    failed = [c for c in cards if isinstance(c, GradientError)]
+    if failed:
+        warn(f"{len(failed)} of {len(cards)} catalog cards could not be read ({failed[0].message}); "
+             "those models keep their list prices")
+    rows = [catalog_row(e, c if isinstance(c, dict) else None, now) for e, c in zip(entries, cards)]
+    return [row for row in rows if row is not None]
+
+
+def catalog_rows(timeout: float, max_retries: int, verbose: bool) -> list | None:
+    """Catalog rows for model types when a DigitalOcean API token is set: from the pricing cache
+    when it is fresh and came from the catalog, else fetched (and cached). None without a token,
+    or with a warning when the catalog cannot be had."""
+    if catalog_token() is None:
+        return None
+    cached = read_cache(cache_path(), quiet=True)
+    if cached is not None and is_fresh(cached) and any(r.get("source") == "catalog" for r in cached.models):
+        return cached.models
+    try:
+        rows = fetch_catalog(timeout, max_retries, verbose)
+    except GradientError as error:
+        warn(f"the model catalog is unavailable ({error.message}); types come from the bundled table")
+        return None
+    write_cache(cache_path(), PriceSet("catalog", iso_utc(time.time()), None, rows))
+    return rows
+
+
+def describe_model(model_id: str, rows: list | None) -> dict:
+    """`type` and `capabilities` of a model id, and from the catalog its name and limits."""
+    row = next((r for r in rows or [] if r.get("model_id") == model_id), None)
+    if row is not None:
+        return {"type": row.get("type") or "unknown", "capabilities": list(row.get("capabilities") or []),
+                "name": row.get("model"), "context_window": row.get("context_window"),
+                "max_output_tokens": row.get("max_output_tokens")}
+    kind, capabilities, _ = known_model(model_id)
+    return {"type": kind, "capabilities": capabilities}

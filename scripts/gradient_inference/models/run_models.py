@@ -1,0 +1,119 @@
+"""The models command's work: the server's model list, checked and filtered, each model's type
+and capabilities and (with --prices) its price, as a table, ids or JSON.
+
+Belongs here: turning the models command's flags into its output. Does not belong here: the
+catalog and types (models.catalog), prices (models.prices) or the flags (scripts/gradient_models.py).
+"""
+from __future__ import annotations
+
+import time
+
+from gradient_inference.api.client import Client, request_id_of
+from gradient_inference.core.cli import words
+from gradient_inference.core.errors import EXIT_OK, GradientError
+from gradient_inference.core.output import emit_json, log, out
+from gradient_inference.core.settings import resolve_settings
+from gradient_inference.core.text import one_line
+from gradient_inference.ledger.store import Entry
+from gradient_inference.models.catalog import catalog_rows, describe_model
+from gradient_inference.models.prices import describe_source, match_price, offline_prices
+
+COLUMNS = ("ID", "TYPE", "OWNED BY", "CREATED")
+# here too so that --help need not import the catalog (test_catalog keeps the two equal)
+PRICE_COLUMNS = ("IN $/1M", "OUT $/1M")
+
+
+def parse_models(document) -> list:
+    """The `data` list of an OpenAI model list, checked and normalised, sorted by id."""
+    data = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(data, list):
+        raise GradientError("invalid_response", "the model list has no `data` array")
+    models = []
+    for entry in data:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise GradientError("invalid_response", "a model in the list has no string `id`")
+        created = entry.get("created")
+        models.append({
+            "id": entry["id"],
+            "owned_by": entry.get("owned_by") if isinstance(entry.get("owned_by"), str) else None,
+            "created": created if isinstance(created, int) and not isinstance(created, bool) else None,
+        })
+    return sorted(models, key=lambda model: model["id"])
+
+
+def matches(model: dict, words: list) -> bool:
+    haystack = f"{model['id']} {model['owned_by'] or ''}".lower()
+    return all(word.lower() in haystack for word in words)
+
+
+def format_date(created) -> str:
+    """A `created` time as a date; '-' for none, or for one no calendar holds (a server may send 1e20)."""
+    try:
+        return time.strftime("%Y-%m-%d", time.gmtime(created)) if created is not None else "-"
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def format_price(value) -> str:
+    return "-" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def render_table(models: list, with_prices: bool = False) -> str:
+    header = COLUMNS + (PRICE_COLUMNS if with_prices else ())
+    rows = [header]
+    for model in models:
+        row = (one_line(model["id"], 200), one_line(model.get("type") or "unknown", 20),
+               one_line(model["owned_by"] or "-", 60), format_date(model["created"]))
+        if with_prices:
+            pricing = model.get("pricing") or {}
+            row += (format_price(pricing.get("input_price")), format_price(pricing.get("output_price")))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def attach_prices(models: list) -> str:
+    """Each model's pricing row (or None) from the cache or bundled snapshot, never a live
+    scrape; returns where the prices came from."""
+    prices = offline_prices()
+    for model in models:
+        model["pricing"] = match_price(model["id"], prices.models) if prices else None
+    return f"prices: {describe_source(prices)}" if prices else "prices: none cached"
+
+
+def attach_types(models: list, timeout: float, max_retries: int, verbose: bool) -> str:
+    """Each model's type and capabilities: from DigitalOcean's catalog when an API token is set,
+    else the bundled table of known ids and the rules for fal ids, else unknown. Returns the source."""
+    rows = catalog_rows(timeout, max_retries, verbose)
+    for model in models:
+        model.update(describe_model(model["id"], rows))
+    return "catalog" if rows else "bundled table"
+
+
+def list_models(args) -> int:
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    with Entry("models", None, "models", client.settings, skip=args.no_log) as entry:
+        document, response = client.get_json("models")
+        entry.update(request_id=request_id_of(response))
+    wanted = words(args.filter)  # --filter "meta 70b" means --filter meta 70b
+    models = [model for model in parse_models(document) if matches(model, wanted)]
+    types_source = attach_types(models, args.timeout, args.max_retries, args.verbose)
+    models = [model for model in models if not args.types or model["type"] in args.types]
+    prices_source = attach_prices(models) if args.prices else None
+    if not models:
+        log(f"no model matches {' '.join(wanted + args.types)!r}" if wanted or args.types
+                   else "the server lists no models")
+    if args.json:
+        document = {"models": models, "count": len(models), "types_source": types_source}
+        if prices_source:
+            document["prices_source"] = prices_source
+        emit_json(document)
+    elif args.ids:
+        out("".join(model["id"] + "\n" for model in models), end="")
+    elif models:
+        out(render_table(models, args.prices))
+        if prices_source:
+            log(prices_source)
+    return EXIT_OK
