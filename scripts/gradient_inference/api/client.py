@@ -220,8 +220,9 @@ class Client:
                 log(f"> {name}: {'Bearer ***' if name == 'Authorization' else value}")
         started = time.monotonic()
         try:
-            response = (self.session if retry else self.single()).request(method, url, headers=headers, stream=True,
-                                            timeout=(self.connect_timeout, self.settings.timeout), **kwargs)
+            session = self.session if retry else self.single()
+            response = session.request(method, url, headers=headers, stream=True,
+                                       timeout=(self.connect_timeout, self.settings.timeout), **kwargs)
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(exc, url) from None
         except (ValueError, UnicodeError):  # a URL from a server that no request can be made of

@@ -5,6 +5,7 @@ Belongs here: reading usage. Does not belong here: what usage costs (models.pric
 """
 from __future__ import annotations
 
+
 def count(value):
     """A token count, or None for anything that is not a whole number."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None

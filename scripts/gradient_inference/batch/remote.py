@@ -153,7 +153,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
     whole download is in, in one transaction, and only once per batch. The tallies."""
     links = result_links(client, batch_id)
     recorded = no_log or bool(rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
-                                          (batch_id,)))
+                                   (batch_id,)))
     prices, tally = offline_prices(), new_tally()
     with tempfile.TemporaryFile() as spool:  # the rows, kept on disk (not in memory) until the end
         for key in ("output_file_url", "error_file_url"):

@@ -65,7 +65,7 @@ def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, l
     seconds = time.monotonic() - started
     if args.json:
         emit_json(summary_document(batch_id, tally, seconds, stop_reason, limiter),
-                         sys.stdout if args.output else sys.stderr, indent=None)
+                  sys.stdout if args.output else sys.stderr, indent=None)
     else:
         log(summary_line(batch_id, tally, seconds, stop_reason))
     return EXIT_OK if not tally["failed"] and not tally.get("left") else EXIT_FAILURE

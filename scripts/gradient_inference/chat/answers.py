@@ -139,7 +139,7 @@ def stream_error(payload) -> GradientError:
     else:
         message = error or payload.get("message") or "unknown error"
     return GradientError("server", f"the stream reported an error: {one_line(str(message))}",
-                                hint="what was printed before the error stays printed")
+                         hint="what was printed before the error stays printed")
 
 
 def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
@@ -270,7 +270,7 @@ def check_answer(answer: Answer) -> None:
         return
     if answer.finish_reason == "length":
         warn("the answer is empty: max tokens cut it off"
-                    + (" while the model was reasoning" if answer.reasoning else "") + "; raise --max-tokens")
+             + (" while the model was reasoning" if answer.reasoning else "") + "; raise --max-tokens")
         return
     raise GradientError("invalid_response", "the model returned no text"
-                               + (f" (finish_reason {answer.finish_reason})" if answer.finish_reason else ""))
+                        + (f" (finish_reason {answer.finish_reason})" if answer.finish_reason else ""))

@@ -45,7 +45,7 @@ def check_tool_turn(message: dict, where: str) -> None:
         if not (isinstance(call.get("id"), str) and isinstance(function, dict) and isinstance(function.get("name"), str)
                 and isinstance(function.get("arguments"), str)):
             raise UsageError(f"{where}: each tool call needs an id and a function with a name and "
-                                    "arguments as a JSON string")
+                             "arguments as a JSON string")
 
 
 def validate_messages(data) -> list:

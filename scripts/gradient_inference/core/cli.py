@@ -16,6 +16,7 @@ from gradient_inference.core import defaults
 from gradient_inference.core.defaults import env_default
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS
 
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Examples kept as written; the width asked of the terminal through os, not shutil, whose
     import (with bz2 and lzma) would cost more than the rest of `--help`."""

@@ -15,6 +15,7 @@ from gradient_inference.core.paths import why
 from gradient_inference.core.providers import mask
 from gradient_inference.core.text import escape_controls, one_line, pattern, whole_characters
 
+
 def printable(text: str, stream) -> str:
     """What may be written: secrets masked, lone surrogates replaced, and on a terminal the
     control characters escaped. Every line the scripts print passes through here."""

@@ -12,6 +12,7 @@ import _signal
 from gradient_inference.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, GradientError, Terminated, UsageError
 from gradient_inference.core.output import flush_stdout, log, report_error, silence_stdout
 
+
 def _terminate(signum, frame):
     raise Terminated(signum)
 

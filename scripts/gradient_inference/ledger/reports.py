@@ -57,7 +57,7 @@ def report(since: str | None, until: str | None, by: str) -> dict:
     sums = ("COUNT(*) AS calls, SUM(outcome != 'ok') AS errors, SUM(input_tokens) AS input_tokens, "
             "SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_input_tokens, SUM(cost_usd) AS cost_usd")
     groups = rows(f"SELECT {GROUPS[by]} AS key, {sums} FROM calls{clause} GROUP BY key ORDER BY key",
-                                  parameters)
+                  parameters)
     total = rows(f"SELECT {sums} FROM calls{clause}", parameters)
     total = total[0] if total else dict.fromkeys(COUNTS, 0)
     for row in groups + [total]:

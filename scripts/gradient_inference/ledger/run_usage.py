@@ -52,8 +52,8 @@ def usage(args) -> int:
             out(csv_text(document["conversations"], ["id", "started", "model", "turns", "cost_usd"]), end="")
         else:
             out("\n".join(f"{c['id']}  {c['started']}  {c['model'] or '-'}  {c['turns']} turns  "
-                                 f"{number(c['cost_usd'], True)}" for c in document["conversations"])
-                       or "no conversations yet")
+                          f"{number(c['cost_usd'], True)}" for c in document["conversations"])
+                or "no conversations yet")
         return EXIT_OK
     since = time.strftime("%Y-%m-%d", time.gmtime()) if args.today else args.since
     document = report(since, until_bound(args.until), args.by)

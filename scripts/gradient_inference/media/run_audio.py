@@ -123,17 +123,17 @@ def speak(args) -> int:
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     output = OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
-                              MAX_AUDIO_BYTES, "audio", unique=unique)
+                        MAX_AUDIO_BYTES, "audio", unique=unique)
     started = time.monotonic()
     with Entry("speak", args.model, "audio/speech", client.settings, skip=args.no_log) as entry:
         if args.model.startswith("fal-ai/") or args.request_id:
             request_id = args.request_id or submit_job(client, args.model,
-                                                              fal_payload(args.model, text.strip(), args.seconds))
+                                                       fal_payload(args.model, text.strip(), args.seconds))
             result = wait_for_job(client, request_id, args.poll_interval)
             url = audio_url(result.get("output") if isinstance(result, dict) else None)
             if url is None:
                 raise GradientError("invalid_response", f"the job {request_id} finished without audio",
-                                           request_id=request_id)
+                                    request_id=request_id)
             saved = client.save(client.send("GET", url, authorized=False), output)
         else:
             body = speech_body(args.model, text.strip(), args.voice, args.format)
@@ -144,7 +144,7 @@ def speak(args) -> int:
         entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
     if args.json:
         emit_json({"model": args.model, "files": [saved], "count": 1, "cost_usd": cost,
-                          "request_id": request_id, "duration_ms": round((time.monotonic() - started) * 1000)})
+                   "request_id": request_id, "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         out(saved["path"])
     if args.usage:
@@ -187,7 +187,7 @@ def transcribe(args) -> int:
             text = document["text"].strip() + "\n"
         else:
             body = read_body(response, time.monotonic() + client.settings.timeout, MAX_JSON_BYTES,
-                                  "the transcription")
+                             "the transcription")
             text = decode_text(body, "the transcription")
         envelope = transcript_envelope(args.model, wire_format, text.strip(), document, request_id_of(response))
         seconds = envelope["duration_seconds"]

@@ -44,7 +44,7 @@ def embeddings_of(document, expected: int) -> list:
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, list) or len(data) != expected:
         raise GradientError("invalid_response", f"expected {expected} embeddings, the answer has "
-                                   f"{len(data) if isinstance(data, list) else 'none'}")
+                            f"{len(data) if isinstance(data, list) else 'none'}")
     ordered = [None] * expected
     for position, item in enumerate(data):
         index = item.get("index", position) if isinstance(item, dict) else None
@@ -71,7 +71,7 @@ def add_usage(total: dict, usage) -> dict:
 def read_inputs(args) -> list:
     if not args.model:
         raise UsageError("give --model (or set GRADIENT_EMBED_MODEL); list model ids with "
-                                "gradient_models.py --type embedding")
+                         "gradient_models.py --type embedding")
     texts = list(args.input)
     if args.input_file:
         texts += input_lines(read_text_input(args.input_file, sys.stdin, "input file"))
@@ -104,7 +104,7 @@ def embed(args) -> int:
     rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
     if args.json:
         emit_json({"model": model, "dimensions": len(vectors[0]), "count": len(rows), "data": rows,
-                          "usage": usage})
+                   "usage": usage})
     else:
         for row in rows:
             emit_json(row, indent=None)

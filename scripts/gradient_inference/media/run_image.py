@@ -147,7 +147,7 @@ def generate_fal(client, args, prompt, paths_for) -> tuple:
     images = output.get("images") if isinstance(output, dict) else None
     if not isinstance(images, list) or not images:
         raise GradientError("invalid_response", f"the job {request_id} finished without images",
-                                   request_id=request_id)
+                            request_id=request_id)
     saved = []
     for image, target in zip(images, paths_for(len(images))):
         if not isinstance(image, dict) or not isinstance(image.get("url"), str):
@@ -175,7 +175,7 @@ def generate(args) -> int:
     def paths_for(count: int) -> list:
         """Planned names for `count` images (a job may return another count than --n asked for)."""
         paths = planned_paths(args.output, count, EXTENSIONS[args.format or "png"], stamp,
-                                     "gradient-image", IMAGE_SUFFIXES)
+                              "gradient-image", IMAGE_SUFFIXES)
         check_targets(paths, args.force, unique=default_names(args))
         return paths
 
@@ -197,11 +197,11 @@ def generate(args) -> int:
         entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
     if args.json:
         emit_json({"model": args.model, "files": saved, "count": len(saved), "revised_prompt": revised,
-                          "cost_usd": cost, "request_id": request_id,
-                          "duration_ms": round((time.monotonic() - started) * 1000)})
+                   "cost_usd": cost, "request_id": request_id,
+                   "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         out("".join(f["path"] + "\n" for f in saved), end="")
     if args.usage:
         log(f"{len(saved)} image{'s' if len(saved) != 1 else ''}, "
-                   + (f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})"))
+            + (f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})"))
     return EXIT_OK

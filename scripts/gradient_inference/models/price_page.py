@@ -32,7 +32,7 @@ TOKEN_SCALE = (  # what to multiply by to get USD per 1M tokens
 )
 
 MD_HEADING = (r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$|^\s*\*\*([^*]+)\*\*\s*$|"
-                        r"""^\s*\{\{[<%]\s*tab\s+(?:name=)?["']([^"']+)["']""")
+              r"""^\s*\{\{[<%]\s*tab\s+(?:name=)?["']([^"']+)["']""")
 
 
 # ---------------------------------------------------------------- price cells
@@ -281,7 +281,7 @@ def fetch_live(urls, timeout: float, max_retries: int, verbose: bool) -> tuple:
             if rows:
                 return rows, final_url
             last_error = GradientError("parse", f"no pricing table at {final_url}: the pricing page "
-                                              "layout changed", hint="prices below come from a fallback")
+                                       "layout changed", hint="prices below come from a fallback")
         except GradientError as error:
             last_error = error if not (last_error and last_error.type == "parse") else last_error
             if error.type in ("connection", "timeout"):

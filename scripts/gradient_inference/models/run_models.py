@@ -104,7 +104,7 @@ def list_models(args) -> int:
     prices_source = attach_prices(models) if args.prices else None
     if not models:
         log(f"no model matches {' '.join(wanted + args.types)!r}" if wanted or args.types
-                   else "the server lists no models")
+            else "the server lists no models")
     if args.json:
         document = {"models": models, "count": len(models), "types_source": types_source}
         if prices_source:

@@ -89,8 +89,8 @@ def check_row_count(rows: list, cached) -> None:
     short) rather than a price list: it must not replace the cache or report removals."""
     if cached is not None and len(rows) * 2 < len(cached.models):
         raise GradientError("parse", f"the pricing page gave {len(rows)} prices where the cache holds "
-                                   f"{len(cached.models)}: its layout may have changed",
-                                   hint="the cache was kept; run with --verbose to see what was read")
+                            f"{len(cached.models)}: its layout may have changed",
+                            hint="the cache was kept; run with --verbose to see what was read")
 
 
 def fetch_fresh(url: str | None, timeout: float, max_retries: int, verbose: bool, cached) -> PriceSet:
@@ -173,13 +173,13 @@ def pricing(args) -> int:
         log(f"no price matches {args.model!r}" if args.model else "no prices to show")
     if args.json:
         emit_json({"source": prices.source, "fetched_at": prices.fetched_at,
-                          "age_seconds": 0 if prices.source in ("live", "catalog")
-                          else max(round(age_seconds(prices)), 0),
-                          "url": prices.url, "count": len(rows), "models": rows})
+                   "age_seconds": 0 if prices.source in ("live", "catalog")
+                   else max(round(age_seconds(prices)), 0),
+                   "url": prices.url, "count": len(rows), "models": rows})
     elif rows:
         log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
         out(render_table(rows, bool(args.estimate)))
     if args.strict and problem is not None and prices.source != "cache":
         raise GradientError(problem.type, f"--strict: no live or fresh prices ({problem.message})",
-                                   hint=problem.hint)
+                            hint=problem.hint)
     return EXIT_OK
