@@ -20,7 +20,7 @@ import gradient_pricing
 from conftest import FAKE_KEY, tiny_png
 from fakeapi import Reply
 
-SPEC = Path(__file__).parents[2] / "shared" / "contracts" / "do-inference-openapi.yaml"
+SPEC = Path(__file__).parents[3] / "shared" / "contracts" / "do-inference-openapi.yaml"
 NOON, MIDNIGHT = 1_780_000_000 - 1_780_000_000 % 86400 + 13 * 3600, 1_780_000_000 - 1_780_000_000 % 86400 + 3600
 
 
@@ -192,7 +192,7 @@ def test_pricing_reads_the_catalog_first_and_keys_rows_by_api_id(served, tmp_pat
 def test_catalog_then_page_then_stale_cache_then_snapshot(api, monkeypatch, tmp_path, capsys):
     fakecatalog.install(api, monkeypatch)
     api.routes[("GET", fakecatalog.LIST)] = [Reply(500, json={"message": "down"})]
-    page = (Path(__file__).parent / "fixtures" / "pricing_2026_tabs.html").read_text()
+    page = (Path(__file__).parents[1] / "fixtures" / "pricing_2026_tabs.html").read_text()
     api.add("GET", "/pricing/", Reply(body=page, headers={"Content-Type": "text/html"}))
     monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + "/pricing/")
     cache = tmp_path / "c.json"

@@ -17,7 +17,7 @@ import gradient_pricing as pricing
 from conftest import SCRIPTS
 from fakeapi import Reply
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 

@@ -87,7 +87,7 @@ def test_snapshot_is_valid_and_complete():
     assert len(snapshot.models) == 24 and all(m["unit"] == models_prices.TOKEN_UNIT for m in snapshot.models)
 
 
-FACTS = Path(__file__).parents[2] / "shared" / "reference" / "pricing_facts_2026-02.json"
+FACTS = Path(__file__).parents[3] / "shared" / "reference" / "pricing_facts_2026-02.json"
 
 
 @pytest.mark.skipif(not FACTS.exists(), reason=f"no fact sheet at {FACTS}")

@@ -7,7 +7,7 @@ import pytest
 
 from gradient_inference.models import price_page as models_price_page
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def fixture(name: str) -> str:
