@@ -9,7 +9,7 @@ budget; or on DigitalOcean's Batch API (--remote), cheaper, within 24 hours.
 Input: JSONL, one item per line: a string (the prompt) or an object with custom_id, prompt or
 messages, and optional system, model, max_tokens, temperature, schema. With --lines, plain text.
 Output: one JSON line per item: custom_id, line, status (ok|error), content, data, usage,
-cost_usd, error; in completion order (--ordered: input order). Summary on stderr.
+cost_usd, finish_reason, error; in completion order (--ordered: input order). Summary on stderr.
 
 examples:
   gradient_batch.py prompts.jsonl > results.jsonl

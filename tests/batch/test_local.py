@@ -68,8 +68,9 @@ def test_every_item_gets_one_line_with_every_field(api, capsys, tmp_path):
     assert code == 0
     assert {line["custom_id"]: line["content"] for line in lines} == {
         "line-1": "echo: Hello", "b": "echo: World", "c": "echo: From messages"}
-    assert all(list(line) == ["custom_id", "line", "status", "content", "data", "usage", "cost_usd", "error"]
-               for line in lines)
+    assert all(list(line) == ["custom_id", "line", "status", "content", "data", "usage", "cost_usd", "finish_reason",
+                              "error"] for line in lines)
+    assert all(line["finish_reason"] == "stop" for line in lines)
     assert all(line["status"] == "ok" and line["usage"]["input_tokens"] == 10 and line["cost_usd"] > 0 for line in lines)
     sent = {r.json["messages"][-1]["content"]: r.json for r in api.calls("POST", "/v1/chat/completions")}
     assert sent["World"]["messages"][0] == {"role": "system", "content": "Be brief."}
@@ -129,6 +130,21 @@ def test_a_schema_gives_checked_data(api, capsys, tmp_path):
     assert lines[0]["status"] == "ok" and lines[0]["data"] == {"label": "positive", "score": 0.9}
     assert lines[1]["status"] == "error" and "lacks the field 'name'" in lines[1]["error"]["message"]
     assert code == 1
+    # the item that missed its schema was billed: its line and its ledger row keep usage and cost
+    assert lines[1]["usage"]["output_tokens"] == 3 and lines[1]["cost_usd"] == round((5 * 0.10 + 3 * 0.70) / 1e6, 8)
+    rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute(
+        "SELECT outcome, output_tokens FROM calls ORDER BY id").fetchall()
+    assert sorted(rows) == [("invalid_response", 3), ("ok", 3)]
+
+
+def test_an_answer_cut_at_its_limit_is_ok_and_counted_as_cut(api, capsys, tmp_path):
+    api.add("POST", "/v1/chat/completions", Reply(json={
+        "model": "openai-gpt-oss-120b", "choices": [{"message": {"content": "half an ans"}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 500}}))
+    code, lines, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", "a", "b"), "--max-tokens", "500")
+    assert code == 0 and [line["finish_reason"] for line in lines] == ["length", "length"]
+    assert "2 of the ok cut at their token limit" in err
+    assert all(line["cost_usd"] == round((1000 * 0.10 + 500 * 0.70) / 1e6, 8) for line in lines)
 
 
 def test_a_bad_default_schema_is_a_usage_error_before_anything_is_sent(api, capsys, tmp_path):

@@ -251,7 +251,8 @@ def report(capsys, *argv):
 def test_reports_group_by_day_model_and_script(history, capsys):
     by_day = report(capsys)
     assert [(g["key"], g["calls"], g["errors"], g["cost_usd"]) for g in by_day["groups"]] == [
-        ("2026-11-01", 2, 0, 0.26), ("2026-11-02", 1, 1, None), ("2026-11-03", 1, 0, 1.5)]
+        ("2026-11-01", 2, 0, 0.26), ("2026-11-02", 1, 1, 0.0), ("2026-11-03", 1, 0, 1.5)]
+    assert [g["unpriced_calls"] for g in by_day["groups"]] == [0, 1, 0] and by_day["total"]["unpriced_calls"] == 1
     assert (by_day["total"]["calls"], by_day["total"]["input_tokens"], by_day["total"]["cost_usd"]) == (4, 117, 1.76)
     assert [g["key"] for g in report(capsys, "--by", "model")["groups"]] == ["a", "b", "e"]
     assert {g["key"]: g["calls"] for g in report(capsys, "--by", "script")["groups"]} == {"chat": 3, "embed": 1}
@@ -263,7 +264,7 @@ def test_reports_over_a_date_range_and_as_csv(history, capsys):
     assert report(capsys, "--today")["total"]["calls"] == 0
     assert gradient_usage.main(["--csv", "--by", "model"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "key,calls,errors,input_tokens,output_tokens,cached_input_tokens,cost_usd"
+    assert lines[0] == "key,calls,errors,input_tokens,output_tokens,cached_input_tokens,cost_usd,unpriced_calls"
     assert lines[-1].startswith("total,4,1,117,55")
 
 

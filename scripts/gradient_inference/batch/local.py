@@ -20,7 +20,7 @@ from gradient_inference.api.client import request_id_of
 from gradient_inference.api.retry import jittered, parse_retry_after, rate_limit_wait, retry_wait
 from gradient_inference.batch.items import request_of, text_chars
 from gradient_inference.batch.pool import Limiter, Stopped
-from gradient_inference.batch.results import Reorder, answer_of, count, new_tally, result_line
+from gradient_inference.batch.results import Reorder, answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, Terminated
 from gradient_inference.core.output import log, out
 from gradient_inference.core.text import one_line
@@ -117,24 +117,29 @@ class LocalRun:
         self.limiter.stop()
 
     def serve(self, item: dict, model: str, body: dict, schema) -> dict:
-        """The item's result line; any failure of its own becomes its error line."""
+        """The item's result line; any failure of its own becomes its error line, which keeps the
+        usage and cost of an answer that was billed before a check failed."""
+        answer = cost = None
         try:
             with Entry("batch", model, "chat", self.client.settings, self.options.no_log, self.rows_kept.append) as entry:
-                entry.update(batch_id=self.batch_id, messages=body["messages"])
+                entry.update(batch_id=self.batch_id, messages=body["messages"], requested_model=model)
                 try:
                     document, response = self.send(body)
                 except Stopped:
                     entry.skip = True  # never sent, or only refused: no call to record
                     raise
                 entry.update(request_id=request_id_of(response))
-                content, data, answer = answer_of(document, model, schema)
+                answer = answer_of(document, model)
                 row = self.row(answer.model)  # the model that answered, as chat prices it
                 cost = cost_usd(row, answer.usage) if row else None
-                entry.update(usage=answer.usage, cost_usd=cost, answer=content,
+                entry.update(usage=answer.usage, model=answer.model, cost_usd=cost,
                              price_source=f"prices: {describe_source(self.prices)}" if row else None)
-            return result_line(item, "ok", content, data, answer.usage, cost)
+                content, data = checked(answer, schema)
+                entry.update(answer=content)
+            return result_line(item, "ok", content, data, answer.usage, cost, finish_reason=answer.finish_reason)
         except GradientError as error:
-            return result_line(item, "error", error=error)
+            return result_line(item, "error", usage=answer.usage if answer else None, cost=cost, error=error,
+                               finish_reason=answer.finish_reason if answer else None)
 
     def worker(self) -> None:
         while True:

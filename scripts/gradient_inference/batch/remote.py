@@ -15,7 +15,7 @@ import time
 from gradient_inference.api.client import iter_body
 from gradient_inference.api.retry import retry_wait
 from gradient_inference.batch.files import ENDPOINT, batch_cost, parse_result, result_lines
-from gradient_inference.batch.results import answer_of, count, new_tally, result_line
+from gradient_inference.batch.results import answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import warn
 from gradient_inference.core.text import one_line
@@ -133,16 +133,17 @@ def read_result(raw, lines: dict | None, prices) -> tuple | None:
     except GradientError:
         return None
     item["line"] = lines.get(item["custom_id"]) if lines is not None else item["line"]
-    usage = cost = source = content = data = model = None
+    usage = cost = source = content = data = model = finish = None
     if status == "ok":
         try:
-            content, data, answer = answer_of(document, document.get("model") or "", None)
-            usage, model = answer.usage, answer.model
+            answer = answer_of(document, document.get("model") or "")
+            usage, model, finish = answer.usage, answer.model, answer.finish_reason
             row = match_price(model, prices.models) if prices and model else None
             cost, source = batch_cost(row, usage)
+            content, data = checked(answer, None)
         except GradientError as problem:
             status, error = "error", problem
-    return result_line(item, status, content, data, usage, cost, error), call_row(
+    return result_line(item, status, content, data, usage, cost, error, finish), call_row(
         "batch", model, "batch", usage=usage, outcome="ok" if status == "ok" else error.type, cost_usd=cost,
         price_source=source, answer=content)
 

@@ -19,40 +19,50 @@ from gradient_inference.core.outfiles import put_in_place, temporary_beside
 from gradient_inference.core.output import json_text, warn
 from gradient_inference.core.paths import file_kind, open_regular, remove_quietly, why
 
-RESULT_FIELDS = ("custom_id", "line", "status", "content", "data", "usage", "cost_usd", "error")
+RESULT_FIELDS = ("custom_id", "line", "status", "content", "data", "usage", "cost_usd", "finish_reason", "error")
 
 
-def result_line(item: dict, status: str, content=None, data=None, usage=None, cost=None, error=None) -> dict:
+def result_line(item: dict, status: str, content=None, data=None, usage=None, cost=None, error=None,
+                finish_reason=None) -> dict:
+    """One item's result line. An item whose answer was billed carries its usage and cost, ok or not."""
     if isinstance(error, GradientError):
         error = {key: value for key, value in error.to_dict()["error"].items() if key != "hint" or value}
     elif isinstance(error, str):
         error = {"type": "bad_request", "message": error, "status": None, "request_id": None}
     return {"custom_id": item["custom_id"], "line": item["line"], "status": status, "content": content,
-            "data": data, "usage": usage, "cost_usd": cost, "error": error}
+            "data": data, "usage": usage, "cost_usd": cost, "finish_reason": finish_reason, "error": error}
 
 
-def answer_of(document, model: str, schema) -> tuple:
-    """(content, data, Answer) of a chat answer; GradientError when it is empty or misses the schema."""
-    answer = parse_chat(document, Answer(model, "chat"))
+def answer_of(document, model: str) -> Answer:
+    """A batch item's chat answer, read (GradientError when it is no chat answer at all)."""
+    return parse_chat(document, Answer(model, "chat"))
+
+
+def checked(answer: Answer, schema) -> tuple:
+    """(content, data) of an answer; GradientError when it is empty or misses the schema, as chat
+    reports it."""
     if schema is not None:
         data = structured.answer_data(answer, schema, False)
-        return (answer.tool_calls[0]["arguments"] if answer.tool_calls else answer.content), data, answer
+        return (answer.tool_calls[0]["arguments"] if answer.tool_calls else answer.content), data
     if not answer.content and not answer.tool_calls:
         cut = answer.finish_reason == "length"
         raise GradientError("invalid_response", "the model returned no text" + (
             ": max tokens cut it off" if cut else ""), hint="raise --max-tokens" if cut else None)
-    return answer.content, None, answer
+    return answer.content, None
 
 
 def new_tally() -> dict:
-    return {"ok": 0, "failed": 0, "skipped": 0, "left": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
-            "unpriced": 0, "failed_lines": [], "retries": 0, "throttled": 0, "unreadable": 0}
+    return {"ok": 0, "failed": 0, "skipped": 0, "left": 0, "cut": 0, "input_tokens": 0, "output_tokens": 0,
+            "cost_usd": 0.0, "unpriced": 0, "failed_lines": [], "retries": 0, "throttled": 0, "unreadable": 0}
 
 
 def count(tally: dict, document: dict) -> None:
-    """A written result line in the run's tallies; failures by input line (or custom_id when the line is unknown)."""
+    """A written result line in the run's tallies; failures by input line (or custom_id when the line
+    is unknown); an ok answer cut at its token limit is counted as cut too; a billed item without a
+    price as unpriced."""
     if document["status"] == "ok":
         tally["ok"] += 1
+        tally["cut"] += document.get("finish_reason") == "length"
     else:
         tally["failed"] += 1
         tally["failed_lines"].append(document["line"] if document["line"] is not None else document["custom_id"])
@@ -61,7 +71,7 @@ def count(tally: dict, document: dict) -> None:
     tally["output_tokens"] += usage.get("output_tokens") or 0
     if document["cost_usd"] is not None:
         tally["cost_usd"] += document["cost_usd"]
-    elif document["status"] == "ok":
+    elif document["status"] == "ok" or document.get("usage"):
         tally["unpriced"] += 1
 
 

@@ -45,6 +45,8 @@ def summary_line(batch_id: str, tally: dict, seconds: float, stop_reason) -> str
     parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" ({label} {where})" if failed else "")]
     if tally.get("left"):
         parts.append(f"{tally['left']} left" + (f" ({stop_reason})" if stop_reason else ""))
+    if tally.get("cut"):
+        parts.append(f"{tally['cut']} of the ok cut at their token limit (finish_reason length)")
     if tally.get("skipped"):
         parts.append(f"{tally['skipped']} already done")
     cost = f"${tally['cost_usd']:.6f}" + (f" (+{tally['unpriced']} unpriced)" if tally.get("unpriced") else "")

@@ -143,8 +143,8 @@ def continue_from(latest: bool, conversation_id: str | None, model: str | None, 
     last = calls[-1]
     turns = json.loads(last["messages"]) + [{"role": "assistant", "content": last["answer"] or ""}]
     earlier_system = next((t["content"] for t in turns if t.get("role") == "system"), None)
-    return (last["conversation_id"], [t for t in turns if t.get("role") != "system"], model or last["model"],
-            system or earlier_system)
+    return (last["conversation_id"], [t for t in turns if t.get("role") != "system"],
+            model or last["requested_model"] or last["model"], system or earlier_system)
 
 
 # ---------------------------------------------------------------- the request the flags ask for

@@ -39,10 +39,11 @@ def envelope(answer, cost, request_id, duration_ms: int) -> dict:
 # ---------------------------------------------------------------- the call
 
 def ask(client, request: ChatRequest, prompt, history, streaming: bool, schema, schema_mode, local: bool,
-        echo: bool, show_reasoning: bool):
+        echo: bool, show_reasoning: bool, filled: list):
     """Send the request, and with --schema on a server that refuses one form, the next (the forms
     chat.schema gives); a form that is not the last is sent once, since a server that refuses it
-    answers at once."""
+    answers at once. Each Answer is appended to `filled` as it is made, so that the usage of a
+    stream cut short after it arrived can still be recorded."""
     api = "responses" if request.responses_api else "chat"
     if schema is None:
         forms = [tool_extra(request.tool, request.tool_choice, api)]
@@ -54,6 +55,7 @@ def ask(client, request: ChatRequest, prompt, history, streaming: bool, schema, 
             extra = dict(extra, tools=(extra.get("tools") or []) + server_side)
         path, body = request_for(request, prompt, history, streaming, client.settings.max_tokens_field, extra)
         answer = Answer(request.model, api)
+        filled.append(answer)
         last = attempt == len(forms) - 1
         try:
             if streaming:
@@ -68,6 +70,16 @@ def ask(client, request: ChatRequest, prompt, history, streaming: bool, schema, 
         if show_reasoning and answer.reasoning:
             out(answer.reasoning.rstrip("\n"), sys.stderr)
         return answer, response
+
+
+def record_answer(entry, answer, request: ChatRequest) -> tuple:
+    """(USD or None, where the price came from) of an answer, priced by the model that served it
+    (a cached or bundled price, never a live scrape), written into its ledger row."""
+    cost, price_source = cost_for(answer.model, answer.usage)
+    cost = search_cost(cost, answer.raw_usage, bool(request.web_search or request.web_search_max))
+    entry.update(usage=answer.usage, model=answer.model, cost_usd=cost, price_source=price_source,
+                 answer=answer.content)
+    return cost, price_source
 
 
 def chat(args) -> int:
@@ -99,20 +111,25 @@ def chat(args) -> int:
         [{"role": "user", "content": prompt}] if prompt is not None else [])
     with Entry("chat", request.model, "responses" if request.responses_api else "chat", client.settings,
                skip=args.no_log) as entry:
-        entry.update(conversation_id=conversation_id, messages=turns)
-        answer, response = ask(client, request, prompt, history, streaming, schema, args.schema_mode, local,
-                               not args.json, args.show_reasoning)
+        entry.update(conversation_id=conversation_id, messages=turns, requested_model=request.model)
+        filled = []
+        try:
+            answer, response = ask(client, request, prompt, history, streaming, schema, args.schema_mode, local,
+                                   not args.json, args.show_reasoning, filled)
+        except BaseException:  # the usage a stream cut short (or Ctrl-C, SIGTERM) had already reported was billed
+            if filled and any(value is not None for value in filled[-1].usage.values()):
+                record_answer(entry, filled[-1], request)
+            raise
         entry.update(request_id=request_id_of(response))
+        cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
         duration_ms = round((time.monotonic() - started) * 1000)
         data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
         if schema is None:
             check_answer(answer)
-        cost, price_source = cost_for(answer.model, answer.usage)  # a cached or bundled price, never a live scrape
-        cost = search_cost(cost, answer.raw_usage, bool(request.web_search or request.web_search_max))
-        entry.update(usage=answer.usage, cost_usd=cost, price_source=price_source, answer=answer.content)
     calls = calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
-        document = dict(envelope(answer, cost, request_id_of(response), duration_ms), conversation_id=conversation_id)
+        document = dict(envelope(answer, cost, request_id_of(response), duration_ms), requested_model=request.model,
+                        conversation_id=conversation_id)
         document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
         emit_json(document)
     elif schema is not None:

@@ -12,14 +12,16 @@ from gradient_inference.core.errors import GradientError
 from gradient_inference.ledger.store import rows
 
 GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
-COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd")
+COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "unpriced_calls")
 
 
-def spent_today(path: str | None = None) -> float:
-    """USD recorded today (UTC), all scripts and processes."""
+def spent_today(path: str | None = None) -> tuple:
+    """(USD recorded today (UTC) by all scripts and processes, how many of today's calls have no
+    price): with unpriced calls the spend is a lower bound."""
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    found = rows("SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM calls WHERE ts >= ?", (today,), path)
-    return float(found[0]["spent"]) if found else 0.0
+    found = rows("SELECT TOTAL(cost_usd) AS spent, SUM(cost_usd IS NULL) AS unpriced FROM calls WHERE ts >= ?",
+                 (today,), path)
+    return (float(found[0]["spent"] or 0.0), int(found[0]["unpriced"] or 0)) if found else (0.0, 0)
 
 
 def conversation(conversation_id: str | None, path: str | None = None) -> list:
@@ -55,14 +57,16 @@ def report(since: str | None, until: str | None, by: str) -> dict:
         parameters.append(until)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     sums = ("COUNT(*) AS calls, SUM(outcome != 'ok') AS errors, SUM(input_tokens) AS input_tokens, "
-            "SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_input_tokens, SUM(cost_usd) AS cost_usd")
+            "SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_input_tokens, "
+            "TOTAL(cost_usd) AS cost_usd, SUM(cost_usd IS NULL) AS unpriced_calls")
     groups = rows(f"SELECT {GROUPS[by]} AS key, {sums} FROM calls{clause} GROUP BY key ORDER BY key",
                   parameters)
     total = rows(f"SELECT {sums} FROM calls{clause}", parameters)
     total = total[0] if total else dict.fromkeys(COUNTS, 0)
-    for row in groups + [total]:
-        row["calls"], row["errors"] = row["calls"] or 0, row["errors"] or 0
-        row["cost_usd"] = None if row["cost_usd"] is None else round(row["cost_usd"], 8)
+    for row in groups + [total]:  # cost_usd is what the priced calls cost: a lower bound when any is unpriced
+        row["calls"], row["errors"], row["unpriced_calls"] = row["calls"] or 0, row["errors"] or 0, \
+            row["unpriced_calls"] or 0
+        row["cost_usd"] = round(row["cost_usd"] or 0.0, 8)
     return {"by": by, "since": since, "until": until, "groups": groups, "total": total}
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import sys
 import time
 
 from gradient_inference.core.errors import EXIT_OK
-from gradient_inference.core.output import emit_json, out, warn
+from gradient_inference.core.output import emit_json, isatty, log, out, warn
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reports import COUNTS, conversations, report, until_bound
 from gradient_inference.ledger.store import ledger_path
@@ -23,14 +25,39 @@ def number(value, money: bool = False) -> str:
     return f"${value:,.6f}".rstrip("0").rstrip(".") if money else f"{value:,}"
 
 
-def render(document: dict) -> str:
-    header = [document["by"].upper(), "CALLS", "ERRORS", "IN TOKENS", "OUT TOKENS", "CACHED", "COST"]
-    lines = [header] + [[one_line(str(g["key"]), 60)] + [number(g[c], c == "cost_usd") for c in COUNTS]
-                        for g in document["groups"]]
-    lines.append(["total"] + [number(document["total"][c], c == "cost_usd") for c in COUNTS])
+def cells(row: dict) -> list:
+    """A report row's cells: its cost is marked as a lower bound (≥) when some calls are unpriced."""
+    found = [number(row[c], c == "cost_usd") for c in COUNTS]
+    if row["unpriced_calls"]:
+        found[COUNTS.index("cost_usd")] = "≥ " + found[COUNTS.index("cost_usd")]
+    return found
+
+
+def bars(values: list, width: int) -> list:
+    """Unicode bars, eighths of a cell, scaled so that the largest value fills `width` cells."""
+    top = max(values, default=0) or 1
+    found = []
+    for value in values:
+        eighths = round(value / top * width * 8)
+        found.append("█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8])
+    return found
+
+
+def render(document: dict, columns: int | None = None) -> str:
+    """The report as a table; with `columns` (a terminal's width) and --by day, a bar of each
+    day's spend beside it."""
+    header = [document["by"].upper(), "CALLS", "ERRORS", "IN TOKENS", "OUT TOKENS", "CACHED", "COST", "UNPRICED"]
+    lines = [header] + [[one_line(str(g["key"]), 60)] + cells(g) for g in document["groups"]]
+    lines.append(["total"] + cells(document["total"]))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
-                               enumerate(zip(line, widths))).rstrip() for line in lines)
+    table = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                       enumerate(zip(line, widths))).rstrip() for line in lines]
+    room = (columns or 0) - sum(widths) - 2 * len(widths) - 2
+    if document["by"] == "day" and room >= 5 and document["groups"]:
+        spend = bars([g["cost_usd"] for g in document["groups"]], min(room, 40))
+        table = [line.ljust(sum(widths) + 2 * len(widths)) + bar if bar else line
+                 for line, bar in zip(table, [""] + spend + [""])]
+    return "\n".join(line.rstrip() for line in table)
 
 
 def csv_text(rows: list, columns: list) -> str:
@@ -62,5 +89,17 @@ def usage(args) -> int:
     elif args.csv:
         out(csv_text(document["groups"] + [dict(document["total"], key="total")], ["key", *COUNTS]), end="")
     else:
-        out(render(document))
+        out(render(document, terminal_columns() if isatty(sys.stdout) else None))
+    unpriced = document["total"]["unpriced_calls"]
+    if unpriced:
+        log(f"{unpriced} call{'s' if unpriced != 1 else ''} have no price, so the costs shown are lower bounds; "
+            "price them with DigitalOcean's catalog (set DIGITALOCEAN_ACCESS_TOKEN) or refresh the prices with "
+            "gradient_pricing.py --no-cache")
     return EXIT_OK
+
+
+def terminal_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):
+        return 80

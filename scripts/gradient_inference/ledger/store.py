@@ -29,10 +29,14 @@ MIGRATIONS = (
     """ALTER TABLE calls ADD COLUMN batch_id TEXT;
        CREATE INDEX calls_ts ON calls (ts);
        CREATE INDEX calls_conversation ON calls (conversation_id, id)""",
+    """ALTER TABLE calls ADD COLUMN requested_model TEXT;
+       UPDATE calls SET cost_usd = 0, price_source = 'free: a model listing' WHERE script = 'models'
+           AND cost_usd IS NULL""",
 )
+NOT_BILLED = "not billed: it failed before an answer"
 COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
            "cached_tokens", "reasoning_tokens", "cost_usd", "price_source", "request_id", "duration_ms",
-           "conversation_id", "messages", "answer", "batch_id")
+           "conversation_id", "messages", "answer", "batch_id", "requested_model")
 
 
 def ledger_path(environ=None) -> str | None:
@@ -167,17 +171,20 @@ def row_fields(usage: dict | None = None, **fields) -> dict:
 
 class Entry:
     """One call's row, filled while the call runs and written when it ends, whatever the outcome:
-    `with Entry("chat", model, "chat", settings, skip=no_log) as entry: ... entry.update(usage=...)`."""
+    `with Entry("chat", model, "chat", settings, skip=no_log) as entry: ... entry.update(usage=...)`.
+    A call that ends in an error before any usage or cost was set was not answered, so it cost
+    nothing and says so; one that was answered keeps its usage and cost (None only when unpriced)."""
 
     def __init__(self, script: str, model: str | None, api: str, settings=None, skip: bool = False, keep=None):
         """keep: where the finished row goes instead of straight to the ledger (a batch writes
         its rows many at a time)."""
-        self.skip, self.keep = skip, keep
+        self.skip, self.keep, self.answered = skip, keep, False
         self.started = time.monotonic()
         self.row = call_row(script, model, api, settings)
 
     def update(self, usage: dict | None = None, **fields) -> None:
         self.row.update(row_fields(usage, **fields))
+        self.answered = self.answered or bool(usage) or "cost_usd" in fields
 
     def __enter__(self):
         return self
@@ -188,6 +195,8 @@ class Entry:
         outcome = "ok" if kind is None else error.type if isinstance(error, GradientError) else \
             "interrupted" if kind is not None and not issubclass(kind, Exception) else "error"
         self.row.update(outcome=outcome, duration_ms=round((time.monotonic() - self.started) * 1000))
+        if outcome != "ok" and not self.answered:
+            self.row.update(cost_usd=0.0, price_source=NOT_BILLED)
         (self.keep or record)(self.row)
         return False
 

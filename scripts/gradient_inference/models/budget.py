@@ -73,10 +73,16 @@ def check(budget: Budget, estimate: float | None, what: str) -> None:
         raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, over --max-cost ${budget.max_cost:g}",
                             hint="raise --max-cost, or lower --max-tokens or --n")
     if budget.daily is not None:
-        spent = spent_today()
+        spent, unpriced_today = spent_today()
         if spent + estimate > budget.daily:
             raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, which would pass the daily "
-                                f"budget", hint=f"spent today (UTC) ${spent:.6f} of ${budget.daily:g}")
+                                f"budget", hint=f"spent today (UTC) ${spent:.6f} of ${budget.daily:g}"
+                                + unpriced_words(unpriced_today))
+
+
+def unpriced_words(unpriced: int) -> str:
+    """What a spend figure leaves out, for a budget's words."""
+    return (f", and {unpriced} of today's calls have no price, so the real spend is higher" if unpriced else "")
 
 
 # ---------------------------------------------------------------- a run of many calls
@@ -87,7 +93,7 @@ class Reservations:
     run past --max-cost or the daily budget."""
 
     def __init__(self, budget: Budget):
-        self.budget, self.reserved, self.spent_before = budget, 0.0, None
+        self.budget, self.reserved, self.spent_before, self.unpriced_before = budget, 0.0, None, 0
 
     def refusal(self, estimate: float | None, model: str) -> GradientError | None:
         """The error line of an item that cannot be priced under a budget, or None."""
@@ -105,9 +111,9 @@ class Reservations:
             return f"--max-cost ${budget.max_cost:g} would be passed"
         if budget.daily is not None:
             if self.spent_before is None:
-                self.spent_before = spent_today()
+                self.spent_before, self.unpriced_before = spent_today()
             if self.spent_before + committed > budget.daily:
-                return f"the daily budget ${budget.daily:g} would be passed"
+                return f"the daily budget ${budget.daily:g} would be passed" + unpriced_words(self.unpriced_before)
         return None
 
     def reserve(self, estimate: float | None) -> None:

@@ -96,7 +96,7 @@ def list_models(args) -> int:
                                      max_retries=args.max_retries, verbose=args.verbose))
     with Entry("models", None, "models", client.settings, skip=args.no_log) as entry:
         document, response = client.get_json("models")
-        entry.update(request_id=request_id_of(response))
+        entry.update(request_id=request_id_of(response), cost_usd=0.0, price_source="free: a model listing")
     wanted = words(args.filter)  # --filter "meta 70b" means --filter meta 70b
     models = [model for model in parse_models(document) if matches(model, wanted)]
     types_source = attach_types(models, args.timeout, args.max_retries, args.verbose)
