@@ -53,7 +53,9 @@ ENTRIES = [
           pricing(input_price_per_million=0.09, output_price_per_million=0)),
 ]
 CARDS = {
-    "u-1": [variant("Standard", "STANDARD", "INTERACTIVE", GPT_OSS),
+    "u-1": [variant("Bring Your Own Key", "UNSPECIFIED", "INTERACTIVE",
+                    pricing(input_price_per_million=0, output_price_per_million=0)),
+            variant("Standard", "STANDARD", "INTERACTIVE", GPT_OSS),
             variant("Batch", "STANDARD", "BATCH", pricing(input_price_per_million=0.05, output_price_per_million=0.35))],
     "u-2": [variant("Standard", "STANDARD", "INTERACTIVE", CLAUDE),
             variant("Fast Mode", "FAST_MODE", "INTERACTIVE", pricing(input_price_per_million=6, output_price_per_million=30))],

@@ -5,10 +5,12 @@ import base64
 import json
 import os
 import re
+import time
 
 import pytest
 
 from gradient_inference.core import outfiles as core_outfiles
+from gradient_inference.ledger import store as ledger_store
 import gradient_image
 from conftest import FAKE_KEY, JPEG, WEBP, tiny_png
 from fakeapi import Reply
@@ -265,3 +267,19 @@ def test_mixed_null_b64_and_url_items_stay_in_step(api, workdir, capsys):
     assert run_image(api, "--prompt", "x", "--n", "2", "--output", "mix.png") == 0
     assert capsys.readouterr().out.split() == ["mix-1.png", "mix-2.jpg"]
     assert (workdir / "mix-1.png").read_bytes() == PNG and (workdir / "mix-2.jpg").read_bytes() == JPEG
+
+
+def test_gpt_image_1_is_priced_from_the_tokens_its_answer_reports(api, workdir, capsys, tmp_path, monkeypatch):
+    cache = tmp_path / "prices.json"
+    cache.write_text(json.dumps({"schema_version": 2, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "url": None, "models": [{"provider": "OpenAI", "model": "GPT Image 1",
+                                                          "model_id": "openai-gpt-image-1", "input_price": 5.0,
+                                                          "output_price": 40.0, "unit": "per 1M tokens"}]}))
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
+    api.json("POST", GENERATIONS, {"data": [{"b64_json": base64.b64encode(PNG).decode()}],
+                                   "usage": {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210}})
+    assert run_image(api, "--prompt", "x", "--output", "i.png", "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["cost_usd"] == round((50 * 5.0 + 4160 * 40.0) / 1e6, 8)
+    row = ledger_store.rows("SELECT * FROM calls", ())[-1]
+    assert (row["cost_usd"], row["input_tokens"], row["output_tokens"]) == (document["cost_usd"], 50, 4160)

@@ -79,7 +79,18 @@ def test_prices_of_every_kind_with_zero_as_null(served):
     assert (flux["price"], flux["unit"], flux["input_price"], flux["output_price"]) == (0.003, "per image", None, None)
     tts = rows["fal-ai/elevenlabs/tts/multilingual-v2"]
     assert (tts["price"], tts["unit"]) == (0.1, "per 1K characters")
-    assert rows["gte-large-en-v1.5"]["output_price"] == 0.0  # a real 0 stays 0 for input and output
+    # a 0 is no such meter: shown as "-", never $0.00; the meter that is there still prices the call
+    embedding = rows["gte-large-en-v1.5"]
+    assert (embedding["input_price"], embedding["output_price"]) == (0.09, None)
+    assert models_prices.cost_usd(embedding, {"input_tokens": 1_000_000, "output_tokens": 0}) == 0.09
+    assert models_prices.cost_usd(embedding, {"input_tokens": 10, "output_tokens": 5}) is None  # unknown, not free
+
+
+def test_a_bring_your_own_key_variant_is_labelled_and_never_prices_a_call(served):
+    gpt = rows_by_id(models_catalog.fetch_catalog(10, 0, False, now=NOON))["openai-gpt-oss-120b"]
+    assert (gpt["input_price"], gpt["output_price"]) == (0.1, 0.7)
+    byok = next(v for v in gpt["variants"] if v["tier"] == "byok")
+    assert "never used for a model access key" in byok["label"] and byok["input_price"] is None
 
 
 @pytest.mark.parametrize("now, expected", [(NOON, 0.8), (MIDNIGHT, 0.5)])

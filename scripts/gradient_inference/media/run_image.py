@@ -15,6 +15,7 @@ import time
 
 from gradient_inference.api.client import MAX_JSON_BYTES, Client, read_body, request_id_of
 from gradient_inference.api.status import decode_json
+from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.inputs import read_stdin, sniff_image
 from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths
@@ -23,7 +24,7 @@ from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media.jobs import submit_job, wait_for_job
 from gradient_inference.models import budget
-from gradient_inference.models.prices import unit_cost_for
+from gradient_inference.models.prices import cost_for, unit_cost_for
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # a larger image is refused
 B64_SLICE = 4 * 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)
@@ -136,7 +137,7 @@ def generate_sync(client, args, prompt: str, paths_for) -> tuple:
             saved.append(download(client, item["url"], target, args))
         else:
             raise GradientError("invalid_response", "an image in the answer has neither b64_json nor url")
-    return saved, revised, request_id_of(response)
+    return saved, revised, request_id_of(response), document.get("usage")
 
 
 def generate_fal(client, args, prompt, paths_for) -> tuple:
@@ -153,10 +154,21 @@ def generate_fal(client, args, prompt, paths_for) -> tuple:
         if not isinstance(image, dict) or not isinstance(image.get("url"), str):
             raise GradientError("invalid_response", "an image of the job has no url", request_id=request_id)
         saved.append(download(client, image["url"], target, args))
-    return saved, None, request_id
+    return saved, None, request_id, None
 
 
 # ---------------------------------------------------------------- the command
+
+
+def image_cost(model: str, quantities: dict, usage) -> tuple:
+    """(USD, where the price came from) of the images: a per-image or per-megapixel price, else
+    the tokens the answer reports (gpt-image-1 bills image tokens) at the model's token prices."""
+    cost, price_source = unit_cost_for(model, quantities)
+    if cost is None and isinstance(usage, dict):
+        by_tokens, source = cost_for(model, normalize_usage(usage))
+        if by_tokens is not None:
+            return by_tokens, source
+    return cost, price_source
 
 
 def read_prompt(args) -> str | None:
@@ -190,11 +202,12 @@ def generate(args) -> int:
 
     with Entry("image", args.model, "images", client.settings, skip=args.no_log) as entry:
         if args.model.startswith("fal-ai/") or args.request_id:
-            saved, revised, request_id = generate_fal(client, args, prompt, paths_for)
+            saved, revised, request_id, usage = generate_fal(client, args, prompt, paths_for)
         else:
-            saved, revised, request_id = generate_sync(client, args, prompt, paths_for)
-        cost, price_source = unit_cost_for(args.model, image_quantities(args.size, len(saved)))
-        entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
+            saved, revised, request_id, usage = generate_sync(client, args, prompt, paths_for)
+        cost, price_source = image_cost(args.model, image_quantities(args.size, len(saved)), usage)
+        entry.update(request_id=request_id, usage=normalize_usage(usage) if usage else None, cost_usd=cost,
+                     price_source=price_source)
     if args.json:
         emit_json({"model": args.model, "files": saved, "count": len(saved), "revised_prompt": revised,
                    "cost_usd": cost, "request_id": request_id,

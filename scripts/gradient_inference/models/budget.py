@@ -32,9 +32,14 @@ def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> 
     runs about 4 a token, so this errs high), and every allowed output token."""
     if row is None or row.get("unit") != TOKEN_UNIT or max_output is None:
         return None
-    if row.get("input_price") is None or row.get("output_price") is None:
+    prompt_tokens = -(-text_chars // 3)
+    if any(row.get(meter) is None and tokens for meter, tokens in (("input_price", prompt_tokens),
+                                                                     ("output_price", max_output))):
+        return None  # tokens on a meter with no price: the worst case is unknown
+    if row.get("input_price") is None and row.get("output_price") is None:
         return None
-    return round((-(-text_chars // 3) * row["input_price"] + max_output * row["output_price"]) / 1_000_000, 8)
+    return round((prompt_tokens * (row["input_price"] or 0.0) + max_output * (row["output_price"] or 0.0))
+                 / 1_000_000, 8)
 
 
 def answer_limit(model_id: str, max_tokens: int | None) -> int | None:

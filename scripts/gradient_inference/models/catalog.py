@@ -124,18 +124,18 @@ def vision_models(rows: list) -> list:
 # ---------------------------------------------------------------- prices
 
 
-def price_or_null(value, keep_zero: bool = False):
-    """The catalog sends 0 for a kind of price a model does not have: that is null, not free."""
+def price_or_null(value):
+    """The catalog sends 0 for a meter a model does not have (an embedding's output, a token price
+    of a per-image model): that is no such meter, null, never a price of $0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
         return None
-    return float(value) if (value or keep_zero) else None
+    return float(value) if value else None
 
 
-def prices_of(pricing, keep_zero: bool) -> dict:
+def prices_of(pricing) -> dict:
     """Our price fields from an apiModelPricing object: per-million token prices, else a unit price."""
     pricing = pricing if isinstance(pricing, dict) else {}
-    prices = {ours: price_or_null(pricing.get(theirs), keep_zero and ours in ("input_price", "output_price"))
-              for theirs, ours in TOKEN_FIELDS.items()}
+    prices = {ours: price_or_null(pricing.get(theirs)) for theirs, ours in TOKEN_FIELDS.items()}
     unit = next(((field, unit) for field, unit in UNIT_FIELDS.items() if price_or_null(pricing.get(field))), None)
     if unit and not (prices["input_price"] or prices["output_price"]):
         prices.update(input_price=None, output_price=None, price=price_or_null(pricing[unit[0]]), unit=unit[1])
@@ -163,13 +163,16 @@ def current_interval(scaled, now: float | None = None):
 
 
 def variant_of(variant: dict, now: float | None) -> dict:
-    prices = prices_of(variant.get("prices"), keep_zero=True)
+    prices = prices_of(variant.get("prices"))
     interval = current_interval(variant.get("scaled_pricing"), now)
     if interval is not None:
-        prices.update(prices_of(interval.get("prices"), keep_zero=True), scaled=True)
+        prices.update(prices_of(interval.get("prices")), scaled=True)
     tier = str(variant.get("tier") or "").replace("MODEL_PRICING_TIER_", "").lower() or "unspecified"
     mode = str(variant.get("mode") or "").replace("MODEL_BILLING_MODE_", "").lower() or "unspecified"
-    return dict(prices, label=one_line(str(variant.get("label") or tier), 60), tier=tier, mode=mode)
+    label = one_line(str(variant.get("label") or tier), 60)
+    own_key = "byok" in tier or "byok" in label.lower() or "bring your own" in label.lower()
+    return dict(prices, label=label + (" (your own provider key; never used for a model access key's calls)"
+                                       if own_key else ""), tier="byok" if own_key else tier, mode=mode)
 
 
 def catalog_row(entry: dict, card: dict | None = None, now: float | None = None) -> dict | None:
@@ -184,7 +187,7 @@ def catalog_row(entry: dict, card: dict | None = None, now: float | None = None)
     standard = next((v for v in variants if v["tier"] in ("standard", "unspecified")
                      and v["mode"] in ("interactive", "unspecified")), None)
     batch = next((v for v in variants if v["mode"] == "batch" and v["tier"] in ("standard", "unspecified")), None)
-    prices = {k: v for k, v in (standard or prices_of(entry.get("pricing"), keep_zero=True)).items()
+    prices = {k: v for k, v in (standard or prices_of(entry.get("pricing"))).items()
               if k not in ("label", "tier", "mode")}
     scaled = prices.pop("scaled", False) or (bool(entry.get("scaled_pricing_enabled")) and standard is None)
     prices.update(batch_input_price=batch and batch.get("input_price"), batch_output_price=batch and batch.get("output_price"))

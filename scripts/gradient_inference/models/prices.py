@@ -196,9 +196,14 @@ def cost_usd(row: dict, usage: dict) -> float | None:
     """USD for a call's tokens: cached reads at the cache-read price and tokens newly written to
     the cache at the write price (1 h or 5 min), where the row has them; the rest at the input price."""
     input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
-    if row is None or None in (input_tokens, output_tokens, row.get("input_price"), row.get("output_price")):
+    if row is None or None in (input_tokens, output_tokens):
         return None
-    total = output_tokens * row["output_price"]
+    if any(row.get(meter) is None and tokens for meter, tokens in (("input_price", input_tokens),
+                                                                     ("output_price", output_tokens))):
+        return None  # tokens on a meter with no price: unknown, never free
+    if row.get("input_price") is None and row.get("output_price") is None:
+        return None
+    total = output_tokens * (row["output_price"] or 0.0)
     plain = input_tokens
     for tokens, price in ((usage.get("cached_input_tokens"), row.get("cached_input_price")),
                           (usage.get("cache_write_1h_tokens"), row.get("cache_write_1h_price")),
@@ -206,7 +211,7 @@ def cost_usd(row: dict, usage: dict) -> float | None:
         if tokens and price is not None and tokens <= plain:
             total += tokens * price
             plain -= tokens
-    return round((total + plain * row["input_price"]) / 1_000_000, 8)
+    return round((total + plain * (row["input_price"] or 0.0)) / 1_000_000, 8)
 
 
 def unit_cost(row: dict | None, quantity: float) -> float | None:
