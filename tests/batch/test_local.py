@@ -17,6 +17,8 @@ import gradient_batch
 from conftest import FAKE_KEY, SCRIPTS, read_all
 from fakeapi import Reply
 
+from gradient_inference.batch import items as batch_items
+from gradient_inference.batch import results as batch_results
 from gradient_inference.ledger import store as ledger_store
 from gradient_inference.models import budget as models_budget
 
@@ -318,6 +320,22 @@ def test_resume_after_a_sigkill_loses_nothing_and_doubles_nothing(api, tmp_path)
     assert len(api.calls("POST", "/v1/chat/completions")) - sent_before == 60 - len(first), \
         "items already done were sent again"
     assert f"{len(first)} already done" in err.decode()
+    # and it ends with the whole job's totals, read from the output file, saying what this run did
+    whole = next(line for line in err.decode().splitlines() if line.startswith("the whole job in"))
+    assert f"60 ok ({60 - len(first)} by this run)" in whole and "600 tokens in" in whole.replace(",", ""), whole
+
+
+def test_resume_never_removes_a_whole_line_after_one_too_long_to_read(api, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch_items, "MAX_LINE_BYTES", 200)
+    monkeypatch.setattr(batch_results, "MAX_LINE_BYTES", 200)
+    echo(api)
+    output = tmp_path / "out.jsonl"
+    long_ok = json.dumps({"custom_id": "line-1", "status": "ok", "content": "x" * 500})
+    output.write_text(long_ok + "\n" + json.dumps({"custom_id": "line-2", "status": "ok"}) + "\n")
+    code, _, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", "a", "b", "c"), "--output", str(output), "--resume")
+    kept = output.read_text().splitlines()
+    assert kept[0] == long_ok and json.loads(kept[1])["custom_id"] == "line-2", "earlier lines were removed"
+    assert "1 already done" in err and code == 0  # line-2 skipped; line-1, unreadable, ran again
 
 
 def test_resume_needs_an_output_file(api, capsys, tmp_path):
@@ -341,6 +359,9 @@ def test_ctrl_c_and_sigterm_stop_within_a_second_and_keep_what_finished(api, tmp
     lines = lines_of(output.read_text())  # every line whole JSON
     assert 2 <= len(lines) < 100 and all(line["status"] == "ok" for line in lines)
     assert b"--resume continues" in err and b"Traceback" not in err
+    # the stop summary counts exactly the items not done, the ones not yet read from the input too
+    summary = next(line for line in err.decode().splitlines() if line.startswith("batch "))
+    assert f"{100 - len(lines)} left" in summary, summary
 
 
 def test_as_a_subprocess_stdin_is_read_and_the_key_never_shows(api, tmp_path):

@@ -60,18 +60,19 @@ def count(tally: dict, document: dict) -> None:
     """A written result line in the run's tallies; failures by input line (or custom_id when the line
     is unknown); an ok answer cut at its token limit is counted as cut too; a billed item without a
     price as unpriced."""
-    if document["status"] == "ok":
+    if document.get("status") == "ok":
         tally["ok"] += 1
         tally["cut"] += document.get("finish_reason") == "length"
     else:
         tally["failed"] += 1
-        tally["failed_lines"].append(document["line"] if document["line"] is not None else document["custom_id"])
-    usage = document.get("usage") or {}
-    tally["input_tokens"] += usage.get("input_tokens") or 0
-    tally["output_tokens"] += usage.get("output_tokens") or 0
-    if document["cost_usd"] is not None:
+        tally["failed_lines"].append(document.get("line") if document.get("line") is not None
+                                     else document.get("custom_id"))
+    usage = document.get("usage") if isinstance(document.get("usage"), dict) else {}
+    tally["input_tokens"] += usage.get("input_tokens") if isinstance(usage.get("input_tokens"), int) else 0
+    tally["output_tokens"] += usage.get("output_tokens") if isinstance(usage.get("output_tokens"), int) else 0
+    if isinstance(document.get("cost_usd"), (int, float)):
         tally["cost_usd"] += document["cost_usd"]
-    elif document["status"] == "ok" or document.get("usage"):
+    elif document.get("status") == "ok" or document.get("usage"):
         tally["unpriced"] += 1
 
 
@@ -84,7 +85,7 @@ class Sink:
 
     def __init__(self, fd: int, stream=None, path: str | None = None):
         self.fd, self.stream, self.path = fd, stream, path
-        self.finished, self.temporary = set(), None
+        self.finished, self.temporary, self.earlier = set(), None, None
 
     @classmethod
     def open(cls, path: str | None, resume: bool, force: bool, whole: bool = False) -> "Sink":
@@ -141,10 +142,19 @@ class Sink:
         return sink
 
     def read_finished(self) -> set:
-        """custom_ids with an ok line in the file; a last line cut short by a kill is cut away."""
-        finished, whole, broken = set(), 0, 0
+        """custom_ids with an ok line in the file, and the earlier runs' tallies (self.earlier):
+        only a last line cut short by a kill (no newline at the end of the file) is cut away; a
+        line too long to read is passed over, never removed with what follows it."""
+        finished, whole, broken, self.earlier = set(), 0, 0, new_tally()
         with os.fdopen(open_regular(self.path, follow_links=False), "rb") as stream:
             for raw in iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""):
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    while raw and not raw.endswith(b"\n"):  # the rest of an over-long line, a piece at a time
+                        whole += len(raw)
+                        raw = stream.readline(MAX_LINE_BYTES)
+                    whole += len(raw)
+                    broken += 1
+                    continue
                 if not raw.endswith(b"\n"):
                     break
                 whole += len(raw)
@@ -152,6 +162,7 @@ class Sink:
                     found = json.loads(raw)
                     if found.get("status") == "ok" and isinstance(found.get("custom_id"), str):
                         finished.add(found["custom_id"])
+                    count(self.earlier, found)
                 except (ValueError, RecursionError, AttributeError):
                     broken += 1
             end = stream.seek(0, os.SEEK_END)
@@ -159,7 +170,7 @@ class Sink:
             os.ftruncate(self.fd, whole)
             warn(f"the last line of {self.path} was cut short (a run was killed while writing it); it was removed")
         if broken:
-            warn(f"{broken} line(s) of {self.path} are not result lines and were ignored")
+            warn(f"{broken} line(s) of {self.path} are not result lines (or too long to read) and were passed over")
         return finished
 
     def write(self, document: dict) -> None:

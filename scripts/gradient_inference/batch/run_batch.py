@@ -63,13 +63,27 @@ def summary_document(batch_id: str, tally: dict, seconds: float, stop_reason, li
     return document
 
 
-def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, limiter=None) -> int:
+def job_totals(earlier: dict, tally: dict, finished: int) -> dict:
+    """The whole job an output file holds, over every run that wrote to it: items ok, tokens and
+    cost of every line (every answer written was billed)."""
+    return {"ok": finished + tally["ok"], "input_tokens": earlier["input_tokens"] + tally["input_tokens"],
+            "output_tokens": earlier["output_tokens"] + tally["output_tokens"],
+            "cost_usd": round(earlier["cost_usd"] + tally["cost_usd"], 8),
+            "unpriced": earlier["unpriced"] + tally["unpriced"], "this_run_ok": tally["ok"]}
+
+
+def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, limiter=None, job=None) -> int:
+    """The summary (and with --resume the whole job's totals); the exit code."""
     seconds = time.monotonic() - started
     if args.json:
-        emit_json(summary_document(batch_id, tally, seconds, stop_reason, limiter),
+        emit_json(dict(summary_document(batch_id, tally, seconds, stop_reason, limiter), **({"job": job} if job else {})),
                   sys.stdout if args.output else sys.stderr, indent=None)
     else:
         log(summary_line(batch_id, tally, seconds, stop_reason))
+        if job:
+            log(f"the whole job in {args.output}: {job['ok']} ok ({job['this_run_ok']} by this run); "
+                f"{job['input_tokens']:,} tokens in, {job['output_tokens']:,} out; ${job['cost_usd']:.6f}"
+                + (f" (+{job['unpriced']} unpriced)" if job["unpriced"] else ""))
     return EXIT_OK if not tally["failed"] and not tally.get("left") else EXIT_FAILURE
 
 
@@ -115,13 +129,30 @@ def run_local(args) -> int:
         tally = run.run(read_items(stream, args.lines, args.template))
     except BaseException:
         if run.tally["ok"] + run.tally["failed"]:
-            finish(args, batch_id, run.tally, started, run.stop_reason, run.limiter)
+            run.tally["left"] = items_left(args.input, run.tally)
+            finish(args, batch_id, run.tally, started, run.stop_reason, run.limiter, whole_job(sink, run.tally))
         raise
     finally:
         sink.close()
     if not any(tally[key] for key in ("ok", "failed", "skipped", "left")):
         warn("the input holds no items")
-    return finish(args, batch_id, tally, started, run.stop_reason, run.limiter)
+    return finish(args, batch_id, tally, started, run.stop_reason, run.limiter, whole_job(sink, tally))
+
+
+def items_left(path: str | None, tally: dict) -> int:
+    """At a stop, every item not done: from the input file's count when it is a file (the items
+    not yet read included), else those the run had taken up."""
+    total = count_items(path) if path not in (None, "-") else None
+    done = tally["ok"] + tally["failed"] + tally["skipped"]
+    return max(total - done, tally["left"]) if total is not None else tally["left"]
+
+
+def whole_job(sink, tally: dict) -> dict | None:
+    """With --resume over earlier runs' lines, the whole job's totals; else None."""
+    earlier = sink.earlier
+    if earlier is None or not (earlier["ok"] + earlier["failed"]):
+        return None
+    return job_totals(earlier, tally, len(sink.finished))
 
 
 # ---------------------------------------------------------------- remote runs
