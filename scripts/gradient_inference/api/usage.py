@@ -6,9 +6,15 @@ Belongs here: reading usage. Does not belong here: what usage costs (models.pric
 from __future__ import annotations
 
 
+MAX_TOKENS_PER_CALL = 10 ** 9  # a count beyond this is no count a server could mean
+
+
 def count(value):
-    """A token count, or None for anything that is not a whole number."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count, or None (unknown) for anything that is not a plausible whole number: not an
+    integer, negative (never a credit), or beyond any call's size."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS_PER_CALL:
+        return value
+    return None
 
 
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens", "cache_write_tokens",

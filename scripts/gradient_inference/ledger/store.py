@@ -15,6 +15,7 @@ import time
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.paths import file_kind, new_temporary, remove_quietly, why
+from gradient_inference.core.providers import mask
 from gradient_inference.core.settings import url_parts
 from gradient_inference.core.text import whole_characters
 
@@ -142,12 +143,14 @@ def record(row, path: str | None = None) -> bool:
 
 
 def row_values(row: dict, stamp: str) -> list:
+    """A row's values as stored: every text masked as printed output is (keys of all providers, key
+    files, the DigitalOcean token, an MCP authorization), lone surrogates replaced."""
     values = dict.fromkeys(COLUMNS)
     values.update({k: v for k, v in row.items() if k in COLUMNS})
     values["ts"] = values["ts"] or stamp
     if not content_logged():
         values["messages"] = values["answer"] = None
-    return [whole_characters(values[c]) if isinstance(values[c], str) else values[c] for c in COLUMNS]  # lone surrogates
+    return [mask(whole_characters(values[c])) if isinstance(values[c], str) else values[c] for c in COLUMNS]
 
 
 def call_row(script: str, model: str | None, api: str, settings=None, usage: dict | None = None, **fields) -> dict:
