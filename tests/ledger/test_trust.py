@@ -45,3 +45,91 @@ def test_a_server_reporting_negative_usage_records_no_cost(api, capsys):
     assert chat(api, "--prompt", "q") == 0
     row = ledger_store.rows("SELECT * FROM calls", ())[-1]
     assert (row["input_tokens"], row["output_tokens"], row["cost_usd"]) == (None, None, None)
+
+
+# ---------------------------------------------------------------- budgets across processes
+
+def budgeted_chat(api, budget="0.10", max_tokens="100000", extra_env=None):
+    import subprocess
+    import sys
+
+    from conftest import SCRIPTS
+
+    return subprocess.Popen([sys.executable, str(SCRIPTS / "gradient_chat.py"), "--base-url", api.url, "--no-stdin",
+                             "--model", PRICED, "--prompt", "hi", "--max-tokens", max_tokens],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, GRADIENT_DAILY_BUDGET_USD=budget, **(extra_env or {})))
+
+
+def test_eight_processes_started_together_never_pass_the_daily_budget(api):
+    from fakeapi import Reply
+
+    # each call could cost $0.07 at worst (100,000 answer tokens at $0.70 per 1M): one fits under $0.10
+    api.add("POST", CHAT, Reply(json={"model": PRICED, "choices": [{"message": {"content": "ok"},
+                                                                    "finish_reason": "stop"}],
+                                      "usage": {"prompt_tokens": 10, "completion_tokens": 100000}}, delay=0.5))
+    processes = [budgeted_chat(api) for _ in range(8)]
+    results = [(process.wait(60), process.stderr.read().decode()) for process in processes]
+    sent = len(api.calls("POST", CHAT))
+    assert sent == 1, f"{sent} calls went out under a budget that holds one"
+    assert sum(code == 0 for code, _ in results) == 1
+    assert all("daily budget" in err for code, err in results if code != 0)
+    spent = ledger_store.rows("SELECT TOTAL(cost_usd) AS spent FROM calls", ())[0]["spent"]
+    assert spent <= 0.10 and not ledger_store.rows("SELECT * FROM reservations", ())
+
+
+def test_a_reservation_of_a_process_that_is_gone_expires(api):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ledger_store.record([])  # makes the ledger
+    import sqlite3
+
+    database = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"])
+    database.execute("INSERT INTO reservations (ts, pid, amount, expires) VALUES (?, ?, 5.0, 9e18)",
+                     (ledger_store.time.strftime("%Y-%m-%dT%H:%M:%SZ", ledger_store.time.gmtime()),
+                      int(dead.stdout)))
+    database.commit()
+    database.close()
+    api.json("POST", CHAT, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
+    process = budgeted_chat(api, budget="1", max_tokens="100")
+    assert process.wait(60) == 0, process.stderr.read()
+
+
+@pytest.mark.parametrize("broken", ["folder", "not sqlite"])
+def test_under_a_budget_a_broken_ledger_refuses_the_call_and_without_one_warns(api, tmp_path, broken, capsys,
+                                                                               monkeypatch):
+    path = tmp_path / "usage.db"
+    path.mkdir() if broken == "folder" else path.write_bytes(b"this is not a database" * 100)
+    api.json("POST", CHAT, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
+    process = budgeted_chat(api, budget="1", max_tokens="100", extra_env={"GRADIENT_USAGE_DB": str(path)})
+    code, err = process.wait(60), process.stderr.read().decode()
+    assert code == 1 and "error: the daily budget cannot be kept" in err and "Traceback" not in err
+    assert api.calls() == []
+    monkeypatch.setenv("GRADIENT_USAGE_DB", str(path))  # without a budget: a warning, and the call goes out
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", PRICED, "--prompt", "q"]) == 0
+    assert "could not be written" in capsys.readouterr().err and len(api.calls()) == 1
+
+
+def test_a_batch_counts_the_calls_other_processes_have_under_way(api, tmp_path, capsys):
+    import sqlite3
+
+    import gradient_batch
+
+    ledger_store.record([])
+    database = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"])
+    database.execute("INSERT INTO reservations (ts, pid, amount, expires) VALUES (?, ?, 0.05, 9e18)",
+                     (ledger_store.time.strftime("%Y-%m-%dT%H:%M:%SZ", ledger_store.time.gmtime()), os.getpid()))
+    database.commit()
+    database.close()
+    api.json("POST", CHAT, {"model": PRICED, "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 10, "completion_tokens": 10}})
+    source = tmp_path / "in.jsonl"
+    source.write_text('"a"\n"b"\n"c"\n')
+    # each item could cost $0.035 at worst: one fits beside the other process's $0.05 under $0.10
+    code = gradient_batch.main([str(source), "--base-url", api.url, "--max-tokens", "50000", "--daily-budget", "0.10"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(api.calls("POST", CHAT)) == 1 and "2 left" in err and "daily budget" in err
+    held = ledger_store.rows("SELECT pid FROM reservations", ())
+    assert held == [{"pid": os.getpid()}], "the run's own reservations were not all released"

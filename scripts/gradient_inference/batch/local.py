@@ -116,12 +116,13 @@ class LocalRun:
         self.stopping.set()
         self.limiter.stop()
 
-    def serve(self, item: dict, model: str, body: dict, schema) -> dict:
+    def serve(self, item: dict, model: str, body: dict, schema, hold=None) -> dict:
         """The item's result line; any failure of its own becomes its error line, which keeps the
         usage and cost of an answer that was billed before a check failed."""
         answer = cost = None
         try:
-            with Entry("batch", model, "chat", self.client.settings, self.options.no_log, self.rows_kept.append) as entry:
+            with Entry("batch", model, "chat", self.client.settings, self.options.no_log, self.rows_kept.append,
+                       reservation=hold) as entry:
                 entry.update(batch_id=self.batch_id, messages=body["messages"], requested_model=model)
                 try:
                     document, response = self.send(body)
@@ -146,13 +147,15 @@ class LocalRun:
             job = self.work.get()
             if job is None:
                 return
-            sequence, item, request, estimate = job
+            sequence, item, request, estimate, hold = job
             try:
-                document = self.serve(item, *request) if not self.stopping.is_set() else None
+                document = self.serve(item, *request, hold) if not self.stopping.is_set() else None
             except Stopped:
                 document = None
             except Exception as error:  # a bug must cost its item, never hang the run
                 document = result_line(item, "error", error=f"internal error: {one_line(repr(error), 200)}")
+            if document is None and hold is not None:
+                record([], release=hold)  # never sent: its budget reservation ends now
             self.results.put((sequence, document, estimate))
 
     # -------------------------------------------------------------- the main thread
@@ -181,7 +184,7 @@ class LocalRun:
         while self.rows_kept:  # workers append while this pops: a deque does both safely
             kept.append(self.rows_kept.popleft())
         if kept:
-            record(kept)
+            record(kept, release=[row["reservation"] for row in kept if row.get("reservation") is not None])
 
     def progress(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -195,10 +198,10 @@ class LocalRun:
         out(f"{done}{total} done, {self.tally['failed']} failed, {rate:.1f}/s, ${self.tally['cost_usd']:.4f}{eta} ",
             sys.stderr, end="\n" if final else "", lead="\r\x1b[K")
 
-    def schedule(self, sequence: int, item: dict, request: tuple, estimate) -> None:
+    def schedule(self, sequence: int, item: dict, request: tuple, estimate, hold) -> None:
         while True:
             try:
-                self.work.put((sequence, item, request, estimate), timeout=0.05)
+                self.work.put((sequence, item, request, estimate, hold), timeout=0.05)
                 return
             except queue.Full:
                 self.drain()
@@ -233,13 +236,14 @@ class LocalRun:
                     sequence += 1
                     continue
                 self.stop_reason = self.budget.stop_reason(self.tally["cost_usd"], estimate)
+                if not self.stop_reason:
+                    hold, self.stop_reason = self.budget.reserve(estimate, f"a call to {request[0]}")
                 if self.stop_reason:
                     self.tally["left"] += 1
                     continue
-                self.budget.reserve(estimate)
                 while self.options.ordered and sequence - self.reorder.next >= 8 * self.options.concurrency:
                     self.drain(0.05)  # input order: never hold more than a few windows of lines
-                self.schedule(sequence, item, request, estimate)
+                self.schedule(sequence, item, request, estimate, hold)
                 sequence += 1
                 self.drain()
             for _ in threads:

@@ -97,11 +97,11 @@ def chat(args) -> int:
         if request.tool:
             raise UsageError("--schema asks for one answer; --tool offers actions: use one of them")
         schema = structured.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
-    limits = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced)
+    limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
     if budget.is_set(limits):
         chars = text_chars(prompt, request.system, history)
-        budget.check(limits, budget.worst_case(request.model, chars, budget.answer_limit(request.model, args.max_tokens)),
-                     f"this call to {request.model}")
+        worst = budget.worst_case(request.model, chars, budget.answer_limit(request.model, args.max_tokens))
+        reservation = budget.check(limits, worst, f"this call to {request.model}")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     local = is_loopback_url(client.settings.base_url) and not args.provider
@@ -110,7 +110,7 @@ def chat(args) -> int:
     turns = ([{"role": "system", "content": request.system}] if request.system else []) + history + (
         [{"role": "user", "content": prompt}] if prompt is not None else [])
     with Entry("chat", request.model, "responses" if request.responses_api else "chat", client.settings,
-               skip=args.no_log) as entry:
+               skip=args.no_log, reservation=reservation) as entry:
         entry.update(conversation_id=conversation_id, messages=turns, requested_model=request.model)
         filled = []
         try:

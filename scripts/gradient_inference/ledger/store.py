@@ -33,6 +33,8 @@ MIGRATIONS = (
     """ALTER TABLE calls ADD COLUMN requested_model TEXT;
        UPDATE calls SET cost_usd = 0, price_source = 'free: a model listing' WHERE script = 'models'
            AND cost_usd IS NULL""",
+    """CREATE TABLE reservations (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, pid INTEGER NOT NULL,
+        amount REAL NOT NULL, expires REAL NOT NULL)""",
 )
 NOT_BILLED = "not billed: it failed before an answer"
 COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
@@ -116,9 +118,11 @@ def migrate(database) -> None:
             raise
 
 
-def record(row, path: str | None = None) -> bool:
+def record(row, path: str | None = None, release=None) -> bool:
     """Add one row (a dict), or many in one transaction (any iterable of them, read as it is
-    written); any failure (a read-only folder, a corrupt file, a full disk) is a warning."""
+    written), ending the budget reservation `release` (an id, or a list of them) in the same
+    transaction; any failure (a
+    read-only folder, a corrupt file, a full disk) is a warning."""
     import sqlite3
 
     path = ledger_path() if path is None else path
@@ -133,6 +137,8 @@ def record(row, path: str | None = None) -> bool:
                 database.execute("BEGIN")
                 database.executemany(f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                                      values)
+                released = release if isinstance(release, list) else [] if release is None else [release]
+                database.executemany("DELETE FROM reservations WHERE id = ?", [(one,) for one in released])
         finally:
             database.close()
         return True
@@ -178,10 +184,11 @@ class Entry:
     A call that ends in an error before any usage or cost was set was not answered, so it cost
     nothing and says so; one that was answered keeps its usage and cost (None only when unpriced)."""
 
-    def __init__(self, script: str, model: str | None, api: str, settings=None, skip: bool = False, keep=None):
+    def __init__(self, script: str, model: str | None, api: str, settings=None, skip: bool = False, keep=None,
+                 reservation: int | None = None):
         """keep: where the finished row goes instead of straight to the ledger (a batch writes
-        its rows many at a time)."""
-        self.skip, self.keep, self.answered = skip, keep, False
+        its rows many at a time); reservation: the budget reservation the row replaces."""
+        self.skip, self.keep, self.answered, self.reservation = skip, keep, False, reservation
         self.started = time.monotonic()
         self.row = call_row(script, model, api, settings)
 
@@ -194,13 +201,18 @@ class Entry:
 
     def __exit__(self, kind, error, trace):
         if self.skip:
+            if self.reservation is not None:
+                record([], release=self.reservation)
             return False
         outcome = "ok" if kind is None else error.type if isinstance(error, GradientError) else \
             "interrupted" if kind is not None and not issubclass(kind, Exception) else "error"
         self.row.update(outcome=outcome, duration_ms=round((time.monotonic() - self.started) * 1000))
         if outcome != "ok" and not self.answered:
             self.row.update(cost_usd=0.0, price_source=NOT_BILLED)
-        (self.keep or record)(self.row)
+        if self.keep is not None:  # the keeper writes the row later, and ends its reservation then
+            self.keep(dict(self.row, reservation=self.reservation))
+        else:
+            record(self.row, release=self.reservation)
         return False
 
 

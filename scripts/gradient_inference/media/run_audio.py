@@ -118,14 +118,14 @@ def speak(args) -> int:
     quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
     if args.seconds:
         quantities["per second"] = args.seconds
-    budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
-                 unit_cost_for(args.model, quantities)[0], f"speech from {args.model}")
+    reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
+                               unit_cost_for(args.model, quantities)[0], f"speech from {args.model}")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     output = OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
                         MAX_AUDIO_BYTES, "audio", unique=unique)
     started = time.monotonic()
-    with Entry("speak", args.model, "audio/speech", client.settings, skip=args.no_log) as entry:
+    with Entry("speak", args.model, "audio/speech", client.settings, args.no_log, reservation=reservation) as entry:
         if args.model.startswith("fal-ai/") or args.request_id:
             request_id = args.request_id or submit_job(client, args.model,
                                                        fal_payload(args.model, text.strip(), args.seconds))
@@ -168,12 +168,13 @@ def transcript_envelope(model: str, wire_format: str, text: str, document, reque
 def transcribe(args) -> int:
     data, kind = check_upload(args.file)
 
-    budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
-                 unit_cost_for(args.model, {"per audio": 1})[0], f"a transcript from {args.model}")
+    reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
+                               unit_cost_for(args.model, {"per audio": 1})[0], f"a transcript from {args.model}")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     wire_format = "json" if args.json and args.format == "text" else args.format
-    with Entry("transcribe", args.model, "audio/transcriptions", client.settings, skip=args.no_log) as entry:
+    with Entry("transcribe", args.model, "audio/transcriptions", client.settings, args.no_log,
+               reservation=reservation) as entry:
         fields = {"model": args.model, "response_format": wire_format}
         if args.language:
             fields["language"] = args.language

@@ -85,13 +85,14 @@ def read_inputs(args) -> list:
 def embed(args) -> int:
     texts = read_inputs(args)
 
-    budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
-                 budget.worst_case(args.model, sum(map(len, texts)), 0), f"embedding {len(texts)} texts")
+    reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
+                               budget.worst_case(args.model, sum(map(len, texts)), 0),
+                               f"embedding {len(texts)} texts")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
-    with Entry("embed", args.model, "embeddings", client.settings, skip=args.no_log) as entry:
+    with Entry("embed", args.model, "embeddings", client.settings, skip=args.no_log, reservation=reservation) as entry:
         for start, batch in batches(texts, args.batch_size):
             document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
             vectors += embeddings_of(document, len(batch))

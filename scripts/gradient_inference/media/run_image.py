@@ -193,14 +193,14 @@ def generate(args) -> int:
 
     paths_for(args.n)
 
-    budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
-                 unit_cost_for(args.model, image_quantities(args.size, args.n))[0],
-                 f"{args.n} image{'s' if args.n != 1 else ''} from {args.model}")
+    reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
+                               unit_cost_for(args.model, image_quantities(args.size, args.n))[0],
+                               f"{args.n} image{'s' if args.n != 1 else ''} from {args.model}")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     started = time.monotonic()
 
-    with Entry("image", args.model, "images", client.settings, skip=args.no_log) as entry:
+    with Entry("image", args.model, "images", client.settings, args.no_log, reservation=reservation) as entry:
         if args.model.startswith("fal-ai/") or args.request_id:
             saved, revised, request_id, usage = generate_fal(client, args, prompt, paths_for)
         else:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import namedtuple
 
 from gradient_inference.core.errors import GradientError
-from gradient_inference.ledger.reports import spent_today
+from gradient_inference.core.paths import why
+from gradient_inference.ledger.reservations import hold
 from gradient_inference.models.prices import TOKEN_UNIT, match_price, offline_prices
 
 # The budget flags: --max-cost (this call or run), --daily-budget (today's spend, UTC) and
@@ -33,8 +34,8 @@ def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> 
     if row is None or row.get("unit") != TOKEN_UNIT or max_output is None:
         return None
     prompt_tokens = -(-text_chars // 3)
-    if any(row.get(meter) is None and tokens for meter, tokens in (("input_price", prompt_tokens),
-                                                                     ("output_price", max_output))):
+    if any(row.get(meter) is None and tokens
+           for meter, tokens in (("input_price", prompt_tokens), ("output_price", max_output))):
         return None  # tokens on a meter with no price: the worst case is unknown
     if row.get("input_price") is None and row.get("output_price") is None:
         return None
@@ -64,25 +65,43 @@ def unpriced(what: str) -> GradientError:
                          hint="give --max-tokens, or send it anyway with --allow-unpriced")
 
 
-def check(budget: Budget, estimate: float | None, what: str) -> None:
+def check(budget: Budget, estimate: float | None, what: str) -> int | None:
     """Before sending: refuse (error type budget) when the worst case of this call passes --max-cost,
-    or today's recorded spend plus it passes the daily budget; a call of unknown cost is refused
-    under any budget unless --allow-unpriced, since it could cost anything."""
+    or today's spend plus every call under way plus it passes the daily budget; a call of unknown
+    cost is refused under any budget unless --allow-unpriced, since it could cost anything. Under a
+    daily budget the worst case is held in the ledger (the reservation id is returned, for the
+    call's ledger.store.Entry), and a ledger that cannot be read or written refuses the call."""
     if not is_set(budget):
-        return
+        return None
     if estimate is None:
         if budget.allow_unpriced:
-            return
+            return None
         raise unpriced(what)
     if budget.max_cost is not None and estimate > budget.max_cost:
         raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, over --max-cost ${budget.max_cost:g}",
                             hint="raise --max-cost, or lower --max-tokens or --n")
-    if budget.daily is not None:
-        spent, unpriced_today = spent_today()
-        if spent + estimate > budget.daily:
-            raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, which would pass the daily "
-                                f"budget", hint=f"spent today (UTC) ${spent:.6f} of ${budget.daily:g}"
-                                + unpriced_words(unpriced_today))
+    if budget.daily is None:
+        return None
+    reservation, committed, unpriced_today = held(estimate, budget.daily)
+    if reservation is None:
+        raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, which would pass the daily "
+                            f"budget", hint=f"spent today (UTC) ${committed:.6f} of ${budget.daily:g}, counting "
+                                            "the calls under way" + unpriced_words(unpriced_today))
+    return reservation
+
+
+def held(estimate: float, daily: float) -> tuple:
+    """ledger.reservations.hold, with a ledger that cannot be read or written as the one refusal
+    that says so (under a daily budget no call goes out then)."""
+    import sqlite3  # only to name its errors
+
+    try:
+        return hold(estimate, daily)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        raise GradientError("budget", f"the daily budget cannot be kept: the usage ledger cannot be read or written "
+                            f"({why(exc) if isinstance(exc, OSError) else exc})",
+                            hint="mend or move the ledger aside (GRADIENT_USAGE_DB); without a daily budget the "
+                                 "call would go through with a warning") from None
 
 
 def unpriced_words(unpriced: int) -> str:
@@ -93,12 +112,13 @@ def unpriced_words(unpriced: int) -> str:
 # ---------------------------------------------------------------- a run of many calls
 
 class Reservations:
-    """A batch run's budget: each item reserves its worst case before it starts, and the
-    reservation ends only when its cost is counted, so that running items can never take the
-    run past --max-cost or the daily budget."""
+    """A batch run's budget: each item reserves its worst case before it starts (under a daily
+    budget in the ledger too, with every other process's), and the reservation ends only when its
+    cost is counted, so that running items can never take the run past --max-cost or the daily
+    budget."""
 
     def __init__(self, budget: Budget):
-        self.budget, self.reserved, self.spent_before, self.unpriced_before = budget, 0.0, None, 0
+        self.budget, self.reserved = budget, 0.0
 
     def refusal(self, estimate: float | None, model: str) -> GradientError | None:
         """The error line of an item that cannot be priced under a budget, or None."""
@@ -107,22 +127,29 @@ class Reservations:
         return None
 
     def stop_reason(self, spent: float, estimate: float | None) -> str | None:
-        """Why no more items may start, given what the run has spent, or None."""
+        """Why no more items may start under --max-cost, given what the run has spent, or None."""
         budget = self.budget
-        if estimate is None or not is_set(budget):
+        if estimate is None or budget.max_cost is None:
             return None
-        committed = spent + self.reserved + estimate
-        if budget.max_cost is not None and committed > budget.max_cost:
+        if spent + self.reserved + estimate > budget.max_cost:
             return f"--max-cost ${budget.max_cost:g} would be passed"
-        if budget.daily is not None:
-            if self.spent_before is None:
-                self.spent_before, self.unpriced_before = spent_today()
-            if self.spent_before + committed > budget.daily:
-                return f"the daily budget ${budget.daily:g} would be passed" + unpriced_words(self.unpriced_before)
         return None
 
-    def reserve(self, estimate: float | None) -> None:
+    def reserve(self, estimate: float | None, what: str) -> tuple:
+        """(the ledger reservation id or None, why no more items may start or None): the item's
+        worst case held for the run, and under a daily budget in the ledger, with every other
+        process's calls, in one transaction."""
+        hold_id = None
+        if estimate is not None and self.budget.daily is not None:
+            try:
+                hold_id, committed, unpriced_today = held(estimate, self.budget.daily)
+            except GradientError as refusal:
+                return None, refusal.message
+            if hold_id is None:
+                return None, (f"the daily budget ${self.budget.daily:g} would be passed (${committed:.6f} spent "
+                              "today, counting the calls under way" + unpriced_words(unpriced_today) + ")")
         self.reserved += estimate or 0.0
+        return hold_id, None
 
     def release(self, estimate: float | None) -> None:
         self.reserved -= estimate or 0.0

@@ -198,8 +198,8 @@ def cost_usd(row: dict, usage: dict) -> float | None:
     input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
     if row is None or None in (input_tokens, output_tokens):
         return None
-    if any(row.get(meter) is None and tokens for meter, tokens in (("input_price", input_tokens),
-                                                                     ("output_price", output_tokens))):
+    if any(row.get(meter) is None and tokens
+           for meter, tokens in (("input_price", input_tokens), ("output_price", output_tokens))):
         return None  # tokens on a meter with no price: unknown, never free
     if row.get("input_price") is None and row.get("output_price") is None:
         return None
