@@ -149,3 +149,36 @@ def test_a_ledger_of_the_last_version_has_its_model_listings_priced_free(tmp_pat
     found = {row["script"]: row for row in calls()}
     assert found["models"]["cost_usd"] == 0 and found["chat"]["cost_usd"] is None
     assert FAKE_KEY not in path.read_bytes().decode(errors="replace")
+
+
+def write_cache(tmp_path, monkeypatch, **row):
+    import time
+
+    cache = tmp_path / "prices.json"
+    cache.write_text(json.dumps({"schema_version": 2, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "url": None, "models": [dict({"provider": "OpenAI", "model": "gpt-oss-120b",
+                                                               "model_id": PRICED, "input_price": 0.1,
+                                                               "output_price": 0.7, "unit": "per 1M tokens"}, **row)]}))
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
+
+
+@pytest.mark.parametrize("model, row, words", [
+    (PRICED, {}, "cannot be estimated, so no budget can be kept: no answer limit is known for"),
+    ("no-such-priced-model", {}, "cannot be estimated, so no budget can be kept: no token price is known"),
+])
+def test_a_budget_refusal_names_the_cause_it_cannot_estimate(api, capsys, tmp_path, monkeypatch, model, row, words):
+    write_cache(tmp_path, monkeypatch, **row)
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", model, "--prompt", "q",
+                               "--max-cost", "1"]) == 1
+    err = capsys.readouterr().err
+    assert words in err and api.calls() == []
+    assert ("--max-tokens" in err) == ("limit" in words)
+
+
+def test_without_max_tokens_the_worst_case_assumes_the_models_largest_answer_and_says_so(api, capsys, tmp_path,
+                                                                                          monkeypatch):
+    write_cache(tmp_path, monkeypatch, max_output_tokens=131072)
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", PRICED, "--prompt", "q",
+                               "--max-cost", "0.01"]) == 1
+    err = capsys.readouterr().err
+    assert "(assuming its largest answer, 131,072 tokens) could cost up to $0.091750" in err and api.calls() == []

@@ -100,8 +100,8 @@ def chat(args) -> int:
     limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
     if budget.is_set(limits):
         chars = text_chars(prompt, request.system, history)
-        worst = budget.worst_case(request.model, chars, budget.answer_limit(request.model, args.max_tokens))
-        reservation = budget.check(limits, worst, f"this call to {request.model}")
+        worst, why, assumed = budget.chat_worst_case(request.model, chars, args.max_tokens)
+        reservation = budget.check(limits, worst, f"this call to {request.model}{assumed}", why)
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     local = is_loopback_url(client.settings.base_url) and not args.provider

@@ -43,14 +43,20 @@ def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> 
                  / 1_000_000, 8)
 
 
-def answer_limit(model_id: str, max_tokens: int | None) -> int | None:
-    """The answer limit a worst case assumes: --max-tokens, else the model's largest answer as
-    the cached or bundled prices know it."""
-    if max_tokens is not None:
-        return max_tokens
+def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> tuple:
+    """(the most a chat call can cost or None, why it cannot be bounded or None, the limit it
+    assumed in words): with no --max-tokens, the model's largest answer as the cached or bundled
+    prices know it."""
     prices = offline_prices()
     row = match_price(model_id, prices.models) if prices else None
-    return row.get("max_output_tokens") if row else None
+    if row is None or row.get("unit") != TOKEN_UNIT:
+        return None, f"no token price is known for {model_id}", ""
+    limit = max_tokens if max_tokens is not None else row.get("max_output_tokens")
+    if limit is None:
+        return None, f"no answer limit is known for {model_id}", ""
+    assumed = "" if max_tokens is not None else f" (assuming its largest answer, {limit:,} tokens)"
+    estimate = worst_case_at(row, text_chars, limit)
+    return estimate, None if estimate is not None else f"no price is known for every meter of {model_id}", assumed
 
 
 # ---------------------------------------------------------------- refusals
@@ -59,13 +65,21 @@ def is_set(budget: Budget) -> bool:
     return budget.max_cost is not None or budget.daily is not None
 
 
-def unpriced(what: str) -> GradientError:
-    """The one refusal of a call whose cost cannot be estimated."""
-    return GradientError("budget", f"the cost of {what} cannot be estimated, so no budget can be kept",
-                         hint="give --max-tokens, or send it anyway with --allow-unpriced")
+def unpriced(what: str, why: str | None = None) -> GradientError:
+    """The one refusal of a call whose cost cannot be estimated, naming why where it is known: no
+    price (price it, or send it anyway) or no answer limit (give one)."""
+    if why and "limit" in why:
+        hint = "give --max-tokens, or send it anyway with --allow-unpriced"
+    elif why:
+        hint = ("price it (DIGITALOCEAN_ACCESS_TOKEN gives the catalog's prices; gradient_pricing.py --no-cache "
+                "refreshes the page's), or send it anyway with --allow-unpriced")
+    else:
+        hint = "give --max-tokens, or send it anyway with --allow-unpriced"
+    return GradientError("budget", f"the cost of {what} cannot be estimated, so no budget can be kept"
+                         + (f": {why}" if why else ""), hint=hint)
 
 
-def check(budget: Budget, estimate: float | None, what: str) -> int | None:
+def check(budget: Budget, estimate: float | None, what: str, why: str | None = None) -> int | None:
     """Before sending: refuse (error type budget) when the worst case of this call passes --max-cost,
     or today's spend plus every call under way plus it passes the daily budget; a call of unknown
     cost is refused under any budget unless --allow-unpriced, since it could cost anything. Under a
@@ -76,7 +90,7 @@ def check(budget: Budget, estimate: float | None, what: str) -> int | None:
     if estimate is None:
         if budget.allow_unpriced:
             return None
-        raise unpriced(what)
+        raise unpriced(what, why)
     if budget.max_cost is not None and estimate > budget.max_cost:
         raise GradientError("budget", f"{what} could cost up to ${estimate:.6f}, over --max-cost ${budget.max_cost:g}",
                             hint="raise --max-cost, or lower --max-tokens or --n")
