@@ -236,14 +236,14 @@ def test_a_copied_skill_folder_runs_without_installing_the_project(tmp_path, api
         done = subprocess.run([sys.executable, str(skill / "scripts" / f"{command}.py"), "--help"], env=env,
                               capture_output=True, timeout=60, cwd=tmp_path)
         assert done.returncode == 0 and b"usage:" in done.stdout, (command, done.stderr)
+    marker = skill / "scripts" / "gradient_inference" / "__init__.py"  # the copy says it is the copy
+    marker.write_text(marker.read_text().replace('__version__ = "', '__version__ = "copy-'))
+    done = subprocess.run([sys.executable, str(skill / "scripts" / "gradient_chat.py"), "--version"], env=env,
+                          capture_output=True, timeout=60, cwd=tmp_path)
+    assert done.stdout.startswith(b"gradient-inference copy-"), "the copy's package was not the one loaded"
     api.json("POST", "/v1/chat/completions", {"choices": [{"message": {"content": "from the copy"},
                                                            "finish_reason": "stop"}]})
-    where = ("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", where, str(skill / "scripts" / "gradient_chat.py"), "--base-url",
-                           api.url, "--no-stdin", "--no-stream", "--no-log", "--prompt", "hi", "-v"], env=env,
+    done = subprocess.run([sys.executable, str(skill / "scripts" / "gradient_chat.py"), "--base-url", api.url,
+                           "--no-stdin", "--no-stream", "--no-log", "--prompt", "hi"], env=env,
                           capture_output=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout == b"from the copy\n", done.stderr
-    loaded = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                             "import gradient_inference; print(gradient_inference.__file__)",
-                             str(skill / "scripts")], env=env, capture_output=True, timeout=60)
-    assert loaded.stdout.decode().startswith(str(skill)), "the copy's package was not the one loaded"

@@ -285,3 +285,17 @@ def test_results_cut_off_mid_download_leave_no_file_and_no_ledger_rows(api, caps
 def ledger_rows() -> int:
     path = os.environ["GRADIENT_USAGE_DB"]
     return sqlite3.connect(path).execute("SELECT COUNT(*) FROM calls").fetchone()[0] if os.path.exists(path) else 0
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://uploads.example.com/in.jsonl?sig=1", "plain http to uploads.example.com"),
+    ("https://169.254.169.254/latest/meta-data", "link-local, multicast or unspecified"),
+    ("http://[fe80::1]/x", "link-local, multicast or unspecified"),
+    ("https://0.0.0.0/x", "link-local, multicast or unspecified"),
+    ("https://224.0.0.1/x", "link-local, multicast or unspecified"),
+])
+def test_a_presigned_url_over_plain_http_or_to_a_forbidden_address_is_refused(api, capsys, tmp_path, url, words):
+    api.json("POST", "/v1/batches/files", {"file_id": FILE_ID, "upload_url": url})
+    code = main(api, "--remote", jsonl(tmp_path / "in.jsonl", "a"), "--model", "openai-gpt-5-mini")
+    err = capsys.readouterr().err
+    assert code == 1 and words in err and api.calls("PUT") == []

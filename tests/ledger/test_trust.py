@@ -133,3 +133,83 @@ def test_a_batch_counts_the_calls_other_processes_have_under_way(api, tmp_path, 
     assert code == 1 and len(api.calls("POST", CHAT)) == 1 and "2 left" in err and "daily budget" in err
     held = ledger_store.rows("SELECT pid FROM reservations", ())
     assert held == [{"pid": os.getpid()}], "the run's own reservations were not all released"
+
+
+# ---------------------------------------------------------------- smaller promises
+
+def test_csv_cells_never_run_in_a_spreadsheet():
+    import csv
+    import io
+
+    from gradient_inference.ledger.run_usage import csv_text
+
+    keys = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx", "plain"]
+    text = csv_text([{"key": key, "calls": 1} for key in keys] + [{"key": "total", "calls": -1}], ["key", "calls"])
+    cells = [row["key"] for row in csv.DictReader(io.StringIO(text, newline=""))]
+    assert cells == ["'" + key.replace("\r", "\n") for key in keys[:-1]] + ["plain", "total"]
+    assert text.splitlines()[-1] == "total,-1"  # numbers stay numbers
+
+
+def test_an_empty_conversation_id_is_a_usage_error(api, capsys):
+    with pytest.raises(SystemExit) as stop:
+        chat(api, "--conversation", "", "--prompt", "q")
+    assert stop.value.code == 2 and "--conversation needs an id" in capsys.readouterr().err and api.calls() == []
+
+
+def test_the_digitalocean_token_goes_only_over_https_or_to_this_machine(monkeypatch):
+    from gradient_inference.core.errors import GradientError
+    from gradient_inference.models.catalog import catalog_client
+
+    monkeypatch.setenv("DIGITALOCEAN_ACCESS_TOKEN", "dop_v1_" + "a" * 40)
+    monkeypatch.setenv("DIGITALOCEAN_API_URL", "http://api.example.com")
+    with pytest.raises(GradientError, match="DIGITALOCEAN_API_URL is plain http") as caught:
+        catalog_client(5, 0, False)
+    assert caught.value.type == "config"
+    monkeypatch.setenv("DIGITALOCEAN_API_URL", "http://127.0.0.1:9")
+    assert catalog_client(5, 0, False).settings.base_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("state, words", [("not sqlite", "not a usage ledger"), ("newer", "schema version 99, newer"),
+                                          ("folder", "it is a folder")])
+def test_a_damaged_or_newer_ledger_is_one_line_saying_what_to_do(tmp_path, monkeypatch, capsys, state, words):
+    import sqlite3
+
+    import gradient_usage
+
+    path = tmp_path / "usage.db"
+    if state == "not sqlite":
+        path.write_bytes(b"garbage" * 1000)
+    elif state == "folder":
+        path.mkdir()
+    else:
+        database = sqlite3.connect(path)
+        database.execute("PRAGMA user_version = 99")
+        database.close()
+    monkeypatch.setenv("GRADIENT_USAGE_DB", str(path))
+    for argv in ([], ["--conversations"], ["--json"]):
+        assert gradient_usage.main(argv) == 1
+        err = capsys.readouterr().err
+        assert words in err and "move it aside" in err and "Traceback" not in err
+
+
+def test_a_ledger_others_can_write_is_warned_of_once(api, capsys):
+    ledger_store.record([])
+    os.chmod(os.environ["GRADIENT_USAGE_DB"], 0o666)
+    ledger_store.WARNED.clear()
+    api.json("POST", CHAT, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
+    assert chat(api, "--prompt", "q") == 0
+    assert capsys.readouterr().err.count("writable by group or others") == 1
+
+
+def test_a_python_without_the_dependencies_gets_one_line_naming_them(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import SCRIPTS
+
+    code = ("import os, runpy, sys; sys.modules['requests'] = None; sys.argv = sys.argv[1:]; "
+            "sys.path.insert(0, os.path.dirname(sys.argv[0])); runpy.run_path(sys.argv[0], run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code, str(SCRIPTS / "gradient_models.py"), "--base-url",
+                           "http://127.0.0.1:9/v1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "the Python package requests is not installed" in done.stderr
+    assert "uv run" in done.stderr and "Traceback" not in done.stderr

@@ -18,6 +18,7 @@ from gradient_inference.batch.files import ENDPOINT, batch_cost, parse_result, r
 from gradient_inference.batch.results import answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import warn
+from gradient_inference.core.settings import is_loopback_host, url_parts
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import call_row, record, rows
 from gradient_inference.models.prices import match_price, offline_prices
@@ -36,10 +37,36 @@ def check_id(batch_id: str) -> str:
 
 
 def check_url(url, what: str) -> str:
-    """A presigned URL from the server: http(s) only, never a key or local file scheme."""
+    """A presigned URL from the server: https (plain http only to this machine, since it carries
+    the prompts or their answers), never another scheme, and never a link-local, multicast or
+    unspecified address (a cloud's metadata service, say)."""
     if not isinstance(url, str) or not re.match(r"(?i)https?://[^\s]+$", url):
         raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
+    try:
+        scheme, _, host, _, _ = url_parts(url)
+    except ValueError:
+        raise GradientError("invalid_response", f"the server's {what} is not a valid URL") from None
+    if not host or forbidden_host(host):
+        raise GradientError("invalid_response", f"the server's {what} points at {host or 'no host'}, an address "
+                            "nothing should be sent to (link-local, multicast or unspecified)")
+    if scheme == "http" and not is_loopback_host(host):
+        raise GradientError("invalid_response", f"the server's {what} is plain http to {host}: the batch's "
+                            "prompts and answers go only over https", hint="report it to the provider")
     return url
+
+
+def forbidden_host(host: str) -> bool:
+    """An address literal that is link-local (169.254/16, fe80::/10), multicast (224/4, ff00::/8)
+    or unspecified (0.0.0.0, ::). Names are not resolved here."""
+    octets = host.split(".")
+    if len(octets) == 4 and all(o.isdigit() for o in octets):
+        first, second = int(octets[0]), int(octets[1])
+        return (first, second) == (169, 254) or 224 <= first <= 239 or first == 0
+    if ":" in host:
+        head = host.split(":", 1)[0].lower()
+        link_local = len(head) == 4 and head[:3] in ("fe8", "fe9", "fea", "feb")
+        return host.strip(":0") == "" or head.startswith("ff") or link_local
+    return False
 
 
 def upload(client, path: str, file_name: str, size: int) -> str:

@@ -84,6 +84,9 @@ def record_answer(entry, answer, request: ChatRequest) -> tuple:
 
 def chat(args) -> int:
     check_stop(args.stop)
+    if args.conversation is not None and not args.conversation.strip():
+        raise UsageError("--conversation needs an id (gradient_usage.py --conversations lists them); "
+                         "leave it out to start a new conversation")
     conversation_id, earlier, model, system = continue_from(args.continue_, args.conversation, args.model,
                                                             args.system)
     request = ChatRequest(**dict({name: getattr(args, name) for name in ChatRequest._fields},

@@ -8,9 +8,12 @@ Belongs here: run() and the signals it handles. Does not belong here: any comman
 from __future__ import annotations
 
 import _signal
+import sys
 
 from gradient_inference.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, GradientError, Terminated, UsageError
 from gradient_inference.core.output import flush_stdout, log, report_error, silence_stdout
+
+DEPENDENCIES = ("requests", "urllib3", "bs4", "charset_normalizer", "idna", "certifi", "soupsieve")
 
 
 def _terminate(signum, frame):
@@ -47,6 +50,16 @@ def run(work, as_json: bool = False, parser=None) -> int:
         parser.error(str(error))
     except GradientError as error:
         report_error(error, as_json)
+        return EXIT_FAILURE
+    except ModuleNotFoundError as missing:  # a Python without the dependencies (a cron job's system Python)
+        name = next((n for n in DEPENDENCIES if n == (missing.name or "").split(".")[0] or f" {n}" in str(missing)),
+                    None)
+        if name is None:
+            raise
+        report_error(GradientError("config", f"the Python package {name} is not installed for "
+                                   f"{sys.executable}", hint="install the dependencies (pip install requests "
+                                   "beautifulsoup4), or run the script with uv run, which installs them from its "
+                                   "header"), as_json)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         log("interrupted")

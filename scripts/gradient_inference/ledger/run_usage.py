@@ -60,11 +60,21 @@ def render(document: dict, columns: int | None = None) -> str:
     return "\n".join(line.rstrip() for line in table)
 
 
+def inert(value):
+    """A CSV cell a spreadsheet will not run: text that begins with =, +, -, @, tab or CR is
+    prefixed with ' (a model id or a conversation's words can begin with anything); a CR inside it
+    becomes a newline, which the writer quotes (it leaves a lone CR bare, and readers split on it)."""
+    if not isinstance(value, str):
+        return value
+    value = ("'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value)
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def csv_text(rows: list, columns: list) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: inert(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 

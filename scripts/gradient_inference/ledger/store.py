@@ -70,9 +70,11 @@ def connect(path: str, create: bool = True):
         make(path)
     # stat, never open and close: closing any descriptor of the file would drop the POSIX locks of
     # every SQLite connection this process holds on it (other threads'), and with them rows
-    kind = "a link" if os.path.islink(path) else file_kind(os.stat(path).st_mode)
+    info = os.lstat(path)
+    kind = "a link" if os.path.islink(path) else file_kind(info.st_mode)
     if kind:
         raise OSError(f"it is {kind}, not a regular file")
+    warn_if_shared(path, info)
     database = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     database.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
     migrate(database)
@@ -102,9 +104,27 @@ def make(path: str) -> None:
             remove_quietly(leftover)
 
 
+WARNED = set()  # ledgers whose ownership was warned of, once a process
+
+
+def warn_if_shared(path: str, info) -> None:
+    """A ledger another user owns, or others may write, could be read or changed by them: once."""
+    if path in WARNED or not hasattr(os, "getuid"):
+        return
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        WARNED.add(path)
+        warn(f"the usage ledger {path} is " + ("owned by another user" if info.st_uid != os.getuid()
+                                               else "writable by group or others")
+             + f": it holds prompts and spend; run: chmod 600 {path}, or use your own GRADIENT_USAGE_DB")
+
+
 def migrate(database) -> None:
-    """Bring the schema forward, one version at a time, each step in its own transaction."""
+    """Bring the schema forward, one version at a time, each step in its own transaction; a ledger
+    of a newer version is refused (ValueError), never written in a shape it does not have."""
     version = database.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise ValueError(f"it is of schema version {version}, newer than this version reads ({len(MIGRATIONS)}): "
+                         "update gradient-inference, or move it aside")
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
         database.execute("BEGIN IMMEDIATE")
         try:
@@ -221,13 +241,22 @@ class Entry:
 
 def rows(query: str, parameters=(), path: str | None = None) -> list:
     """Rows of a read-only query, as dicts; [] when there is no ledger yet."""
+    import sqlite3
+
     path = ledger_path() if path is None else path
-    if path is None or not os.path.exists(path):
+    if path is None or not os.path.lexists(path):
         return []
-    database = connect(path, create=False)
     try:
-        cursor = database.execute(query, parameters)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values)) for values in cursor.fetchall()]
-    finally:
-        database.close()
+        database = connect(path, create=False)
+        try:
+            cursor = database.execute(query, parameters)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, values)) for values in cursor.fetchall()]
+        finally:
+            database.close()
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        reason = why(exc) if isinstance(exc, OSError) else "it is not a usage ledger (damaged, or not SQLite)" \
+            if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) else str(exc)
+        raise GradientError("io", f"the usage ledger {path} cannot be read: {reason}",
+                            hint="move it aside (a new one is made on the next call), or point GRADIENT_USAGE_DB "
+                                 "at another file") from None

@@ -19,7 +19,7 @@ from gradient_inference.core.defaults import MODEL_TYPES as TYPES
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
-from gradient_inference.core.settings import Settings, check_base_url, check_key
+from gradient_inference.core.settings import Settings, check_base_url, check_key, is_loopback_url
 from gradient_inference.core.text import one_line
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, is_fresh, make_row, match_price,
                                               read_cache, write_cache)
@@ -256,6 +256,10 @@ def catalog_client(timeout: float, max_retries: int, verbose: bool):
         base = check_base_url(os.environ.get("DIGITALOCEAN_API_URL", "").strip() or DEFAULT_API)
     except ValueError as exc:
         raise GradientError("config", f"DIGITALOCEAN_API_URL: {exc}") from None
+    if base.lower().startswith("http:") and not is_loopback_url(base):
+        raise GradientError("config", "DIGITALOCEAN_API_URL is plain http to another host: the DigitalOcean API "
+                            "token (which can do far more than inference) goes only over https, or to this machine",
+                            hint="use an https:// URL, or unset DIGITALOCEAN_API_URL")
     settings = Settings(base, check_key(token, TOKEN_VARS[0] if os.environ.get(TOKEN_VARS[0]) else TOKEN_VARS[1]),
                         DEFAULT_PROVIDER, PROVIDERS[DEFAULT_PROVIDER], timeout, max_retries, verbose)
     return Client(settings)
