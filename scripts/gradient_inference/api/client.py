@@ -18,7 +18,7 @@ from gradient_inference.api.retry import ANNOUNCE_WAIT, MAX_RETRY_AFTER, RETRY_S
 from gradient_inference.api.status import decode_json, http_error
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import log
-from gradient_inference.core.text import one_line
+from gradient_inference.core.text import one_line, whole_characters
 
 USER_AGENT = f"gradient-inference/{__version__}"
 CONNECT_TIMEOUT = 10.0
@@ -212,7 +212,12 @@ class Client:
         if authorized and self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         if json_body is not None:
-            kwargs["data"] = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            text = json.dumps(json_body, ensure_ascii=False)
+            if not text.isascii() and whole_characters(text) != text:  # a byte of the prompt that was not UTF-8
+                log("warning: the request held text that is not valid Unicode (bytes that are not UTF-8?); "
+                    "it was sent as U+FFFD")
+                text = whole_characters(text)
+            kwargs["data"] = text.encode("utf-8")
             headers["Content-Type"] = "application/json"
         if self.settings.verbose:
             log(f"> {method} {url if authorized else url.split('?')[0] + ' (signed query not shown)'}")

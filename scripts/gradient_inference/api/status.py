@@ -13,6 +13,7 @@ import time
 
 from gradient_inference.api.retry import MAX_RETRY_AFTER, parse_retry_after
 from gradient_inference.core.errors import GradientError
+from gradient_inference.core.jsondata import loads
 from gradient_inference.core.providers import DO_KEY_HELP
 from gradient_inference.core.text import one_line
 
@@ -66,7 +67,7 @@ def server_message(body: bytes, content_type: str = "") -> str:
         return ""
     text = body.decode("utf-8", "replace").strip()
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return one_line(text)
     if isinstance(data, dict):

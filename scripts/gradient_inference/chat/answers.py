@@ -13,6 +13,7 @@ from gradient_inference.api.sse import SSEParser
 from gradient_inference.api.status import decode_json
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core.errors import GradientError
+from gradient_inference.core.jsondata import loads
 from gradient_inference.core.output import log, warn
 from gradient_inference.core.text import one_line
 
@@ -233,7 +234,7 @@ def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool
                 done = True
                 continue
             try:
-                payload = json.loads(data)
+                payload = loads(data)
             except ValueError:
                 if verbose:
                     log(f"skipping a stream event that is not JSON: {one_line(data, 80)}")

@@ -16,6 +16,7 @@ from collections import namedtuple
 
 from gradient_inference.chat.bodies import chat_body, responses_body
 from gradient_inference.core.errors import GradientError, UsageError
+from gradient_inference.core.jsondata import loads
 from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_stdin, read_text_input, sniff_image, \
     stdin_state
 from gradient_inference.core.output import warn
@@ -93,9 +94,7 @@ def gather_inputs(prompt: str | None, messages: str | None, no_stdin: bool, stdi
     if messages:
         raw = read_text_input(messages, stdin, "messages file")
         try:
-            history = validate_messages(json.loads(raw))
-        except RecursionError:
-            raise UsageError("the messages file is nested too deeply") from None
+            history = validate_messages(loads(raw))
         except ValueError as exc:
             raise UsageError(f"the messages file is not JSON: {exc}") from None
     if prompt == "-":
@@ -141,7 +140,12 @@ def continue_from(latest: bool, conversation_id: str | None, model: str | None, 
         return uuid.uuid4().hex, [], model, system
     calls = conversation(conversation_id)
     last = calls[-1]
-    turns = json.loads(last["messages"]) + [{"role": "assistant", "content": last["answer"] or ""}]
+    try:
+        turns = validate_messages(loads(last["messages"])) + [{"role": "assistant", "content": last["answer"] or ""}]
+    except (ValueError, UsageError) as problem:
+        raise GradientError("config", f"the conversation {last['conversation_id']} in the usage ledger is damaged: "
+                            f"its turns are not what was written ({problem})",
+                            hint="start a new one without -c, or continue another with --conversation ID") from None
     earlier_system = next((t["content"] for t in turns if t.get("role") == "system"), None)
     return (last["conversation_id"], [t for t in turns if t.get("role") != "system"],
             model or last["requested_model"] or last["model"], system or earlier_system)

@@ -141,6 +141,8 @@ def chat(args) -> int:
         if not streaming and answer.content:
             out(answer.content.rstrip("\n"))
         for call in calls or []:
+            if call["arguments"] is None:
+                warn(f"the arguments of tool call {call['name']} are not valid JSON; shown as the model sent them")
             out(f"tool call {call['name']} " + (json_text(call["arguments"], None, sys.stdout)
                                                 if call["arguments"] is not None else call["arguments_text"]))
     if args.usage:

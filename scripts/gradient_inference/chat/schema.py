@@ -8,12 +8,13 @@ Does not belong here: sending the request or printing (chat.run_chat, batch.loca
 """
 from __future__ import annotations
 
-import json
 import re
 
 from gradient_inference.core.errors import GradientError, UsageError
+from gradient_inference.core.jsondata import loads
 from gradient_inference.core.output import warn
 from gradient_inference.core.paths import read_regular_file, why
+from gradient_inference.core.text import one_line
 
 TOOL_NAME = "answer"
 SHORT_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
@@ -54,7 +55,7 @@ def load_schema(spec: str, multi: bool = False) -> dict:
             raise UsageError(f"cannot read the schema file {spec}: {why(exc)}") from None
     if text.lstrip().startswith("{"):
         try:
-            schema = json.loads(text)
+            schema = loads(text)
         except ValueError as exc:
             raise UsageError(f"--schema is not valid JSON: {exc}") from None
         if not isinstance(schema, dict) or schema.get("type", "object") != "object":
@@ -106,8 +107,8 @@ def parse_answer(text: str):
     stripped = text.strip()
     fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, re.S)
     try:
-        return json.loads(fenced.group(1) if fenced else stripped)
-    except (ValueError, RecursionError):
+        return loads(fenced.group(1) if fenced else stripped)
+    except ValueError:
         raise GradientError("invalid_response", "the answer is not JSON", raw=text) from None
 
 
@@ -140,7 +141,16 @@ def check(value, schema: dict, raw: str):
         except ImportError:
             warn("only the basics of --schema were checked (required fields and types): install jsonschema for more")
         else:
-            error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+            try:
+                error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+            except RecursionError:
+                raise GradientError("parse", "the answer could not be checked against --schema: it refers to itself "
+                                    "without end", raw=raw) from None
+            except Exception as problem:  # jsonschema's own (a bad schema, a $ref nowhere), never anything else
+                if not type(problem).__module__.startswith(("jsonschema", "referencing")):
+                    raise
+                raise GradientError("parse", "the answer could not be checked against --schema: it is not a valid "
+                                    f"JSON Schema ({one_line(str(problem), 120)})", raw=raw) from None
             found = [error.message] if error is not None else []
     if found:
         raise GradientError("invalid_response", "the answer does not fit --schema: " + "; ".join(found[:5]), raw=raw)

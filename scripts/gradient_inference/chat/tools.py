@@ -7,12 +7,12 @@ answers (chat.answers), the forced tool of --schema (chat.schema).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from gradient_inference.core.errors import UsageError
 from gradient_inference.core.inputs import read_text_input
+from gradient_inference.core.jsondata import loads
 from gradient_inference.core.output import warn
 from gradient_inference.core.providers import also_mask
 
@@ -24,7 +24,7 @@ def load_tools(paths: list, api: str) -> list:
     tools = []
     for path in paths:
         try:
-            found = json.loads(read_text_input(path, sys.stdin, "tool file"))
+            found = loads(read_text_input(path, sys.stdin, "tool file"))
         except ValueError as exc:
             raise UsageError(f"the tool file {path} is not JSON: {exc}") from None
         for item in found if isinstance(found, list) else [found]:
@@ -53,7 +53,7 @@ def calls_out(answer) -> list:
     found = []
     for call in answer.tool_calls:
         try:
-            arguments, problem = json.loads(call["arguments"] or "{}"), None
+            arguments, problem = loads(call["arguments"] or "{}"), None
         except ValueError:
             arguments, problem = None, "the model's arguments are not valid JSON"
         found.append(dict({"id": call["id"], "name": call["name"], "arguments": arguments},

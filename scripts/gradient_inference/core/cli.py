@@ -62,24 +62,27 @@ def number_in_range(low: float, high: float, *, open_low: bool = False):
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not (low < value <= high if open_low else low <= value <= high):  # NaN fails too
             bounds = f"above {low:g} and at most {high:g}" if open_low else f"between {low:g} and {high:g}"
-            raise argparse.ArgumentTypeError(f"{text!r} must be {bounds}")
+            raise argparse.ArgumentTypeError(f"{(text if len(text) <= 24 else text[:21] + '...')!r} must be {bounds}")
         return value
     return convert
 
 
+MAX_WHOLE = 10 ** 15
 positive_float = number_in_range(0, defaults.MAX_TIMEOUT, open_low=True)
 
 
 def int_in_range(low: int, high: int | None = None):
-    """An argparse type: a whole number from `low` (to `high`)."""
+    """An argparse type: a whole number from `low` (to `high`, and never past 10^15: a count
+    beyond that is a typo, and arithmetic on it would overflow a float)."""
+    high = MAX_WHOLE if high is None else high
     def convert(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
-            raise argparse.ArgumentTypeError(f"{text!r} must be {bounds}")
+            bounds = f"from {low} to {high}" if high != MAX_WHOLE else f"{low} or more, up to 10^15"
+            raise argparse.ArgumentTypeError(f"{(text if len(text) <= 24 else text[:21] + '...')!r} must be {bounds}")
         return value
     return convert
 
