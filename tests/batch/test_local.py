@@ -247,6 +247,28 @@ def test_a_server_asking_for_a_very_long_wait_ends_the_run_for_a_later_resume(ap
     assert len(api.calls("POST", "/v1/chat/completions")) <= 2
 
 
+def test_a_200_whose_rate_limit_resets_hours_away_ends_the_run_instead_of_a_silent_wait(api, capsys, tmp_path):
+    api.add("POST", "/v1/chat/completions", Reply(json=chat_answer("first"), headers={
+        "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": str(int(time.time()) + 7200)}))
+    started = time.monotonic()
+    code, lines, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", *"abcdefgh"), "--concurrency", "1")
+    assert time.monotonic() - started < 10 and code == 1
+    assert "120 min" in err and "--resume" in err and len(lines) == 1 and lines[0]["status"] == "ok"
+
+
+def test_a_wait_over_two_seconds_is_announced(api, capsys, tmp_path):
+    arrivals = []
+
+    def reply(record):
+        arrivals.append(time.time())
+        headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": str(int(time.time()) + 3)} \
+            if len(arrivals) == 1 else {}
+        return Reply(json=chat_answer("x"), headers=headers)
+    api.add("POST", "/v1/chat/completions", Reply(dynamic=reply))
+    code, _, err = run(api, capsys, jsonl(tmp_path / "in.jsonl", "a", "b"), "--concurrency", "1")
+    assert code == 0 and err.count("pausing") == 1 and "rate limit" in err
+
+
 # ---------------------------------------------------------------- budgets
 
 @pytest.mark.parametrize("concurrency", ["1", "4"])
@@ -409,3 +431,16 @@ def test_the_output_may_not_be_the_input(api, capsys, tmp_path):
         gradient_batch.main([source, "--output", source, "--force", "--base-url", api.url])
     assert stop.value.code == 2 and "input file" in capsys.readouterr().err
     assert (tmp_path / "in.jsonl").read_text() == '"a"\n' and not api.requests
+
+
+def test_an_output_that_is_the_file_stdin_reads_is_refused(api, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('"a"\n"b"\n')
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(source)
+    for output in (source, link):
+        with open(source, "rb") as stdin:
+            done = subprocess.run([sys.executable, str(SCRIPTS / "gradient_batch.py"), "-", "--output", str(output),
+                                   "--force", "--base-url", api.url], stdin=stdin, capture_output=True, timeout=60)
+        assert done.returncode == 2 and b"the file stdin reads" in done.stderr
+        assert source.read_text() == '"a"\n"b"\n' and api.calls() == []

@@ -299,3 +299,20 @@ def test_a_presigned_url_over_plain_http_or_to_a_forbidden_address_is_refused(ap
     code = main(api, "--remote", jsonl(tmp_path / "in.jsonl", "a"), "--model", "openai-gpt-5-mini")
     err = capsys.readouterr().err
     assert code == 1 and words in err and api.calls("PUT") == []
+
+
+def test_each_sent_id_is_counted_and_recorded_once(api, capsys, tmp_path):
+    api.json("GET", f"/v1/batches/{BATCH_ID}/results", {"batch_id": BATCH_ID, "result_available": True,
+                                                        "output_file_url": api.origin + "/files/out.jsonl?sig=1"})
+    api.add("GET", "/files/out.jsonl", Reply(body="".join(json.dumps(line) + "\n" for line in (
+        output_line("line-1", "One"), output_line("line-1", "One again"), output_line("never-sent", "?"),
+        output_line("line-2", "Two")))))
+    source = jsonl(tmp_path / "prompts.jsonl", "One", "Two")
+    output = tmp_path / "out.jsonl"
+    assert main(api, "results", BATCH_ID, "--input", source, "--output", str(output)) == 0
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [line["custom_id"] for line in lines] == ["line-1", "line-2"] and lines[0]["content"] == "One"
+    assert "2 line(s) of the result files repeat a custom_id or name one that was not sent" in err
+    rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    assert rows == 2

@@ -17,7 +17,7 @@ import time
 from collections import deque, namedtuple
 
 from gradient_inference.api.client import request_id_of
-from gradient_inference.api.retry import jittered, parse_retry_after, rate_limit_wait, retry_wait
+from gradient_inference.api.retry import ANNOUNCE_WAIT, jittered, parse_retry_after, rate_limit_wait, retry_wait
 from gradient_inference.batch.items import request_of, text_chars
 from gradient_inference.batch.pool import Limiter, Stopped
 from gradient_inference.batch.results import Reorder, answer_of, checked, count, new_tally, result_line
@@ -53,6 +53,7 @@ class LocalRun:
         self.prices = offline_prices()
         self.price_rows, self.schemas, self.lock = {}, {}, threading.Lock()
         self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
+        self.announced_until = 0.0  # the end of the last pause said on stderr
         self.tally = new_tally()
         self.budget, self.stop_reason, self.fatal = Reservations(options.budget), None, None
         self.started, self.shown, self.live = time.monotonic(), 0.0, options.progress
@@ -81,19 +82,17 @@ class LocalRun:
             try:
                 response = self.client.send("POST", self.client.url("chat/completions"), json_body=body, retry=False)
                 document = self.client.read_json(response)
-                outcome, pause = "ok", jittered(rate_limit_wait(response.headers))
+                outcome, pause = "ok", self.paced(jittered(rate_limit_wait(response.headers)))
                 return document, response
             except GradientError as error:
                 headers = error.headers or {}
                 throttled = error.status in (429, 503)
                 outcome = "throttled" if throttled else "other"
-                pause = parse_retry_after(headers)
-                pause = pause if pause is not None else jittered(rate_limit_wait(headers))
+                asked = parse_retry_after(headers)
+                asked = asked if asked is not None else jittered(rate_limit_wait(headers))
                 backoff = retry_wait(attempt, self.options.max_retries, error.status, error.type)
-                if pause is not None and pause > MAX_PAUSE:
-                    self.halt(GradientError("rate_limit", f"the server asks to wait {pause / 60:.0f} min before the "
-                                            "next request", hint="run it again later with --resume"))
-                    pause = None  # nothing waits that long: the run ends
+                pause = self.paced(asked)
+                if asked is not None and pause is None:  # nothing waits that long: the run ends
                     raise
                 if backoff is None or self.stopping.is_set():
                     if error.status in FATAL_STATUSES:
@@ -109,6 +108,23 @@ class LocalRun:
                 self.tally["throttled"] += throttled
             if not throttled and self.stopping.wait(wait):
                 raise Stopped()
+
+    def paced(self, pause: float | None) -> float | None:
+        """A pause the server asked for (Retry-After, or a rate limit that resets later, after a
+        429 or on a 200): announced on stderr when over ANNOUNCE_WAIT, once for each window; one
+        over MAX_PAUSE ends the run instead (None), whatever answer carried it."""
+        if pause is None:
+            return None
+        if pause > MAX_PAUSE:
+            self.halt(GradientError("rate_limit", f"the server asks to wait {pause / 60:.0f} min before the next "
+                                    "request", hint="run it again later with --resume"))
+            return None
+        with self.lock:
+            until = time.monotonic() + pause
+            if pause > ANNOUNCE_WAIT and until > self.announced_until + 1.0:
+                self.announced_until = until
+                log(f"pausing {pause:.0f} s: the server's rate limit asks for it")
+        return pause
 
     def halt(self, error: GradientError) -> None:
         """No item can succeed now (a wrong key, a quota spent for hours): nothing more starts."""

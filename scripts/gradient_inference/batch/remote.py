@@ -182,7 +182,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
     links = result_links(client, batch_id)
     recorded = no_log or bool(rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
                                    (batch_id,)))
-    prices, tally = offline_prices(), new_tally()
+    prices, tally, seen = offline_prices(), dict(new_tally(), unexpected=0), set()
     with tempfile.TemporaryFile() as spool:  # the rows, kept on disk (not in memory) until the end
         for key in ("output_file_url", "error_file_url"):
             if not links.get(key):
@@ -193,6 +193,11 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
                 if found is None:  # a line no request can be matched to: counted, never the end of the download
                     tally["unreadable"] += 1
                     continue
+                custom_id = found[0]["custom_id"]
+                if custom_id in seen or (lines is not None and custom_id not in lines):
+                    tally["unexpected"] += 1  # an id said twice, or never sent: no second line, no second row
+                    continue
+                seen.add(custom_id)
                 sink.write(found[0])
                 count(tally, found[0])
                 if not recorded:
@@ -204,6 +209,9 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
     if tally["unreadable"]:
         warn(f"{tally['unreadable']} line(s) of the result files could not be read (not JSON, or no custom_id)")
         tally["failed"] += tally["unreadable"]
+    if tally["unexpected"]:
+        warn(f"{tally['unexpected']} line(s) of the result files repeat a custom_id or name one that was not sent; "
+             "they were skipped (each request is counted and recorded once)")
     if recorded and not no_log:
         warn(f"batch {batch_id} is already in the usage ledger; this download was not recorded again")
     return tally

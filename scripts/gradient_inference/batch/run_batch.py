@@ -87,6 +87,15 @@ def finish(args, batch_id: str, tally: dict, started: float, stop_reason=None, l
     return EXIT_OK if not tally["failed"] and not tally.get("left") else EXIT_FAILURE
 
 
+def reads_stdin(path: str) -> bool:
+    """Whether the file at `path` is the one stdin reads from (`gradient_batch.py - -o x < x`)."""
+    try:
+        here, there = os.fstat(sys.stdin.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
 def same_file(one: str, other: str) -> bool:
     try:
         return os.path.samefile(one, other)
@@ -113,8 +122,10 @@ def item_defaults(args) -> ItemDefaults:
 def run_local(args) -> int:
     if args.resume and not args.output:
         raise UsageError("--resume needs --output FILE: the results of the earlier run")
-    if args.output and args.input not in (None, "-") and same_file(args.input, args.output):
-        raise UsageError("--output names the input file: the results would overwrite the items")
+    if args.output and (same_file(args.input, args.output) if args.input not in (None, "-")
+                        else reads_stdin(args.output)):
+        raise UsageError("--output names the input file (by name, a link, or the file stdin reads): the results "
+                         "would overwrite the items")
     stream = open_input(args.input, sys.stdin)
     # each item is retried by the run (paced, per item), so the session's own retries are off
     client = Client(settings_of(args, max_retries=0), pool_size=args.concurrency)
