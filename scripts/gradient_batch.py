@@ -56,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     remote.add_argument("--remote", action="store_true", help="submit to the Batch API (text only; OpenAI and "
                                                               "Anthropic models) and print the batch id")
     remote.add_argument("--wait", action="store_true", help="with --remote: wait for the results and write them")
-    remote.add_argument("--poll-interval", type=cli.positive_float, default=defaults.BATCH_POLL_INTERVAL, metavar="SECONDS",
-                        help="how often --wait asks (default 30)")
+    remote.add_argument("--poll-interval", type=cli.positive_float, default=defaults.BATCH_POLL_INTERVAL,
+                        metavar="SECONDS", help="how often --wait asks (default 30)")
+    remote.add_argument("--max-wait", type=cli.positive_float, default=defaults.BATCH_MAX_WAIT, metavar="SECONDS",
+                        help="give up waiting after this long; the job goes on (default 86400, the Batch API's 24 h)")
     cli.add_common_args(parser, budget=True)
     parser.set_defaults(max_retries=defaults.env_default("GRADIENT_MAX_RETRIES", defaults.BATCH_MAX_RETRIES))
     parser._option_string_actions["--json"].help = ("the summary as one JSON document: on stdout with --output, "

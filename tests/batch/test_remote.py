@@ -316,3 +316,15 @@ def test_each_sent_id_is_counted_and_recorded_once(api, capsys, tmp_path):
     assert "2 line(s) of the result files repeat a custom_id or name one that was not sent" in err
     rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute("SELECT COUNT(*) FROM calls").fetchone()[0]
     assert rows == 2
+
+
+def test_wait_has_an_overall_deadline(api, capsys, tmp_path):
+    api.json("POST", "/v1/batches/files", {"file_id": FILE_ID, "upload_url": api.origin + "/upload/in.jsonl?sig=1"})
+    api.add("PUT", "/upload/in.jsonl", Reply(200, body=b""))
+    api.json("POST", "/v1/batches", job("validating"))
+    api.json("GET", f"/v1/batches/{BATCH_ID}", job("in_progress", 1))
+    code = main(api, "--remote", jsonl(tmp_path / "in.jsonl", "a"), "--model", "openai-gpt-5-mini", "--wait",
+                "--poll-interval", "0.05", "--max-wait", "0.3")
+    err = capsys.readouterr().err
+    assert code == 1 and "is still in_progress after" in err and f"results {BATCH_ID}" in err
+    assert 2 <= len(api.calls("GET", f"/v1/batches/{BATCH_ID}")) <= 10

@@ -282,3 +282,40 @@ def test_an_image_call_reports_its_per_image_cost(served, tmp_path, capsys, monk
                                 "--output", str(tmp_path / "a.png"), "--json", "--usage", "--poll-interval", "0.01"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["cost_usd"] == pytest.approx(0.006) and "2 images, cost $0.006000" in captured.err
+
+
+# ---------------------------------------------------------------- a catalog that lies
+
+def test_paging_stops_at_a_repeated_page_whatever_meta_says(api, monkeypatch):
+    fakecatalog.install(api, monkeypatch)
+    api.routes[("GET", fakecatalog.LIST)] = [Reply(json={"data": fakecatalog.ENTRIES[:2], "meta": {"pages": 10 ** 9}})]
+    rows = models_catalog.fetch_catalog(10, 0, False, now=NOON)
+    assert len(rows) == 2 and len(api.calls("GET", fakecatalog.LIST)) == 2  # the second page repeated the first
+
+
+def test_paging_stops_at_the_number_the_first_page_announced(api, monkeypatch):
+    fakecatalog.install(api, monkeypatch)
+    api.routes[("GET", fakecatalog.LIST)] = [Reply(dynamic=lambda seen: Reply(json={
+        "data": [dict(fakecatalog.ENTRIES[0], id=f"u-{seen.query}", model_id=f"m-{seen.query}")],
+        "meta": {"pages": 10 ** 9, "total": 3}}))]
+    assert len(models_catalog.fetch_catalog(10, 0, False, now=NOON)) == 3
+    assert len(api.calls("GET", fakecatalog.LIST)) == 3
+
+
+@pytest.mark.parametrize("price", [1e308, float("inf"), -1, 10_001, True, "0.5"])
+def test_a_price_that_is_no_sane_price_is_null(price):
+    assert models_catalog.price_or_null(price) is None
+    assert models_catalog.price_or_null(0.5) == 0.5 and models_catalog.price_or_null(10_000) == 10_000.0
+
+
+def test_a_catalog_giving_under_half_the_cached_prices_keeps_the_cache(served, capsys, tmp_path):
+    cache = tmp_path / "c.json"
+    rows = [dict(models_prices.make_row("P", f"Model {i}", {"input_price": 1.0, "output_price": 2.0,
+                                                            "unit": models_prices.TOKEN_UNIT}), model_id=f"m-{i}")
+            for i in range(30)]
+    models_prices.write_cache(str(cache), models_prices.PriceSet("catalog", core_clock.iso_utc(time.time() - 86400 * 2),
+                                                                 None, rows))
+    assert gradient_pricing.main(["--changes", "--json", "--cache-file", str(cache), "--max-retries", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "DigitalOcean's model catalog gave 6 prices where the cache holds 30" in err
+    assert len(json.loads(cache.read_text())["models"]) == 30

@@ -315,3 +315,15 @@ def test_the_cron_recipe_runs_in_an_empty_environment(api, tmp_path):
     assert (first.returncode, first.stdout, first.stderr) == (0, b"seeded 18 prices\n", b"")
     second = subprocess.run(argv, env={}, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert (second.returncode, second.stdout, second.stderr) == (0, b"", b"")
+
+
+def test_a_page_that_ends_before_its_closing_tags_is_cut_never_live(api, capsys, monkeypatch, tmp_path):
+    page = (FIXTURES / "pricing_2026_tabs.html").read_text()
+    cut = page[:page.rindex("</table>") + len("</table>")]  # the tables whole, the end of the page missing
+    assert "</html>" not in cut.lower() and "</body>" not in cut.lower()
+    api.add("GET", "/pricing/", Reply(body=cut, headers={"Content-Type": "text/html"}))
+    monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + "/pricing/")
+    code = pricing.main(["--json", "--cache-file", str(tmp_path / "c.json"), "--max-retries", "0"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["source"] == "snapshot"
+    assert "cut short" in captured.err and not (tmp_path / "c.json").exists()

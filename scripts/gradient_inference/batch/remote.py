@@ -122,17 +122,26 @@ def describe(job: dict) -> str:
             + (f"; {errors[0]}" if errors else ""))
 
 
-def wait(client, batch_id: str, interval: float, progress) -> dict:
-    """Poll until the job reaches a terminal state, showing its progress."""
+def wait(client, batch_id: str, interval: float, progress, max_wait: float) -> dict:
+    """Poll until the job reaches a terminal state, showing its progress; a timeout error once
+    `max_wait` seconds have passed (the job goes on on the server)."""
     started = time.monotonic()
-    while True:
-        job = job_of(client.get_json(f"batches/{batch_id}")[0])
-        done, failed, total = counts(job)
-        progress.update(f"{job.get('status')} {done + failed}/{total}", time.monotonic() - started)
-        if job.get("status") in TERMINAL:
-            progress.close()
-            return job
-        time.sleep(interval)
+    try:
+        while True:
+            job = job_of(client.get_json(f"batches/{batch_id}")[0])
+            done, failed, total = counts(job)
+            elapsed = time.monotonic() - started
+            progress.update(f"{job.get('status')} {done + failed}/{total}", elapsed)
+            if job.get("status") in TERMINAL:
+                return job
+            if elapsed + interval > max_wait:
+                raise GradientError("timeout", f"batch {batch_id} is still {one_line(str(job.get('status')), 30)} "
+                                    f"after {elapsed:.0f} s (--max-wait)",
+                                    hint=f"it goes on on the server; its results later: gradient_batch.py results "
+                                         f"{batch_id}")
+            time.sleep(interval)
+    finally:
+        progress.close()
 
 
 # ---------------------------------------------------------------- results

@@ -191,10 +191,10 @@ def submit(args) -> tuple:
     return client, job, count, provider, lines
 
 
-def wait_until_done(client, batch_id: str, interval: float) -> dict:
-    """--wait: poll with progress until the job ends; an error unless it completed."""
+def wait_until_done(client, batch_id: str, interval: float, max_wait: float) -> dict:
+    """--wait: poll with progress until the job ends (at most --max-wait); an error unless it completed."""
     try:
-        job = wait(client, batch_id, interval, Progress())
+        job = wait(client, batch_id, interval, Progress(), max_wait)
     except (KeyboardInterrupt, Terminated):
         log(f"batch {batch_id} goes on on the server; its results later: gradient_batch.py results {batch_id}")
         raise
@@ -247,7 +247,7 @@ def run_remote(args) -> int:
             log(f"submitted {count} requests ({provider}); follow it with: gradient_batch.py status {batch_id}")
         return EXIT_OK
     started = time.monotonic()
-    wait_until_done(client, batch_id, args.poll_interval)
+    wait_until_done(client, batch_id, args.poll_interval, args.max_wait)
     return finish(args, batch_id, download(args, client, batch_id, lines), started)
 
 
@@ -266,6 +266,7 @@ def batch(args) -> int:
         raise UsageError("--template must hold {line}, where each input prompt goes")
     if args.schema:
         schema_of(args.schema, {})  # a bad --schema is a usage error before anything is read
-    if not args.remote and (args.wait or args.poll_interval != defaults.BATCH_POLL_INTERVAL):
-        raise UsageError("--wait and --poll-interval are for --remote")
+    if not args.remote and (args.wait or args.poll_interval != defaults.BATCH_POLL_INTERVAL
+                            or args.max_wait != defaults.BATCH_MAX_WAIT):
+        raise UsageError("--wait, --poll-interval and --max-wait are for --remote")
     return run_remote(args) if args.remote else run_local(args)

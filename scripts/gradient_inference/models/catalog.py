@@ -21,12 +21,15 @@ from gradient_inference.core.output import warn
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
 from gradient_inference.core.settings import Settings, check_base_url, check_key, is_loopback_url
 from gradient_inference.core.text import one_line
-from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, is_fresh, make_row, match_price,
-                                              read_cache, write_cache)
+from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, check_row_count, is_fresh, make_row,
+                                              match_price, read_cache, write_cache)
 
 DEFAULT_API = "https://api.digitalocean.com"
 CATALOG_PATH = "v2/gen-ai/models/catalog"
 PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4
+MAX_MODELS = 2000  # a catalog announcing more is not believed past this
+MAX_PRICE = 10_000.0  # USD per unit: a larger price is a server's nonsense, not a price
+CARDS_DEADLINE = 60.0  # seconds for all the cards together; those not fetched by then keep their list prices
 TOKEN_FIELDS = {  # the catalog's per-million fields -> ours
     "input_price_per_million": "input_price", "output_price_per_million": "output_price",
     "cache_read_input_price_per_million": "cached_input_price",
@@ -126,10 +129,11 @@ def vision_models(rows: list) -> list:
 
 def price_or_null(value):
     """The catalog sends 0 for a meter a model does not have (an embedding's output, a token price
-    of a per-image model): that is no such meter, null, never a price of $0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
-        return None
-    return float(value) if value else None
+    of a per-image model): that is no such meter, null, never a price of $0. A price that is not a
+    finite number from 0 to MAX_PRICE is null too."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value - value != 0:
+        return None  # value - value is 0 for every finite number, NaN for NaN and the infinities
+    return float(value) if 0 < value <= MAX_PRICE else None
 
 
 def prices_of(pricing) -> dict:
@@ -242,6 +246,10 @@ def quoted(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.~-]", lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
 
 
+def entry_key(entry: dict) -> str:
+    return str(entry.get("id") or entry.get("model_id"))
+
+
 def catalog_token(environ=None) -> str | None:
     environ = os.environ if environ is None else environ
     return next((environ[name].strip() for name in TOKEN_VARS if environ.get(name, "").strip()), None)
@@ -269,21 +277,31 @@ def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | 
     """Every page of the catalog, then each model's card (CARD_WORKERS at a time), as price rows.
     A card that cannot be had leaves that model with its list prices and a warning."""
     client = catalog_client(timeout, max_retries, verbose)
-    entries, page, pages = [], 1, 1
-    while page <= min(pages, MAX_PAGES):
+    entries, page, pages, announced, seen = [], 1, 1, None, set()
+    while page <= min(pages, MAX_PAGES) and len(entries) < min(announced or MAX_MODELS, MAX_MODELS):
         document, _ = client.get_json(f"{CATALOG_PATH}?page={page}&limit={PAGE_LIMIT}")
         data = document.get("data") if isinstance(document, dict) else None
         if not isinstance(data, list):
             raise GradientError("invalid_response", "the model catalog has no data list")
-        entries += [entry for entry in data if isinstance(entry, dict)]
+        fresh = [entry for entry in data if isinstance(entry, dict) and entry_key(entry) not in seen]
+        if not fresh:
+            break  # a page that repeats what was read (or is empty): paging is over, whatever meta says
+        seen.update(entry_key(entry) for entry in fresh)
+        entries += fresh
         meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
         pages = whole(meta.get("pages")) or page
+        announced = announced or whole(meta.get("total"))
         page += 1
+    entries = entries[:min(announced or MAX_MODELS, MAX_MODELS)]
     if not entries:
         raise GradientError("invalid_response", "the model catalog is empty")
 
+    deadline = time.monotonic() + CARDS_DEADLINE
+
     def card(entry):
         ident = entry.get("id") or entry.get("model_id")
+        if time.monotonic() > deadline:
+            return GradientError("timeout", f"the cards took longer than {CARDS_DEADLINE:g} s together")
         try:
             document, _ = client.get_json(f"{CATALOG_PATH}/{quoted(str(ident))}")
             return document.get("data") if isinstance(document, dict) and isinstance(document.get("data"), dict) else None
@@ -310,9 +328,11 @@ def catalog_rows(timeout: float, max_retries: int, verbose: bool) -> list | None
         return cached.models
     try:
         rows = fetch_catalog(timeout, max_retries, verbose)
+        check_row_count(rows, cached, "DigitalOcean's model catalog")
     except GradientError as error:
-        warn(f"the model catalog is unavailable ({error.message}); types come from the bundled table")
-        return None
+        warn(f"the model catalog is unavailable ({error.message}); types come from "
+             + ("the cached catalog" if cached is not None and error.type == "parse" else "the bundled table"))
+        return cached.models if cached is not None and error.type == "parse" else None
     write_cache(cache_path(), PriceSet("catalog", iso_utc(time.time()), None, rows))
     return rows
 

@@ -275,6 +275,9 @@ def fetch_live(urls, timeout: float, max_retries: int, verbose: bool) -> tuple:
             # here: it is a failed fetch, never a page with fewer prices on it
             page = read_body(response, time.monotonic() + timeout, MAX_JSON_BYTES, "the pricing page")
             final_url = response.url
+            if not re.search(rb"(?i)</(html|body)\s*>", page[-4096:]):  # a page closed mid-transfer by the server
+                raise GradientError("connection", f"the pricing page at {final_url} ended before its closing "
+                                    "</body> or </html>: it was cut short", hint="try again")
             rows = parse_html(page.decode(charset(response.encoding), "replace"), verbose)
             if not rows:
                 rows = fetch_markdown_twin(client, final_url, timeout, verbose)

@@ -15,6 +15,7 @@ from collections import namedtuple
 
 from gradient_inference.core import defaults
 from gradient_inference.core.clock import parse_time
+from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.paths import new_temporary, read_regular_file, remove_quietly, why
 from gradient_inference.core.text import one_line
@@ -99,6 +100,16 @@ def write_cache(path: str, prices: PriceSet) -> bool:
         return False
     finally:  # also on Ctrl-C: no stray temporary file, the old cache untouched
         remove_quietly(temporary)
+
+
+def check_row_count(rows: list, cached, source: str) -> None:
+    """A source that gives under half the prices the cache holds has changed its layout, cut its
+    answer short or lost access, rather than dropped models: it must not replace the cache or
+    report removals (a parse error; the caller keeps the cache and says so)."""
+    if cached is not None and len(rows) * 2 < len(cached.models):
+        raise GradientError("parse", f"{source} gave {len(rows)} prices where the cache holds {len(cached.models)}: "
+                            "its layout or access may have changed",
+                            hint="the cache was kept; run with --verbose to see what was read")
 
 
 def read_snapshot() -> PriceSet | None:

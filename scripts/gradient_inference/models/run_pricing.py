@@ -17,9 +17,9 @@ from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.models.catalog import attach_known_ids, catalog_token, fetch_catalog
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
-from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, cache_path, cost_usd,
-                                              describe_source, diff_prices, is_fresh, match_price, query_matches,
-                                              read_cache, read_snapshot, write_cache)
+from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, cache_path, check_row_count,
+                                              cost_usd, describe_source, diff_prices, is_fresh, match_price,
+                                              query_matches, read_cache, read_snapshot, write_cache)
 
 
 # ---------------------------------------------------------------- rendering
@@ -84,15 +84,6 @@ def render_table(rows: list, with_estimate: bool) -> str:
 # ---------------------------------------------------------------- fetching
 
 
-def check_row_count(rows: list, cached) -> None:
-    """A page that gives under half the prices the cache holds is a layout change (or a page cut
-    short) rather than a price list: it must not replace the cache or report removals."""
-    if cached is not None and len(rows) * 2 < len(cached.models):
-        raise GradientError("parse", f"the pricing page gave {len(rows)} prices where the cache holds "
-                            f"{len(cached.models)}: its layout may have changed",
-                            hint="the cache was kept; run with --verbose to see what was read")
-
-
 def fetch_fresh(url: str | None, timeout: float, max_retries: int, verbose: bool, cached) -> PriceSet:
     """The catalog when a DigitalOcean API token is set (prices by API id), else or when it fails
     the docs page (`url`, else the known ones); a page giving under half the cached prices is a
@@ -100,11 +91,12 @@ def fetch_fresh(url: str | None, timeout: float, max_retries: int, verbose: bool
     if catalog_token() is not None:
         try:
             rows = fetch_catalog(timeout, max_retries, verbose)
+            check_row_count(rows, cached, "DigitalOcean's model catalog")
             return PriceSet("catalog", iso_utc(time.time()), None, rows)
         except GradientError as error:
             warn(f"the model catalog is unavailable ({error.message}); trying the docs page")
     rows, url = fetch_live([url] if url else list(PRICING_URLS), timeout, max_retries, verbose)
-    check_row_count(rows, cached)
+    check_row_count(rows, cached, "the pricing page")
     rows = [dict(row, source="page") for row in rows]
     return PriceSet("live", iso_utc(time.time()), url, attach_known_ids(rows))  # display names get API ids
 
