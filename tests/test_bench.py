@@ -29,3 +29,9 @@ def test_bench_quick_produces_every_figure():
     assert report["machine"]["cores"] >= 1
     assert sum("cpu" in r for r in report["results"]) == 11
     assert "imports: none of requests, bs4" in next(r["note"] for r in report["results"] if "fresh cache" in r["figure"])
+    # the README table renders from the same figures (it once failed on the batch figures' missing baseline name)
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run as bench
+
+    table = bench.markdown(report["results"], report["machine"])
+    assert table.count("\n| ") == 1 + len(figures) and "requests/min" in table

@@ -109,3 +109,22 @@ def test_a_conversation_whose_stored_turns_are_damaged_is_one_line(api, capsys, 
     assert chat(api, "-c", "--prompt", "again") == 1
     err = capsys.readouterr().err
     assert "in the usage ledger is damaged" in err and "Traceback" not in err and len(api.calls()) == 1
+
+
+def test_content_parts_that_are_not_objects_are_a_usage_error(api, capsys, tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps([{"role": "user", "content": ["a", "b"]}]))
+    assert chat(api, "--messages", str(tmp_path / "m.json"), "--cache", "--model", "anthropic-claude-sonnet-4") == 2
+    assert "each content part must be an object with a type" in capsys.readouterr().err and api.calls() == []
+
+
+def test_without_jsonschema_the_basics_note_is_said_once(monkeypatch, capsys):
+    import sys
+
+    from gradient_inference.chat import schema as structured
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    structured.basics_only.cache_clear()
+    rich = {"type": "object", "properties": {"a": {"type": "string", "enum": ["x"]}}}
+    for _ in range(3):
+        structured.check({"a": "x"}, rich, '{"a": "x"}')
+    assert capsys.readouterr().err.count("only the basics of --schema were checked") == 1

@@ -66,6 +66,10 @@ def validate_messages(data) -> list:
         content = message.get("content")
         if not (isinstance(content, str) or (isinstance(content, list) and content)):
             raise UsageError(f"{where}: content must be a string or a non-empty list of parts")
+        if isinstance(content, list) and not all(isinstance(part, dict) and isinstance(part.get("type"), str)
+                                                 for part in content):
+            raise UsageError(f'{where}: each content part must be an object with a type, such as '
+                             '{"type": "text", "text": "..."}')
     return data
 
 

@@ -8,6 +8,7 @@ Does not belong here: sending the request or printing (chat.run_chat, batch.loca
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from gradient_inference.core.errors import GradientError, UsageError
@@ -139,7 +140,7 @@ def check(value, schema: dict, raw: str):
         try:
             import jsonschema  # optional: the full check where it is installed
         except ImportError:
-            warn("only the basics of --schema were checked (required fields and types): install jsonschema for more")
+            basics_only()
         else:
             try:
                 error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
@@ -155,6 +156,12 @@ def check(value, schema: dict, raw: str):
     if found:
         raise GradientError("invalid_response", "the answer does not fit --schema: " + "; ".join(found[:5]), raw=raw)
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def basics_only() -> None:
+    """Said once a process (a batch checks many answers): without jsonschema, only the basics."""
+    warn("only the basics of --schema were checked (required fields and types): install jsonschema for more")
 
 
 def rich(schema) -> bool:
