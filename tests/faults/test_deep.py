@@ -128,3 +128,34 @@ def test_without_jsonschema_the_basics_note_is_said_once(monkeypatch, capsys):
     for _ in range(3):
         structured.check({"a": "x"}, rich, '{"a": "x"}')
     assert capsys.readouterr().err.count("only the basics of --schema were checked") == 1
+
+
+def test_a_streamed_tool_call_with_an_index_that_is_no_number_is_kept(api, capsys, tmp_path):
+    (tmp_path / "t.json").write_text('{"name": "t", "parameters": {"type": "object"}}')
+    api.add("POST", CHAT, Reply(chunks=sse({"choices": [{"delta": {"tool_calls": [
+        {"index": "x", "id": "a", "function": {"name": "t", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}]}),
+        headers={"Content-Type": "text/event-stream"}))
+    assert chat(api, "--prompt", "q", "--stream", "--tool", str(tmp_path / "t.json")) == 0
+    assert "tool call t {}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["-c", "--prompt", "q"], ["--prompt", "q", "--daily-budget", "1", "--max-tokens", "5"]])
+def test_a_ledger_that_is_not_sqlite_is_one_line_for_chat_too(api, capsys, tmp_path, monkeypatch, argv):
+    path = tmp_path / "usage.db"
+    path.write_bytes(b"garbage" * 1000)
+    monkeypatch.setenv("GRADIENT_USAGE_DB", str(path))
+    assert chat(api, "--model", "openai-gpt-oss-120b", *argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and api.calls() == []
+
+
+def test_a_batch_whose_server_reports_impossible_usage_keeps_every_ledger_row(api, capsys, tmp_path):
+    import os
+
+    api.json("POST", CHAT, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 2 ** 63, "completion_tokens": 10 ** 400}})
+    (tmp_path / "in.jsonl").write_text("".join(f'"item {i}"\n' for i in range(6)))
+    assert gradient_batch.main([str(tmp_path / "in.jsonl"), "--base-url", api.url]) == 0
+    rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute(
+        "SELECT input_tokens, output_tokens, cost_usd FROM calls").fetchall()
+    assert rows == [(None, None, None)] * 6

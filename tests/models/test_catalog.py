@@ -319,3 +319,14 @@ def test_a_catalog_giving_under_half_the_cached_prices_keeps_the_cache(served, c
     err = capsys.readouterr().err
     assert "DigitalOcean's model catalog gave 6 prices where the cache holds 30" in err
     assert len(json.loads(cache.read_text())["models"]) == 30
+
+
+def test_card_fetches_share_one_deadline(api, monkeypatch):
+    entries = [dict(fakecatalog.ENTRIES[0], id=f"u-hang-{i}", model_id=f"m-{i}") for i in range(24)]
+    monkeypatch.setattr(fakecatalog, "ENTRIES", entries)
+    monkeypatch.setattr(fakecatalog, "PAGE_SIZE", 100)
+    fakecatalog.install(api, monkeypatch, card_reply=Reply(json={"data": {}}, delay=5))
+    started = time.monotonic()
+    rows = models_catalog.fetch_catalog(1, 0, False, now=NOON)
+    assert time.monotonic() - started < 4, "each hanging card took its own timeout"
+    assert len(rows) == 24 and all(row["input_price"] == 0.1 for row in rows)  # list prices kept

@@ -29,7 +29,7 @@ CATALOG_PATH = "v2/gen-ai/models/catalog"
 PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4
 MAX_MODELS = 2000  # a catalog announcing more is not believed past this
 MAX_PRICE = 10_000.0  # USD per unit: a larger price is a server's nonsense, not a price
-CARDS_DEADLINE = 60.0  # seconds for all the cards together; those not fetched by then keep their list prices
+CARDS_DEADLINE = 60.0  # at most, for all the cards together (else --timeout); those not begun keep their list prices
 TOKEN_FIELDS = {  # the catalog's per-million fields -> ours
     "input_price_per_million": "input_price", "output_price_per_million": "output_price",
     "cache_read_input_price_per_million": "cached_input_price",
@@ -296,7 +296,7 @@ def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | 
     if not entries:
         raise GradientError("invalid_response", "the model catalog is empty")
 
-    deadline = time.monotonic() + CARDS_DEADLINE
+    deadline = time.monotonic() + min(CARDS_DEADLINE, max(timeout, 1.0))  # one deadline for all the cards
 
     def card(entry):
         ident = entry.get("id") or entry.get("model_id")

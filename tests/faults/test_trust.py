@@ -21,14 +21,16 @@ def chat(api, *argv) -> int:
 def test_no_secret_is_stored_in_the_ledger(api, keyed, monkeypatch, tmp_path):
     token = "dop_v1_" + "f" * 40
     monkeypatch.setenv("DIGITALOCEAN_ACCESS_TOKEN", token)
+    monkeypatch.setenv("MCP_TOKEN", "mcp-secret-" + "e" * 30)
     api.json("POST", CHAT, {"choices": [{"message": {"content": f"your key is {FAKE_KEY}"}, "finish_reason": "stop"}],
                             "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
              headers={"x-request-id": f"req-{token}"})
-    assert chat(api, "--prompt", f"remember {FAKE_KEY} and {token}", "--system", f"sys {FAKE_KEY}") == 0
+    assert chat(api, "--prompt", f"remember {FAKE_KEY} and {token} and mcp-secret-{'e' * 30}", "--system",
+                f"sys {FAKE_KEY}", "--mcp", "docs=https://mcp.example.com/sse", "--mcp-auth-env", "MCP_TOKEN") == 0
     stored = open(os.environ["GRADIENT_USAGE_DB"], "rb").read() + b"".join(
         open(os.environ["GRADIENT_USAGE_DB"] + suffix, "rb").read() for suffix in ("-wal",)
         if os.path.exists(os.environ["GRADIENT_USAGE_DB"] + suffix))
-    assert FAKE_KEY.encode() not in stored and token.encode() not in stored
+    assert FAKE_KEY.encode() not in stored and token.encode() not in stored and b"mcp-secret-" not in stored
     row = ledger_store.rows("SELECT * FROM calls", ())[-1]
     assert "***" in row["messages"] and "***" in row["answer"] and row["request_id"] == "req-***"
 
