@@ -328,3 +328,56 @@ def test_wait_has_an_overall_deadline(api, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 1 and "is still in_progress after" in err and f"results {BATCH_ID}" in err
     assert 2 <= len(api.calls("GET", f"/v1/batches/{BATCH_ID}")) <= 10
+
+
+def tool_line(custom_id: str, arguments: str | None) -> dict:
+    message = {"role": "assistant", "content": None}
+    if arguments is not None:
+        message["tool_calls"] = [{"id": "t", "type": "function", "function": {"name": "answer", "arguments": arguments}}]
+    return {"id": "x", "custom_id": custom_id, "response": {"status_code": 200, "body": {
+        "id": "c", "model": "openai-gpt-5-mini", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 50}}}}
+
+
+def test_schema_items_are_read_like_local_ones(batch_api, capsys, tmp_path):
+    batch_api.routes[("GET", "/files/out.jsonl")] = [Reply(body="".join(json.dumps(line) + "\n" for line in (
+        tool_line("line-1", '{"label": "good", "score": 0.9}'), tool_line("b", '{"label": "bad"}'),
+        tool_line("line-3", None))))]
+    batch_api.routes[("GET", "/files/err.jsonl")] = [Reply(body="")]
+    source = jsonl(tmp_path / "prompts.jsonl", "One", {"custom_id": "b", "prompt": "Two"}, "Three")
+    output = tmp_path / "out.jsonl"
+    code = main(batch_api, "--remote", source, "--model", "openai-gpt-5-mini", "--schema", "label, score float",
+                "--wait", "--poll-interval", "0.01", "--output", str(output))
+    lines = {line["custom_id"]: line for line in map(json.loads, output.read_text().splitlines())}
+    assert code == 1
+    assert lines["line-1"]["status"] == "ok" and lines["line-1"]["data"] == {"label": "good", "score": 0.9}
+    assert lines["b"]["status"] == "error" and "lacks the field 'score'" in lines["b"]["error"]["message"]
+    assert lines["line-3"]["status"] == "error" and "not JSON" in lines["line-3"]["error"]["message"]  # as chat says it
+    assert all(line["usage"]["input_tokens"] == 100 for line in lines.values())  # every answer was billed
+
+
+def test_a_submitted_job_is_pending_with_its_worst_case_until_its_results_are_in(batch_api, capsys, tmp_path):
+    import gradient_usage
+
+    source = jsonl(tmp_path / "prompts.jsonl", "One", "Two", "Three")
+    assert main(batch_api, "--remote", source, "--model", "openai-gpt-5-mini", "--max-tokens", "1000") == 0
+    capsys.readouterr()
+    assert gradient_usage.main(["--json"]) == 0
+    pending = json.loads(capsys.readouterr().out)["pending"]
+    assert [(job["batch_id"], job["requests"]) for job in pending] == [(BATCH_ID, 3)]
+    assert pending[0]["worst_case_usd"] > 0
+    assert gradient_usage.main([]) == 0
+    shown = capsys.readouterr()
+    assert f"pending: batch {BATCH_ID}" in shown.out and "gradient_batch.py results" in shown.err
+    # a daily budget counts the pending job's worst case
+    rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute("SELECT amount FROM reservations").fetchall()
+    assert rows == [(pending[0]["worst_case_usd"],)]
+    # status on the finished job says its results are not in the ledger yet; results brings them in
+    batch_api.routes[("GET", f"/v1/batches/{BATCH_ID}")] = [Reply(json=job("completed", 2, 1))]
+    assert main(batch_api, "status", BATCH_ID) == 0
+    assert "not in the usage ledger yet" in capsys.readouterr().err
+    main(batch_api, "results", BATCH_ID)
+    capsys.readouterr()
+    assert gradient_usage.main(["--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["pending"] == [] and document["total"]["calls"] == 3

@@ -71,8 +71,8 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
     """Write the batch's JSONL to `target` (a binary file), checking every item first: problems,
     images, models the Batch API does not take, one provider per batch, at most 50,000 lines and
     200 MB. (provider, lines, worst case in USD at interactive prices or None, custom_id -> input
-    line); a UsageError naming the first problems refuses it all."""
-    problems, providers, count, size, schemas, worst, lines = [], {}, 0, 0, {}, 0.0, {}
+    line, custom_id -> schema or None); a UsageError naming the first problems refuses it all."""
+    problems, providers, count, size, schemas, worst, lines, item_schemas = [], {}, 0, 0, {}, 0.0, {}, {}
     for item in items:
         if len(problems) >= 5:  # enough to act on; the rest of the input is not read
             break
@@ -80,7 +80,7 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
             problems.append(item["problem"])
             continue
         try:
-            model, body, _ = request_of(item, item_defaults, "max_completion_tokens", schemas)
+            model, body, item_schema = request_of(item, item_defaults, "max_completion_tokens", schemas)
         except ValueError as problem:
             problems.append(str(problem))
             continue
@@ -103,6 +103,7 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
                              f"line {item['line']} passes that: split the input")
         target.write(data)
         lines[item["custom_id"]] = item["line"]
+        item_schemas[item["custom_id"]] = item_schema
     if len(providers) > 1:
         (first, at), (second, where) = sorted(providers.items(), key=lambda kv: kv[1])[:2]
         problems.append(f"a batch goes to one provider: line {at} is for {first}, line {where} for {second}; split the input")
@@ -110,7 +111,7 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
         raise UsageError("nothing was uploaded: " + "; ".join(problems[:5]))
     if not count:
         raise UsageError("the input holds no items")
-    return next(iter(providers)), count, worst, lines
+    return next(iter(providers)), count, worst, lines, item_schemas
 
 
 # ---------------------------------------------------------------- result files

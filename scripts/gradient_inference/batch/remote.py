@@ -15,11 +15,13 @@ import time
 from gradient_inference.api.client import iter_body
 from gradient_inference.api.retry import retry_wait
 from gradient_inference.batch.files import ENDPOINT, batch_cost, parse_result, result_lines
+from gradient_inference.chat import schema as structured
 from gradient_inference.batch.results import answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import warn
 from gradient_inference.core.settings import is_loopback_host, url_parts
 from gradient_inference.core.text import one_line
+from gradient_inference.ledger.reservations import pending_worst_case
 from gradient_inference.ledger.store import call_row, record, rows
 from gradient_inference.models.prices import match_price, offline_prices
 
@@ -160,8 +162,10 @@ def result_links(client, batch_id: str) -> dict:
     return links
 
 
-def read_result(raw, lines: dict | None, prices) -> tuple | None:
-    """(result line, ledger row) of one line of a result file; None when it cannot be read."""
+def read_result(raw, lines: dict | None, prices, schemas: dict | None = None) -> tuple | None:
+    """(result line, ledger row) of one line of a result file, read as a local run reads its
+    answers: with the item's schema (custom_id -> schema, where known) its forced tool call gives
+    `data`, checked; None when the line cannot be read."""
     try:
         if raw is None:
             raise GradientError("invalid_response", "a result line is too long")
@@ -176,7 +180,13 @@ def read_result(raw, lines: dict | None, prices) -> tuple | None:
             usage, model, finish = answer.usage, answer.model, answer.finish_reason
             row = match_price(model, prices.models) if prices and model else None
             cost, source = batch_cost(row, usage)
-            content, data = checked(answer, None)
+            schema = (schemas or {}).get(item["custom_id"])
+            if schema is None and schemas is None and answer.tool_calls and not answer.content and \
+                    answer.tool_calls[0]["name"] == structured.TOOL_NAME:
+                content = answer.tool_calls[0]["arguments"]  # a schema's answer, its schema unknown here: read,
+                data = structured.parse_answer(content)  # not checked (results --input FILE checks it)
+            else:
+                content, data = checked(answer, schema)
         except GradientError as problem:
             status, error = "error", problem
     return result_line(item, status, content, data, usage, cost, error, finish), call_row(
@@ -184,7 +194,8 @@ def read_result(raw, lines: dict | None, prices) -> tuple | None:
         price_source=source, answer=content)
 
 
-def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None) -> dict:
+def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None,
+            schemas: dict | None = None) -> dict:
     """Download the result and error files and write one result line per request (its input line
     from `lines`, custom_id -> line, where given). The ledger gets a row per request once the
     whole download is in, in one transaction, and only once per batch. The tallies."""
@@ -198,7 +209,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
                 continue
             response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
             for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
-                found = read_result(raw, lines, prices)
+                found = read_result(raw, lines, prices, schemas)
                 if found is None:  # a line no request can be matched to: counted, never the end of the download
                     tally["unreadable"] += 1
                     continue
@@ -213,8 +224,8 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
                     row = dict(found[1], batch_id=batch_id, provider=settings.provider_name)
                     spool.write(json.dumps(row).encode() + b"\n")
         spool.seek(0)
-        if not recorded:
-            record(json.loads(line) for line in spool)
+        if not recorded:  # the job's pending hold ends in the same transaction as its rows come in
+            record((json.loads(line) for line in spool), release=pending_worst_case(batch_id))
     if tally["unreadable"]:
         warn(f"{tally['unreadable']} line(s) of the result files could not be read (not JSON, or no custom_id)")
         tally["failed"] += tally["unreadable"]

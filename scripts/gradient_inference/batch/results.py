@@ -40,11 +40,12 @@ def answer_of(document, model: str) -> Answer:
 
 def checked(answer: Answer, schema) -> tuple:
     """(content, data) of an answer; GradientError when it is empty or misses the schema, as chat
-    reports it."""
+    reports it. An item asks for text or (with a schema) the forced tool: a tool call alone, with no
+    schema to read it by, is no answer to it."""
     if schema is not None:
         data = structured.answer_data(answer, schema, False)
         return (answer.tool_calls[0]["arguments"] if answer.tool_calls else answer.content), data
-    if not answer.content and not answer.tool_calls:
+    if not answer.content:
         cut = answer.finish_reason == "length"
         raise GradientError("invalid_response", "the model returned no text" + (
             ": max tokens cut it off" if cut else ""), hint="raise --max-tokens" if cut else None)

@@ -26,6 +26,7 @@ from gradient_inference.core.errors import EXIT_FAILURE, EXIT_OK, GradientError,
 from gradient_inference.core.output import Progress, emit_json, isatty, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
+from gradient_inference.ledger.reservations import keep_for_batch, pending_worst_case
 from gradient_inference.models import budget
 from gradient_inference.models.prices import offline_prices
 
@@ -170,8 +171,9 @@ def whole_job(sink, tally: dict) -> dict | None:
 
 def submit(args) -> tuple:
     """--remote: the input checked and built whole, the budget kept, the file uploaded and the job
-    created. (client, job, requests, provider, custom_id -> input line); nothing is uploaded when
-    anything is wrong."""
+    created, and recorded at once as pending with its worst case (which budgets count until its
+    results are in). (client, job, requests, provider, custom_id -> (input line, schema)); nothing
+    is uploaded when anything is wrong."""
     if args.resume:
         raise UsageError("--resume is for local runs; a remote job runs to its end on the server")
     if args.wait and args.output and os.path.lexists(args.output) and not args.force:
@@ -179,16 +181,19 @@ def submit(args) -> tuple:
     prices = offline_prices()
     stream = open_input(args.input, sys.stdin)
     with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:  # 0600, removed at any exit
-        provider, count, worst, lines = build_input(read_items(stream, args.lines, args.template), item_defaults(args),
-                                                    prices.models if prices else [], target)
+        provider, count, worst, lines, schemas = build_input(read_items(stream, args.lines, args.template),
+                                                             item_defaults(args), prices.models if prices else [],
+                                                             target)
         target.flush()
-        budget.check(budget_of(args), worst, f"this batch of {count} requests")
+        hold_id = budget.check(budget_of(args), worst, f"this batch of {count} requests")
         client = Client(settings_of(args))
         name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100]
         name = name or "batch"
         file_id = upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))
     job = create(client, file_id, provider, str(uuid.uuid4()), {"source": "gradient-inference", "input": name})
-    return client, job, count, provider, lines
+    if not args.no_log:
+        keep_for_batch(hold_id, job["batch_id"], worst, count)
+    return client, job, count, provider, (lines, schemas)
 
 
 def wait_until_done(client, batch_id: str, interval: float, max_wait: float) -> dict:
@@ -203,14 +208,23 @@ def wait_until_done(client, batch_id: str, interval: float, max_wait: float) -> 
     return job
 
 
-def download(args, client, batch_id: str, lines: dict | None = None) -> dict:
-    """The job's results as result lines on stdout or --output, with their input lines (from the
-    input just sent, or from `results --input FILE`); the tallies."""
-    if lines is None and getattr(args, "input", None):
-        lines = {item["custom_id"]: item["line"] for item in read_items(open_input(args.input, sys.stdin))}
+def download(args, client, batch_id: str, sent: tuple | None = None) -> dict:
+    """The job's results as result lines on stdout or --output, with their input lines and schemas
+    (from the input just sent, or from `results --input FILE`); the tallies."""
+    lines = schemas = None
+    if sent is not None:
+        lines, schemas = sent
+    elif getattr(args, "input", None):
+        lines, schemas, cache = {}, {}, {}
+        for item in read_items(open_input(args.input, sys.stdin)):
+            lines[item["custom_id"]] = item["line"]
+            try:
+                schemas[item["custom_id"]] = schema_of(item.get("schema"), cache)
+            except UsageError:
+                schemas[item["custom_id"]] = None
     sink = Sink.open(args.output, False, args.force, whole=True)
     try:
-        tally = dict(remote_results(client, batch_id, sink, client.settings, args.no_log, lines), left=0)
+        tally = dict(remote_results(client, batch_id, sink, client.settings, args.no_log, lines, schemas), left=0)
         sink.commit()
         return tally
     finally:
@@ -233,11 +247,13 @@ def show(args, client) -> int:
     else:
         job = job_of(client.get_json(f"batches/{batch_id}")[0])
     emit_json(job) if args.json else out(describe(job))
+    if job.get("status") in ("completed", "failed", "expired", "cancelled") and pending_worst_case(batch_id):
+        log(f"its results are not in the usage ledger yet: fetch them with gradient_batch.py results {batch_id}")
     return EXIT_OK
 
 
 def run_remote(args) -> int:
-    client, job, count, provider, lines = submit(args)
+    client, job, count, provider, sent = submit(args)
     batch_id = job["batch_id"]
     if not args.wait:
         if args.json:
@@ -248,7 +264,7 @@ def run_remote(args) -> int:
         return EXIT_OK
     started = time.monotonic()
     wait_until_done(client, batch_id, args.poll_interval, args.max_wait)
-    return finish(args, batch_id, download(args, client, batch_id, lines), started)
+    return finish(args, batch_id, download(args, client, batch_id, sent), started)
 
 
 def run_subcommand(args) -> int:

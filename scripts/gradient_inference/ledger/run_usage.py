@@ -16,6 +16,7 @@ from gradient_inference.core.errors import EXIT_OK
 from gradient_inference.core.output import emit_json, isatty, log, out, warn
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reports import COUNTS, conversations, report, until_bound
+from gradient_inference.ledger.reservations import pending
 from gradient_inference.ledger.store import ledger_path
 
 
@@ -93,13 +94,19 @@ def usage(args) -> int:
                 or "no conversations yet")
         return EXIT_OK
     since = time.strftime("%Y-%m-%d", time.gmtime()) if args.today else args.since
-    document = report(since, until_bound(args.until), args.by)
+    document = dict(report(since, until_bound(args.until), args.by), pending=pending())
     if args.json:
         emit_json(document)
     elif args.csv:
         out(csv_text(document["groups"] + [dict(document["total"], key="total")], ["key", *COUNTS]), end="")
     else:
         out(render(document, terminal_columns() if isatty(sys.stdout) else None))
+        for job in document["pending"]:
+            worst = f"${job['worst_case_usd']:.6f}" if job["worst_case_usd"] is not None else "unknown"
+            out(f"pending: batch {job['batch_id']} ({job['requests']} requests, submitted {job['submitted']}), "
+                f"worst case {worst}, not in the totals above")
+    if document["pending"] and not args.json:
+        log("fetch a pending batch's results (and its spend) with: gradient_batch.py results BATCH_ID")
     unpriced = document["total"]["unpriced_calls"]
     if unpriced:
         log(f"{unpriced} call{'s' if unpriced != 1 else ''} have no price, so the costs shown are lower bounds; "

@@ -35,6 +35,9 @@ MIGRATIONS = (
            AND cost_usd IS NULL""",
     """CREATE TABLE reservations (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, pid INTEGER NOT NULL,
         amount REAL NOT NULL, expires REAL NOT NULL)""",
+    """ALTER TABLE reservations ADD COLUMN batch_id TEXT;
+       ALTER TABLE reservations ADD COLUMN requests INTEGER;
+       ALTER TABLE reservations ADD COLUMN priced INTEGER NOT NULL DEFAULT 1""",
 )
 NOT_BILLED = "not billed: it failed before an answer"
 COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
