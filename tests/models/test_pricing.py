@@ -327,3 +327,28 @@ def test_a_page_that_ends_before_its_closing_tags_is_cut_never_live(api, capsys,
     captured = capsys.readouterr()
     assert code == 0 and json.loads(captured.out)["source"] == "snapshot"
     assert "cut short" in captured.err and not (tmp_path / "c.json").exists()
+
+
+def test_the_pages_per_unit_rows_get_api_ids_and_vendors_and_price_calls(api, capsys, monkeypatch, tmp_path):
+    import base64
+
+    import gradient_image
+    from conftest import tiny_png
+
+    page = (FIXTURES / "pricing_2026_tabs.html").read_text()
+    api.add("GET", "/pricing/", Reply(body=page, headers={"Content-Type": "text/html"}))
+    monkeypatch.setenv("GRADIENT_PRICING_URL", api.origin + "/pricing/")
+    cache = tmp_path / "c.json"
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
+    code, document, _ = run_json(capsys, "--max-retries", "0")
+    assert code == 0 and document["source"] == "live"
+    per_unit = {row["model_id"]: (row["provider"], row["price"], row["unit"]) for row in document["models"]
+                if row["unit"] != models_prices.TOKEN_UNIT and row["model_id"]}
+    assert per_unit == {"fal-ai/flux/schnell": ("fal", 0.003, "per megapixel"),
+                        "openai-gpt-image-1": ("OpenAI", 0.04, "per image"),
+                        "fal-ai/stable-audio-25/text-to-audio": ("fal", 0.2, "per second"),
+                        "fal-ai/elevenlabs/tts/multilingual-v2": ("fal", 0.1, "per 1K characters")}
+    api.json("POST", "/v1/images/generations", {"data": [{"b64_json": base64.b64encode(tiny_png()).decode()}]})
+    assert gradient_image.main(["--base-url", api.url, "--prompt", "x", "--output", str(tmp_path / "i.png"),
+                                "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cost_usd"] == 0.04

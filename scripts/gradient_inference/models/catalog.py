@@ -64,6 +64,12 @@ KNOWN_MODELS = {
     "openai-gpt-image-1": ("image", ()), "fal-ai/flux/schnell": ("image", ()), "fal-ai/fast-sdxl": ("image", ()),
     "fal-ai/stable-audio-25/text-to-audio": ("audio", ()), "fal-ai/elevenlabs/tts/multilingual-v2": ("speech", ()),
 }
+# How the pricing page names the per-unit models (its words, folded: see page_name), and their ids.
+PAGE_NAMES = {"flux 1 schnell": "fal-ai/flux/schnell", "fast sdxl": "fal-ai/fast-sdxl",
+              "stable audio 2 5": "fal-ai/stable-audio-25/text-to-audio",
+              "elevenlabs multilingual v 2": "fal-ai/elevenlabs/tts/multilingual-v2",
+              "gpt image 1": "openai-gpt-image-1"}
+VENDORS = (("fal-ai/", "fal"), ("openai-", "OpenAI"), ("anthropic-", "Anthropic"))
 FAL_RULES = (("/tts/", "speech"), ("text-to-speech", "speech"), ("text-to-audio", "audio"), ("stable-audio", "audio"),
              ("video", "video"), ("flux", "image"), ("sdxl", "image"), ("stable-diffusion", "image"),
              ("image", "image"))
@@ -109,13 +115,31 @@ def lacks_vision(model_id: str, rows: list) -> bool:
     return source == "table" and kind == "chat" and "vision" not in capabilities
 
 
+def page_name(text: str) -> str:
+    """A display name folded for matching: lowercase words and numbers ("FLUX.1 [schnell]" -> "flux 1 schnell")."""
+    return " ".join(re.findall(r"[a-z]+|\d+", text.lower()))
+
+
+def vendor_of(model_id: str) -> str | None:
+    return next((vendor for prefix, vendor in VENDORS if model_id.startswith(prefix)), None)
+
+
 def attach_known_ids(rows: list) -> list:
     """Rows of the docs page or the snapshot, named by display name, with the API id of each known
-    DigitalOcean model that the careful name matcher joins to exactly one of them."""
+    DigitalOcean model that the careful name matcher joins to exactly one of them; per-unit rows by
+    the page's names for them (or their id, where the page gives it), each with its vendor."""
     for model_id in KNOWN_MODELS:
         row = match_price(model_id, rows)
         if row is not None and not row.get("model_id"):
             row["model_id"] = model_id
+    for row in rows:
+        if row.get("unit") == TOKEN_UNIT:
+            continue
+        model_id = row.get("model_id") or PAGE_NAMES.get(page_name(row["model"])) or (
+            row["model"] if row["model"] in KNOWN_MODELS else None)
+        if model_id:
+            row["model_id"] = model_id
+            row["provider"] = vendor_of(model_id) or row.get("provider") or ""
     return rows
 
 
