@@ -12,6 +12,8 @@ import pytest
 import fakecatalog
 from gradient_inference.core import clock as core_clock
 from gradient_inference.models import catalog as models_catalog
+from gradient_inference.models import known as models_known
+from gradient_inference.core.defaults import MODEL_TYPES
 from gradient_inference.models import prices as models_prices
 import gradient_chat
 import gradient_image
@@ -126,9 +128,9 @@ def test_a_card_that_fails_leaves_the_list_prices_and_a_warning(api, monkeypatch
 # ---------------------------------------------------------------- types and capabilities
 
 def test_the_models_command_offers_exactly_the_catalogs_types():
-    assert gradient_models.build_parser()._option_string_actions["--type"].choices == models_catalog.TYPES
-    assert {models_catalog.catalog_type(t) for t in ("text-to-text", "text-to-image", "embedding", "text-to-speech",
-                                              "speech-to-text", "text-to-audio", "image-to-video", "odd")} <= set(models_catalog.TYPES)
+    assert gradient_models.build_parser()._option_string_actions["--type"].choices == MODEL_TYPES
+    assert {models_known.catalog_type(t) for t in ("text-to-text", "text-to-image", "embedding", "text-to-speech",
+                                              "speech-to-text", "text-to-audio", "image-to-video", "odd")} <= set(MODEL_TYPES)
 
 
 @pytest.mark.parametrize("model_id, kind, capabilities", [
@@ -141,7 +143,7 @@ def test_the_models_command_offers_exactly_the_catalogs_types():
     ("somebody-new-model-7b", "unknown", []),
 ])
 def test_types_from_the_bundled_table_rules_or_unknown(model_id, kind, capabilities):
-    assert models_catalog.describe_model(model_id, None) == {"type": kind, "capabilities": capabilities}
+    assert models_known.describe_model(model_id, None) == {"type": kind, "capabilities": capabilities}
 
 
 def test_models_get_types_from_the_catalog_when_a_token_is_set(served, keyed, capsys):

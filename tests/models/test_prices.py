@@ -9,6 +9,7 @@ import pytest
 
 from gradient_inference.core import clock as core_clock
 from gradient_inference.models import catalog as models_catalog
+from gradient_inference.models import known as models_known
 from gradient_inference.models import prices as models_prices
 
 
@@ -122,5 +123,5 @@ def test_the_snapshots_api_ids_are_the_name_matchers():
 
     rows = models_prices.read_snapshot().models
     stored = {r["model"]: r["model_id"] for r in rows}
-    fresh = {r["model"]: r["model_id"] for r in models_catalog.attach_known_ids([dict(r, model_id=None) for r in rows])}
+    fresh = {r["model"]: r["model_id"] for r in models_known.attach_known_ids([dict(r, model_id=None) for r in rows])}
     assert stored == fresh and stored["gpt-oss-120b"] == "openai-gpt-oss-120b"

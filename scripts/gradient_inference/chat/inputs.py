@@ -21,7 +21,7 @@ from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_std
     stdin_state
 from gradient_inference.core.output import warn
 from gradient_inference.ledger.reports import conversation
-from gradient_inference.models.catalog import lacks_vision, vision_models
+from gradient_inference.models.known import lacks_vision, vision_models
 from gradient_inference.models.prices import offline_prices
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024

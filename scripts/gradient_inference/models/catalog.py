@@ -1,10 +1,11 @@
-"""DigitalOcean's model catalog (GET /v2/gen-ai/models/catalog and its cards), and what a model is:
-its type and capabilities, from the catalog when a DigitalOcean API token is set, else from a
-bundled table of known ids and safe rules for fal ids, else `unknown`.
+"""DigitalOcean's model catalog (GET /v2/gen-ai/models/catalog and its cards), read into price rows
+with each model's type and capabilities when a DigitalOcean API token is set (else models.known
+says what it can).
 
 Belongs here: reading the catalog into price rows keyed by API model id (every kind of price,
 batch prices, pricing variants, prices that vary by hour), and model types and capabilities.
-Does not belong here: the rows once read (models.prices) or any command's output.
+Does not belong here: the rows once read (models.prices), offline knowledge of ids (models.known)
+or any command's output.
 """
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import time
 
 from gradient_inference.api.client import Client
 from gradient_inference.core.clock import iso_utc, parse_time
-from gradient_inference.core.defaults import MODEL_TYPES as TYPES
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
 from gradient_inference.core.settings import Settings, check_base_url, check_key, is_loopback_url
 from gradient_inference.core.text import one_line
+from gradient_inference.models.known import catalog_capabilities, catalog_type
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, check_row_count, is_fresh, make_row,
-                                              match_price, read_cache, write_cache)
+                                              read_cache, write_cache)
 
 DEFAULT_API = "https://api.digitalocean.com"
 CATALOG_PATH = "v2/gen-ai/models/catalog"
@@ -40,112 +41,6 @@ TOKEN_FIELDS = {  # the catalog's per-million fields -> ours
 UNIT_FIELDS = {"price_per_image": "per image", "price_per_megapixel": "per megapixel",
                "price_per_second": "per second", "price_per_thousand_characters": "per 1K characters",
                "price_per_audio": "per audio", "price_per_video": "per video"}
-TYPE_WORDS = (("embed", "embedding"), ("speech-to-text", "transcription"), ("audio-to-text", "transcription"),
-              ("transcri", "transcription"), ("to-speech", "speech"), ("tts", "speech"), ("video", "video"),
-              ("to-image", "image"), ("image-generation", "image"), ("to-audio", "audio"), ("to-text", "chat"),
-              ("chat", "chat"), ("llm", "chat"))
-CAPABILITY_WORDS = {"function_calling": "tools", "tool_calling": "tools", "tool_use": "tools", "tools": "tools",
-                    "vision": "vision", "image_input": "vision", "image_understanding": "vision",
-                    "reasoning": "reasoning", "thinking": "reasoning", "prompt_caching": "prompt_caching",
-                    "caching": "prompt_caching", "batch": "batch", "batch_inference": "batch"}
-# Known DigitalOcean ids (the reference's list of 2026). A capability is listed only when it is
-# certain; a chat model listed without "vision" is known to take text only.
-KNOWN_MODELS = {
-    "openai-gpt-oss-120b": ("chat", ("tools", "reasoning")), "openai-gpt-oss-20b": ("chat", ("tools", "reasoning")),
-    "llama3.3-70b-instruct": ("chat", ("tools",)), "llama3-8b-instruct": ("chat", ()),
-    "deepseek-r1-distill-llama-70b": ("chat", ("reasoning",)), "alibaba-qwen3-32b": ("chat", ("tools", "reasoning")),
-    "mistral-nemo-instruct-2407": ("chat", ()),
-    "anthropic-claude-3.7-sonnet": ("chat", ("vision", "tools", "reasoning", "prompt_caching")),
-    "anthropic-claude-sonnet-4": ("chat", ("vision", "tools", "reasoning", "prompt_caching")),
-    "anthropic-claude-opus-4": ("chat", ("vision", "tools", "reasoning", "prompt_caching")),
-    "openai-gpt-5": ("chat", ("vision", "tools", "reasoning")),
-    "openai-gpt-5-mini": ("chat", ("vision", "tools", "reasoning")),
-    "openai-gpt-5-nano": ("chat", ("vision", "tools", "reasoning")),
-    "openai-gpt-image-1": ("image", ()), "fal-ai/flux/schnell": ("image", ()), "fal-ai/fast-sdxl": ("image", ()),
-    "fal-ai/stable-audio-25/text-to-audio": ("audio", ()), "fal-ai/elevenlabs/tts/multilingual-v2": ("speech", ()),
-}
-# How the pricing page names the per-unit models (its words, folded: see page_name), and their ids.
-PAGE_NAMES = {"flux 1 schnell": "fal-ai/flux/schnell", "fast sdxl": "fal-ai/fast-sdxl",
-              "stable audio 2 5": "fal-ai/stable-audio-25/text-to-audio",
-              "elevenlabs multilingual v 2": "fal-ai/elevenlabs/tts/multilingual-v2",
-              "gpt image 1": "openai-gpt-image-1"}
-VENDORS = (("fal-ai/", "fal"), ("openai-", "OpenAI"), ("anthropic-", "Anthropic"))
-FAL_RULES = (("/tts/", "speech"), ("text-to-speech", "speech"), ("text-to-audio", "audio"), ("stable-audio", "audio"),
-             ("video", "video"), ("flux", "image"), ("sdxl", "image"), ("stable-diffusion", "image"),
-             ("image", "image"))
-
-
-# ---------------------------------------------------------------- types and capabilities
-
-
-def catalog_type(text) -> str:
-    """The catalog's `type` ("text-to-text", "text-to-image"...) as one of TYPES."""
-    words = str(text or "").lower().replace("_", "-").replace(" ", "-")
-    return next((kind for word, kind in TYPE_WORDS if word in words), "unknown")
-
-
-def catalog_capabilities(values) -> list:
-    found = []
-    for value in values if isinstance(values, list) else []:
-        word = str(value).lower().replace("-", "_").replace(" ", "_")
-        name = CAPABILITY_WORDS.get(word, word if word.isidentifier() else None)
-        if name and name not in found:
-            found.append(name)
-    return found
-
-
-def known_model(model_id: str) -> tuple:
-    """(type, capabilities, source) from the bundled table or the fal rules; ('unknown', [], None)."""
-    if model_id in KNOWN_MODELS:
-        kind, capabilities = KNOWN_MODELS[model_id]
-        return kind, list(capabilities), "table"
-    if model_id.startswith("fal-ai/"):
-        kind = next((k for word, k in FAL_RULES if word in model_id.lower()), "unknown")
-        return kind, [], "rule" if kind != "unknown" else None
-    return "unknown", [], None
-
-
-def lacks_vision(model_id: str, rows: list) -> bool:
-    """True only when it is known: a catalog row with capabilities but no vision, or a chat model
-    of the bundled table listed without it."""
-    row = next((r for r in rows if r.get("model_id") == model_id and r.get("capabilities") is not None), None)
-    if row is not None:
-        return "vision" not in row["capabilities"]
-    kind, capabilities, source = known_model(model_id)
-    return source == "table" and kind == "chat" and "vision" not in capabilities
-
-
-def page_name(text: str) -> str:
-    """A display name folded for matching: lowercase words and numbers ("FLUX.1 [schnell]" -> "flux 1 schnell")."""
-    return " ".join(re.findall(r"[a-z]+|\d+", text.lower()))
-
-
-def vendor_of(model_id: str) -> str | None:
-    return next((vendor for prefix, vendor in VENDORS if model_id.startswith(prefix)), None)
-
-
-def attach_known_ids(rows: list) -> list:
-    """Rows of the docs page or the snapshot, named by display name, with the API id of each known
-    DigitalOcean model that the careful name matcher joins to exactly one of them; per-unit rows by
-    the page's names for them (or their id, where the page gives it), each with its vendor."""
-    for model_id in KNOWN_MODELS:
-        row = match_price(model_id, rows)
-        if row is not None and not row.get("model_id"):
-            row["model_id"] = model_id
-    for row in rows:
-        if row.get("unit") == TOKEN_UNIT:
-            continue
-        model_id = row.get("model_id") or PAGE_NAMES.get(page_name(row["model"])) or (
-            row["model"] if row["model"] in KNOWN_MODELS else None)
-        if model_id:
-            row["model_id"] = model_id
-            row["provider"] = vendor_of(model_id) or row.get("provider") or ""
-    return rows
-
-
-def vision_models(rows: list) -> list:
-    from_catalog = {r["model_id"] for r in rows if r.get("model_id") and "vision" in (r.get("capabilities") or ())}
-    return sorted(from_catalog or {m for m, (_, caps) in KNOWN_MODELS.items() if "vision" in caps})
 
 
 # ---------------------------------------------------------------- prices
@@ -359,14 +254,3 @@ def catalog_rows(timeout: float, max_retries: int, verbose: bool) -> list | None
         return cached.models if cached is not None and error.type == "parse" else None
     write_cache(cache_path(), PriceSet("catalog", iso_utc(time.time()), None, rows))
     return rows
-
-
-def describe_model(model_id: str, rows: list | None) -> dict:
-    """`type` and `capabilities` of a model id, and from the catalog its name and limits."""
-    row = next((r for r in rows or [] if r.get("model_id") == model_id), None)
-    if row is not None:
-        return {"type": row.get("type") or "unknown", "capabilities": list(row.get("capabilities") or []),
-                "name": row.get("model"), "context_window": row.get("context_window"),
-                "max_output_tokens": row.get("max_output_tokens")}
-    kind, capabilities, _ = known_model(model_id)
-    return {"type": kind, "capabilities": capabilities}

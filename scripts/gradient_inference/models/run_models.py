@@ -15,7 +15,8 @@ from gradient_inference.core.output import emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry
-from gradient_inference.models.catalog import catalog_rows, describe_model
+from gradient_inference.models.catalog import catalog_rows
+from gradient_inference.models.known import describe_model
 from gradient_inference.models.prices import describe_source, match_price, offline_prices
 
 COLUMNS = ("ID", "TYPE", "OWNED BY", "CREATED")

@@ -15,7 +15,8 @@ from gradient_inference.core.errors import EXIT_OK, GradientError
 from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
-from gradient_inference.models.catalog import attach_known_ids, catalog_token, fetch_catalog
+from gradient_inference.models.catalog import catalog_token, fetch_catalog
+from gradient_inference.models.known import attach_known_ids
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, cache_path, check_row_count,
                                               cost_usd, describe_source, diff_prices, is_fresh, match_price,
