@@ -75,6 +75,7 @@ def int_in_range(low: int, high: int | None = None):
     """An argparse type: a whole number from `low` (to `high`, and never past 10^15: a count
     beyond that is a typo, and arithmetic on it would overflow a float)."""
     high = MAX_WHOLE if high is None else high
+
     def convert(text: str) -> int:
         try:
             value = int(text)
