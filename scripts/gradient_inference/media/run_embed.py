@@ -101,11 +101,11 @@ def embed(args) -> int:
             if args.verbose:
                 log(f"embedded {start + len(batch)} of {len(texts)}")
         cost, source = cost_for(model, usage)
-        entry.update(usage=usage, model=model, cost_usd=cost, price_source=source)
+        entry.update(usage=usage, model=model, requested_model=args.model, cost_usd=cost, price_source=source)
     rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
     if args.json:
-        emit_json({"model": model, "dimensions": len(vectors[0]), "count": len(rows), "data": rows,
-                   "usage": usage})
+        emit_json({"model": model, "requested_model": args.model, "dimensions": len(vectors[0]), "count": len(rows),
+                   "data": rows, "usage": usage})
     else:
         for row in rows:
             emit_json(row, indent=None)
