@@ -28,6 +28,15 @@ from gradient_inference.core import cli, defaults
 from gradient_inference.core.runner import run
 
 SUBCOMMANDS = ("status", "results", "cancel", "list")
+SUBCOMMAND_HELP = {
+    "status": "show a Batch API job's state and progress.\n\nexamples:\n"
+              "  gradient_batch.py status BATCH_ID --json | jq .status",
+    "results": "download a finished job's results as result lines (the same as a local run's).\n\nexamples:\n"
+               "  gradient_batch.py results BATCH_ID --input prompts.jsonl -o out.jsonl",
+    "cancel": "cancel a Batch API job; what finished stays available.\n\nexamples:\n"
+              "  gradient_batch.py cancel BATCH_ID",
+    "list": "list your Batch API jobs, newest first.\n\nexamples:\n  gradient_batch.py list --status in_progress\n"
+            "  gradient_batch.py list --json | jq -r '.data[].batch_id'"}
 
 
 # ---------------------------------------------------------------- command line
@@ -68,15 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_subparser(name: str) -> argparse.ArgumentParser:
-    parser = cli.command_parser(f"gradient_batch.py {name}: " + {
-        "status": "show a Batch API job's state and progress.",
-        "results": "download a finished job's results as result lines (the same as a local run's).",
-        "cancel": "cancel a Batch API job; what finished stays available.",
-        "list": "list your Batch API jobs, newest first."}[name], prog=f"gradient_batch.py {name}")
+    parser = cli.command_parser(f"gradient_batch.py {name}: " + SUBCOMMAND_HELP[name],
+                                prog=f"gradient_batch.py {name}")
     if name != "list":
         parser.add_argument("batch_id", metavar="BATCH_ID")
     else:
         parser.add_argument("--limit", type=cli.int_in_range(1, 100), default=20, help="how many (default 20)")
+        parser.add_argument("--status", metavar="STATE", help="only jobs in this state (validating, in_progress, "
+                                                              "completed, failed, expired, cancelled...)")
     if name == "results":
         parser.add_argument("-o", "--output", metavar="FILE", help="write result lines to FILE")
         parser.add_argument("--force", action="store_true", help="replace --output FILE when it exists")

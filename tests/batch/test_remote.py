@@ -381,3 +381,26 @@ def test_a_submitted_job_is_pending_with_its_worst_case_until_its_results_are_in
     assert gradient_usage.main(["--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["pending"] == [] and document["total"]["calls"] == 3
+
+
+def test_list_filters_by_status_and_gives_one_id_field(batch_api, capsys):
+    batch_api.routes[("GET", "/v1/batches")] = [Reply(json={"object": "list", "data": [
+        dict(job("completed", 2, 1), id=None), dict(job("in_progress", 1), batch_id="other-job")]})]
+    assert main(batch_api, "list", "--status", "completed", "--json") == 0
+    jobs = json.loads(capsys.readouterr().out)["data"]
+    assert [(j["id"], j["batch_id"], j["status"]) for j in jobs] == [(BATCH_ID, BATCH_ID, "completed")]
+
+
+def test_cancelling_a_job_still_validating_is_asked_once_and_says_when_to_try(api, capsys):
+    api.json("POST", f"/v1/batches/{BATCH_ID}/cancel", {"error": {"message": "job is validating"}}, status=409)
+    assert main(api, "cancel", BATCH_ID) == 1
+    assert "once it is in progress" in capsys.readouterr().err
+    assert len(api.calls("POST", f"/v1/batches/{BATCH_ID}/cancel")) == 1
+
+
+@pytest.mark.parametrize("name", ["status", "results", "cancel", "list"])
+def test_every_subcommand_help_ends_with_examples(name, capsys):
+    with pytest.raises(SystemExit):
+        gradient_batch.main([name, "--help"])
+    after = capsys.readouterr().out.split("examples:", 1)[1]
+    assert "gradient_batch.py " + name in after

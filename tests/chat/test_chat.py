@@ -575,3 +575,13 @@ def test_digitaloceans_responses_stream_shape_is_read(api, no_stdin, capsys):
     assert run_chat(api, "--responses-api", "--stream", "--json", "--prompt", "Q") == 0
     document = json.loads(capsys.readouterr().out)
     assert (document["content"], document["finish_reason"], document["usage"]["output_tokens"]) == ("Hello", "stop", 2)
+
+
+@pytest.mark.parametrize("usage, words", [({"prompt_tokens": 1, "completion_tokens": 30,
+                                            "completion_tokens_details": {"reasoning_tokens": 20}},
+                                           "no reasoning text returned (20 reasoning tokens)"),
+                                          (None, "the model returned no reasoning text")])
+def test_show_reasoning_without_reasoning_text_says_so(api, no_stdin, capsys, usage, words):
+    api.json("POST", CHAT, chat_completion("answer", usage=usage))
+    assert run_chat(api, "--prompt", "q", "--show-reasoning", "--no-stream") == 0
+    assert words in capsys.readouterr().err

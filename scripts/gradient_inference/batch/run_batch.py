@@ -235,15 +235,23 @@ def show(args, client) -> int:
     """status, cancel and list: the jobs, one line each, or the server's document with --json."""
     if args.command == "list":
         document, _ = client.get_json(f"batches?limit={args.limit}")
-        jobs = [job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []]
+        jobs = [job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []
+                if isinstance(job, dict)]
+        jobs = [dict(job, id=job["batch_id"]) for job in jobs  # one id field, as every batch output has it
+                if args.status is None or str(job.get("status")) == args.status]
         if args.json:
-            emit_json(document)
+            emit_json(dict(document if isinstance(document, dict) else {}, data=jobs))
         for job in [] if args.json else jobs:
             out(f"{describe(job)}; created {one_line(str(job.get('created_at')), 40)}")
         return EXIT_OK
     batch_id = check_id(args.batch_id)
     if args.command == "cancel":
-        job = job_of(client.post_json(f"batches/{batch_id}/cancel", {})[0])
+        try:  # once: a job still validating answers 409, and asking again a second later changes nothing
+            job = job_of(client.post_json(f"batches/{batch_id}/cancel", {}, retry=False)[0])
+        except GradientError as error:
+            if error.status == 409:
+                error.hint = "a job that is still validating cannot be cancelled yet: try again once it is in progress"
+            raise
     else:
         job = job_of(client.get_json(f"batches/{batch_id}")[0])
     emit_json(job) if args.json else out(describe(job))

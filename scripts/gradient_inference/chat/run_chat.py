@@ -129,6 +129,10 @@ def chat(args) -> int:
         data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
         if schema is None:
             check_answer(answer)
+        if args.show_reasoning and not answer.reasoning:
+            thought = answer.usage.get("reasoning_tokens")
+            log(f"no reasoning text returned ({thought} reasoning tokens)" if thought
+                else "the model returned no reasoning text")
     calls = calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
         document = dict(envelope(answer, cost, request_id_of(response), duration_ms), requested_model=request.model,
