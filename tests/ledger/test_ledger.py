@@ -321,3 +321,35 @@ def test_the_database_file_is_never_opened_behind_sqlites_back(tmp_path, monkeyp
     monkeypatch.setattr(os, "open", watching_open)
     assert ledger_store.record({"script": "second", "outcome": "ok"}, path)
     assert path not in opened and [r["script"] for r in calls(path)] == ["first", "second"]
+
+
+def test_conversations_show_their_first_words_and_take_a_unique_prefix(api, capsys):
+    api.add("POST", CHAT, *[Reply(json=chat_answer(text)) for text in ("Paris.", "Lyon.", "Seine.")])
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", "m", "--prompt",
+                               "Capital of France?\n(answer briefly)", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["conversation_id"]
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", "m", "--prompt",
+                               "\x1b[31mSecond city?", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)["conversation_id"]
+    assert gradient_usage.main(["--conversations", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["conversations"]
+    assert [(c["id"], c["first_message"], c["turns"]) for c in listed] == [
+        (second, "[31mSecond city?", 1), (first, "Capital of France? (answer briefly)", 1)]  # one line, no controls
+    assert all(c["last_activity"] for c in listed)
+    prefix = next(first[:n] for n in range(1, 33) if not second.startswith(first[:n]))
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--conversation", prefix, "--prompt",
+                               "River?"]) == 0
+    err = capsys.readouterr().err
+    assert f"continuing conversation {first}" in err and '"Capital of France? (answer briefly)"' in err
+
+
+def test_an_ambiguous_conversation_prefix_names_the_candidates():
+    from gradient_inference.core.errors import GradientError
+    from gradient_inference.ledger.reports import unique_conversation
+
+    for conversation_id in ("abc1", "abc2", "xyz9"):
+        ledger_store.record({"script": "chat", "outcome": "ok", "conversation_id": conversation_id, "messages": "[]"})
+    with pytest.raises(GradientError, match="names 2 conversations: abc1, abc2"):
+        unique_conversation("abc")
+    assert (unique_conversation("abc1"), unique_conversation("xy"), unique_conversation("none")) == (
+        "abc1", "xyz9", "none")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import uuid
 from collections import namedtuple
 
@@ -19,10 +20,11 @@ from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.jsondata import loads
 from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_stdin, read_text_input, sniff_image, \
     stdin_state
-from gradient_inference.core.output import warn
-from gradient_inference.ledger.reports import conversation
+from gradient_inference.core.clock import parse_time
+from gradient_inference.core.output import log, warn
+from gradient_inference.ledger.reports import conversation, first_words
 from gradient_inference.models.known import lacks_vision, vision_models
-from gradient_inference.models.prices import offline_prices
+from gradient_inference.models.prices import describe_age, offline_prices
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -144,6 +146,9 @@ def continue_from(latest: bool, conversation_id: str | None, model: str | None, 
         return uuid.uuid4().hex, [], model, system
     calls = conversation(conversation_id)
     last = calls[-1]
+    age = time.time() - (parse_time(last["ts"]) or time.time())
+    log(f"continuing conversation {last['conversation_id']} (\"{first_words(calls[0]['messages'], 40) or '-'}\", "
+        f"{len(calls)} turn{'s' if len(calls) != 1 else ''}, last active {describe_age(age).replace(' old', '')} ago)")
     try:
         turns = validate_messages(loads(last["messages"])) + [{"role": "assistant", "content": last["answer"] or ""}]
     except (ValueError, UsageError) as problem:

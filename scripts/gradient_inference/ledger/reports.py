@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 from gradient_inference.core.errors import GradientError
+from gradient_inference.core.jsondata import loads
+from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import rows
 
 GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
@@ -33,6 +35,8 @@ def conversation(conversation_id: str | None, path: str | None = None) -> list:
             raise GradientError("config", "there is no conversation in the usage ledger to continue",
                                 hint="start one without -c; GRADIENT_NO_LOG and --no-log keep none")
         conversation_id = latest[0]["conversation_id"]
+    else:
+        conversation_id = unique_conversation(conversation_id, path)
     found = rows("SELECT * FROM calls WHERE conversation_id = ? AND outcome = 'ok' ORDER BY id", (conversation_id,), path)
     if not found:
         raise GradientError("config", f"no conversation {conversation_id} in the usage ledger")
@@ -40,6 +44,33 @@ def conversation(conversation_id: str | None, path: str | None = None) -> list:
         raise GradientError("config", f"the conversation {conversation_id} was logged without its content "
                             "(GRADIENT_LOG_CONTENT=0), so it cannot be continued")
     return found
+
+
+def unique_conversation(prefix: str, path: str | None = None) -> str:
+    """The conversation id a (unique) prefix names; an ambiguous prefix is an error listing them."""
+    found = [row["id"] for row in rows(
+        "SELECT DISTINCT conversation_id AS id FROM calls WHERE conversation_id >= ? AND conversation_id < ? "
+        "AND outcome = 'ok' LIMIT 11", (prefix, prefix + "\U0010ffff"), path)]
+    if prefix in found or len(found) != 1:
+        if len(found) > 1 and prefix not in found:
+            count = len(found) if len(found) <= 10 else "over 10"
+            raise GradientError("config", f"--conversation {prefix} names {count} conversations: "
+                                + ", ".join(found[:10]), hint="give more of the id")
+        return prefix
+    return found[0]
+
+
+def first_words(messages, limit: int = 60) -> str | None:
+    """The first user message of a conversation's stored turns, on one line, or None."""
+    try:
+        turns = loads(messages) if isinstance(messages, str) else None
+    except ValueError:
+        return None
+    first = next((t.get("content") for t in turns or [] if isinstance(t, dict) and t.get("role") == "user"), None)
+    text = first if isinstance(first, str) else " ".join(
+        p.get("text", "") for p in first if isinstance(p, dict) and isinstance(p.get("text"), str)) \
+        if isinstance(first, list) else None
+    return one_line(text, limit) if text else None
 
 
 def until_bound(text: str | None) -> str | None:
@@ -71,8 +102,12 @@ def report(since: str | None, until: str | None, by: str) -> dict:
 
 
 def conversations() -> dict:
+    """Each conversation chat can continue, latest first: its first user message (60 characters,
+    one line), when it started and was last active, its model, turns and cost."""
     found = rows(
-        "SELECT conversation_id AS id, MIN(ts) AS started, MAX(model) AS model, COUNT(*) AS turns, "
-        "SUM(cost_usd) AS cost_usd FROM calls WHERE conversation_id IS NOT NULL AND outcome = 'ok' "
-        "GROUP BY conversation_id ORDER BY MAX(id) DESC")
-    return {"conversations": found}
+        "SELECT conversation_id AS id, MIN(ts) AS started, MAX(ts) AS last_activity, MAX(model) AS model, "
+        "COUNT(*) AS turns, SUM(cost_usd) AS cost_usd, (SELECT messages FROM calls AS first WHERE "
+        "first.conversation_id = calls.conversation_id ORDER BY first.id LIMIT 1) AS messages FROM calls "
+        "WHERE conversation_id IS NOT NULL AND outcome = 'ok' GROUP BY conversation_id ORDER BY MAX(id) DESC")
+    return {"conversations": [dict({k: v for k, v in row.items() if k != "messages"},
+                                   first_message=first_words(row["messages"])) for row in found]}

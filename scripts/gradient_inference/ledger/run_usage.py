@@ -87,11 +87,12 @@ def usage(args) -> int:
         if args.json:
             emit_json(document)
         elif args.csv:
-            out(csv_text(document["conversations"], ["id", "started", "model", "turns", "cost_usd"]), end="")
+            out(csv_text(document["conversations"], ["id", "started", "last_activity", "model", "turns", "cost_usd",
+                                                      "first_message"]), end="")
         else:
-            out("\n".join(f"{c['id']}  {c['started']}  {c['model'] or '-'}  {c['turns']} turns  "
-                          f"{number(c['cost_usd'], True)}" for c in document["conversations"])
-                or "no conversations yet")
+            out("\n".join(f"{c['id']}  {c['last_activity']}  {c['model'] or '-'}  {c['turns']} turns  "
+                          f"{number(c['cost_usd'], True)}  {c['first_message'] or '-'}"
+                          for c in document["conversations"]) or "no conversations yet")
         return EXIT_OK
     since = time.strftime("%Y-%m-%d", time.gmtime()) if args.today else args.since
     document = dict(report(since, until_bound(args.until), args.by), pending=pending())
