@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from gradient_inference.core import cli
-from gradient_inference.core.defaults import MODEL_TYPES
+from gradient_inference.core.defaults import MODEL_CAPABILITIES, MODEL_TYPES
 from gradient_inference.core.runner import run
 
 
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--type", action="append", choices=MODEL_TYPES, default=[], dest="types",
                         help="only models of this type (repeatable); types come from DigitalOcean's catalog when "
                              "DIGITALOCEAN_ACCESS_TOKEN is set, else from a bundled table: unknown is never guessed")
+    parser.add_argument("--capability", action="append", choices=MODEL_CAPABILITIES, default=[], dest="capabilities",
+                        help="only models with this capability (repeatable: all must hold), from the same sources "
+                             "as --type")
     parser.add_argument("--ids", action="store_true", help="print only the ids, one per line")
     parser.add_argument("--prices", action="store_true",
                         help="add input/output USD per 1M tokens (cached pricing or bundled snapshot)")

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="skip the fresh cache and fetch the page")
     parser.add_argument("--estimate", nargs=2, type=cli.int_in_range(0), metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
                         help="add estimated_cost_usd to each token-priced row, cheapest first")
+    parser.add_argument("--capability", action="append", choices=defaults.MODEL_CAPABILITIES, default=[],
+                        dest="capabilities", help="only models with this capability (repeatable: all must hold), "
+                                                  "from the catalog or the bundled table")
     parser.add_argument("--changes", action="store_true",
                         help="fetch, compare with the cache and print only added, removed and changed prices")
     parser.add_argument("--strict", action="store_true",

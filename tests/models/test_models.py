@@ -218,3 +218,16 @@ def test_prices_column_and_json_pricing_object(models_api, capsys):
 def test_version(script, name):
     done = script(name, "--version")
     assert done.returncode == 0 and done.stdout.decode().startswith("gradient-inference 0.")
+
+
+def test_capability_filters_and_the_note_when_the_bundled_table_finds_nothing(api, capsys):
+    import json as _json
+
+    api.json("GET", "/v1/models", {"data": [{"id": "openai-gpt-5-mini"}, {"id": "llama3.3-70b-instruct"},
+                                            {"id": "mystery-embedder"}]})
+    assert gradient_models.main(["--base-url", api.url, "--capability", "vision", "--capability", "tools",
+                                 "--json"]) == 0
+    assert [m["id"] for m in _json.loads(capsys.readouterr().out)["models"]] == ["openai-gpt-5-mini"]
+    assert gradient_models.main(["--base-url", api.url, "--type", "embedding", "--ids"]) == 0
+    err = capsys.readouterr().err
+    assert "bundled table, which does not know mystery-embedder" in err and "DIGITALOCEAN_ACCESS_TOKEN" in err

@@ -352,3 +352,11 @@ def test_the_pages_per_unit_rows_get_api_ids_and_vendors_and_price_calls(api, ca
     assert gradient_image.main(["--base-url", api.url, "--prompt", "x", "--output", str(tmp_path / "i.png"),
                                 "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cost_usd"] == 0.04
+
+
+def test_estimate_filters_by_capability(capsys):
+    code, document, _ = run_json(capsys, "--estimate", "1000", "100", "--capability", "vision")
+    ids = {row["model_id"] for row in document["models"]}
+    assert code == 0 and ids and ids <= {"openai-gpt-5", "openai-gpt-5-mini", "openai-gpt-5-nano",
+                                         "anthropic-claude-3.7-sonnet", "anthropic-claude-sonnet-4",
+                                         "anthropic-claude-opus-4"}

@@ -24,6 +24,7 @@ POLL_INTERVAL = 2.0  # fal jobs
 BATCH_POLL_INTERVAL = 30.0  # the Batch API
 BATCH_MAX_WAIT = 86400.0  # --wait at most the Batch API's window, 24 h
 MODEL_TYPES = ("chat", "embedding", "image", "speech", "transcription", "audio", "video", "unknown")
+MODEL_CAPABILITIES = ("vision", "tools", "reasoning", "prompt_caching", "batch")
 
 
 def env_default(name: str, fallback):

@@ -101,11 +101,19 @@ def list_models(args) -> int:
     wanted = words(args.filter)  # --filter "meta 70b" means --filter meta 70b
     models = [model for model in parse_models(document) if matches(model, wanted)]
     types_source = attach_types(models, args.timeout, args.max_retries, args.verbose)
-    models = [model for model in models if not args.types or model["type"] in args.types]
+    listed = models
+    models = [model for model in models if (not args.types or model["type"] in args.types)
+              and all(c in model["capabilities"] for c in args.capabilities)]
     prices_source = attach_prices(models) if args.prices else None
     if not models:
-        log(f"no model matches {' '.join(wanted + args.types)!r}" if wanted or args.types
-            else "the server lists no models")
+        log(f"no model matches {' '.join(wanted + args.types + args.capabilities)!r}"
+            if wanted or args.types or args.capabilities else "the server lists no models")
+        if (args.types or args.capabilities) and types_source == "bundled table":
+            unknown = [model["id"] for model in listed if model["type"] == "unknown"]
+            log("types and capabilities came from the bundled table, which does not know "
+                + (", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+                   if unknown else "every model listed")
+                + "; set DIGITALOCEAN_ACCESS_TOKEN for the catalog's types")
     if args.json:
         document = {"models": models, "count": len(models), "types_source": types_source}
         if prices_source:

@@ -16,7 +16,7 @@ from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.models.catalog import catalog_token, fetch_catalog
-from gradient_inference.models.known import attach_known_ids
+from gradient_inference.models.known import attach_known_ids, describe_model
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, cache_path, check_row_count,
                                               cost_usd, describe_source, diff_prices, is_fresh, match_price,
@@ -128,6 +128,13 @@ def load_prices(args, path: str) -> tuple:
     return snapshot, cached, problem
 
 
+def capabilities_of(row: dict) -> list:
+    """A price row's capabilities: the catalog's, else the bundled table's for its API id."""
+    if row.get("capabilities") is not None:
+        return row["capabilities"]
+    return describe_model(row["model_id"], None)["capabilities"] if row.get("model_id") else []
+
+
 def available_rows(settings, rows: list) -> list:
     """--available: only the rows of models that /v1/models lists for this model access key."""
     document, _ = Client(settings).get_json("models")
@@ -152,7 +159,8 @@ def pricing(args) -> int:
         elif changes:
             out(render_changes(changes))
         return EXIT_OK
-    rows = [r for r in prices.models if not args.model or query_matches(args.model, r)]
+    rows = [r for r in prices.models if (not args.model or query_matches(args.model, r))
+            and all(c in capabilities_of(r) for c in args.capabilities)]
     if args.available:
         rows = available_rows(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                                max_retries=args.max_retries, verbose=args.verbose), rows)
