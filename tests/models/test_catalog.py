@@ -332,3 +332,13 @@ def test_card_fetches_share_one_deadline(api, monkeypatch):
     rows = models_catalog.fetch_catalog(1, 0, False, now=NOON)
     assert time.monotonic() - started < 4, "each hanging card took its own timeout"
     assert len(rows) == 24 and all(row["input_price"] == 0.1 for row in rows)  # list prices kept
+
+
+def test_every_bundled_id_has_a_type_and_the_documented_non_chat_ids_are_bundled():
+    from gradient_inference.models.known import KNOWN_MODELS, known_model
+
+    assert all(known_model(model_id)[0] != "unknown" for model_id in KNOWN_MODELS)
+    documented = {"openai-gpt-image-1": "image", "fal-ai/flux/schnell": "image", "fal-ai/fast-sdxl": "image",
+                  "fal-ai/stable-audio-25/text-to-audio": "audio", "fal-ai/elevenlabs/tts/multilingual-v2": "speech",
+                  "qwen3-embedding-0.6b": "embedding"}  # the reference's list and the spec's examples
+    assert {model_id: KNOWN_MODELS[model_id][0] for model_id in documented} == documented

@@ -32,6 +32,7 @@ KNOWN_MODELS = {
     "openai-gpt-5": ("chat", ("vision", "tools", "reasoning")),
     "openai-gpt-5-mini": ("chat", ("vision", "tools", "reasoning")),
     "openai-gpt-5-nano": ("chat", ("vision", "tools", "reasoning")),
+    "qwen3-embedding-0.6b": ("embedding", ()),  # the spec's embeddings example
     "openai-gpt-image-1": ("image", ()), "fal-ai/flux/schnell": ("image", ()), "fal-ai/fast-sdxl": ("image", ()),
     "fal-ai/stable-audio-25/text-to-audio": ("audio", ()), "fal-ai/elevenlabs/tts/multilingual-v2": ("speech", ()),
 }
