@@ -189,7 +189,7 @@ def occurrences(pattern: str) -> list:
     ("the unpriced refusal", r"cannot be estimated, so no budget"),
     ("the --max-cost refusal", r"over --max-cost"),
     ("the daily budget refusal", r"would pass the daily"),
-    ("spend read for a budget", r"def spent_today"),
+    ("today's spend read for a budget", r"SELECT TOTAL\(cost_usd\), SUM\(cost_usd IS NULL\) FROM calls"),
     ("the ledger row's columns from usage", r'cached_tokens=usage\.get\("cached_input_tokens"\)'),
     ("the forced tool of structured output", r'"tool_choice": \{"type": "function"'),
     ("the retry statuses", r"RETRY_STATUSES = "),

@@ -197,7 +197,7 @@ def test_a_damaged_or_newer_ledger_is_one_line_saying_what_to_do(tmp_path, monke
 def test_a_ledger_others_can_write_is_warned_of_once(api, capsys):
     ledger_store.record([])
     os.chmod(os.environ["GRADIENT_USAGE_DB"], 0o666)
-    ledger_store.WARNED.clear()
+    ledger_store.shared_once.cache_clear()
     api.json("POST", CHAT, {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
     assert chat(api, "--prompt", "q") == 0
     assert capsys.readouterr().err.count("writable by group or others") == 1

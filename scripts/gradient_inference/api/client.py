@@ -17,7 +17,7 @@ from gradient_inference.api.retry import ANNOUNCE_WAIT, MAX_RETRY_AFTER, RETRY_S
     parse_retry_after, retry_wait
 from gradient_inference.api.status import decode_json, http_error
 from gradient_inference.core.errors import GradientError
-from gradient_inference.core.output import log
+from gradient_inference.core.output import log, warn
 from gradient_inference.core.text import one_line, whole_characters
 
 USER_AGENT = f"gradient-inference/{__version__}"
@@ -214,8 +214,8 @@ class Client:
         if json_body is not None:
             text = json.dumps(json_body, ensure_ascii=False)
             if not text.isascii() and whole_characters(text) != text:  # a byte of the prompt that was not UTF-8
-                log("warning: the request held text that is not valid Unicode (bytes that are not UTF-8?); "
-                    "it was sent as U+FFFD")
+                warn("the request held text that is not valid Unicode (bytes that are not UTF-8?); it was sent "
+                     "as U+FFFD")
                 text = whole_characters(text)
             kwargs["data"] = text.encode("utf-8")
             headers["Content-Type"] = "application/json"

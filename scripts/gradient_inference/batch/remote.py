@@ -21,7 +21,7 @@ from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import warn
 from gradient_inference.core.settings import is_loopback_host, url_parts
 from gradient_inference.core.text import one_line
-from gradient_inference.ledger.reservations import pending_worst_case
+from gradient_inference.ledger.reservations import pending_holds
 from gradient_inference.ledger.store import call_row, record, rows
 from gradient_inference.models.prices import match_price, offline_prices
 
@@ -225,7 +225,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
                     spool.write(json.dumps(row).encode() + b"\n")
         spool.seek(0)
         if not recorded:  # the job's pending hold ends in the same transaction as its rows come in
-            record((json.loads(line) for line in spool), release=pending_worst_case(batch_id))
+            record((json.loads(line) for line in spool), release=pending_holds(batch_id))
     if tally["unreadable"]:
         warn(f"{tally['unreadable']} line(s) of the result files could not be read (not JSON, or no custom_id)")
         tally["failed"] += tally["unreadable"]

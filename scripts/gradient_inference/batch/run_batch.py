@@ -26,7 +26,7 @@ from gradient_inference.core.errors import EXIT_FAILURE, EXIT_OK, GradientError,
 from gradient_inference.core.output import Progress, emit_json, isatty, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
-from gradient_inference.ledger.reservations import keep_for_batch, pending_worst_case
+from gradient_inference.ledger.reservations import keep_for_batch, pending_holds
 from gradient_inference.models import budget
 from gradient_inference.models.prices import offline_prices
 
@@ -255,7 +255,7 @@ def show(args, client) -> int:
     else:
         job = job_of(client.get_json(f"batches/{batch_id}")[0])
     emit_json(job) if args.json else out(describe(job))
-    if job.get("status") in ("completed", "failed", "expired", "cancelled") and pending_worst_case(batch_id):
+    if job.get("status") in ("completed", "failed", "expired", "cancelled") and pending_holds(batch_id):
         log(f"its results are not in the usage ledger yet: fetch them with gradient_batch.py results {batch_id}")
     return EXIT_OK
 

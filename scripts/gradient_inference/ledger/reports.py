@@ -1,4 +1,4 @@
-"""What the ledger says back: today's spend (for budgets), a conversation's turns (for -c), and
+"""What the ledger says back: a conversation's turns (for -c), the conversations, and
 spend, calls and tokens grouped by day, model or script (for the usage command).
 
 Belongs here: the read-only queries over the ledger. Does not belong here: writing rows
@@ -15,15 +15,6 @@ from gradient_inference.ledger.store import rows
 
 GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
 COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "unpriced_calls")
-
-
-def spent_today(path: str | None = None) -> tuple:
-    """(USD recorded today (UTC) by all scripts and processes, how many of today's calls have no
-    price): with unpriced calls the spend is a lower bound."""
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    found = rows("SELECT TOTAL(cost_usd) AS spent, SUM(cost_usd IS NULL) AS unpriced FROM calls WHERE ts >= ?",
-                 (today,), path)
-    return (float(found[0]["spent"] or 0.0), int(found[0]["unpriced"] or 0)) if found else (0.0, 0)
 
 
 def conversation(conversation_id: str | None, path: str | None = None) -> list:

@@ -109,8 +109,8 @@ def pending(path: str | None = None) -> list:
         "WHERE batch_id IS NOT NULL ORDER BY id", (), path)]
 
 
-def pending_worst_case(batch_id: str) -> list:
-    """The reservation ids that hold a remote job's worst case (empty once its results are in)."""
+def pending_holds(batch_id: str) -> list:
+    """The ids of the reservations that hold a remote job's worst case (none once its results are in)."""
     try:
         return [row["id"] for row in rows("SELECT id FROM reservations WHERE batch_id = ?", (batch_id,))]
     except GradientError:  # a ledger that cannot be read says nothing about the job

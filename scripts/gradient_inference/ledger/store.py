@@ -8,6 +8,7 @@ opened or written costs a warning, never the call.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -107,18 +108,17 @@ def make(path: str) -> None:
             remove_quietly(leftover)
 
 
-WARNED = set()  # ledgers whose ownership was warned of, once a process
-
-
 def warn_if_shared(path: str, info) -> None:
-    """A ledger another user owns, or others may write, could be read or changed by them: once."""
-    if path in WARNED or not hasattr(os, "getuid"):
-        return
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        WARNED.add(path)
-        warn(f"the usage ledger {path} is " + ("owned by another user" if info.st_uid != os.getuid()
-                                               else "writable by group or others")
-             + f": it holds prompts and spend; run: chmod 600 {path}, or use your own GRADIENT_USAGE_DB")
+    """A ledger another user owns, or others may write, could be read or changed by them."""
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        shared_once(path, "owned by another user" if info.st_uid != os.getuid() else "writable by group or others")
+
+
+@functools.lru_cache(maxsize=None)
+def shared_once(path: str, how: str) -> None:
+    """The warning of warn_if_shared, said once a process for each ledger (every call opens it)."""
+    warn(f"the usage ledger {path} is {how}: it holds prompts and spend; run: chmod 600 {path}, "
+         "or use your own GRADIENT_USAGE_DB")
 
 
 def migrate(database) -> None:

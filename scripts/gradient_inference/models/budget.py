@@ -3,7 +3,7 @@ anything is sent (--max-cost, the daily budget, calls that cannot be priced), of
 running reservations, and of the words of every refusal.
 
 Belongs here: estimates and budget decisions, for chat, images, audio, embeddings and batches.
-Does not belong here: prices themselves (models.prices) or today's spend (ledger.reports).
+Does not belong here: prices themselves (models.prices) or today's spend and the holds on it (ledger.reservations).
 """
 from __future__ import annotations
 
