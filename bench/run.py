@@ -43,6 +43,7 @@ INTERPRETER = (PY, "-S")
 FLOOR = "import argparse, json, re, os, sys"  # the standard-library floor every command stands on
 HELP_TARGET = 1.45  # every command's --help, in instructions of the floor's
 PRICES_TARGET = 1.5  # gradient_pricing.py --json from a fresh cache
+SIMILARITY_TARGET_MS = 2000.0  # 2,000 x 1,024 ranked against a query, CPU time
 BUSY_SPREAD = 0.15  # how far the baseline's fastest runs may differ between the halves of a figure
 SLOW_MODULES = ("requests", "bs4", "urllib3", "typing", "datetime", "urllib.parse", "shutil", "textwrap")
 SCRIPT_NAMES = ("gradient_models", "gradient_chat", "gradient_image", "gradient_pricing", "gradient_embed", "gradient_usage",
@@ -315,6 +316,31 @@ def stream_parsing_figures(megabytes: int, deltas: int, repeats: int) -> list:
                    1000.0, "ms", note=f"fastest of {repeats}, CPU time")]
 
 
+def similarity_figure(count: int, dimensions: int, repeats: int) -> dict:
+    """gradient_embed.py --query's ranking on top of the API calls: `count` vectors of
+    `dimensions`, as an answer's JSON gives them, ranked against a query in pure Python. Reading
+    the answer is part of the call (every embed pays it); its time is in the note."""
+    import random
+
+    from gradient_inference.core.jsondata import loads
+    from gradient_inference.media import similarity
+
+    rng = random.Random(11)
+    answer = json.dumps({"data": [{"index": i, "embedding": [rng.uniform(-1, 1) for _ in range(dimensions)]}
+                                  for i in range(count + 1)]})
+    vectors = [item["embedding"] for item in loads(answer)["data"]]
+
+    def ranked():
+        if len(similarity.rank(vectors[-1], vectors[:-1], 10)) != 10:
+            raise RuntimeError("the ranking lost rows")
+
+    parse_ms = fastest_ms(lambda: loads(answer), 1)
+    return figure(f"similarity: {count:,} inputs of {dimensions:,} dimensions ranked against a query",
+                  fastest_ms(ranked, repeats), None, SIMILARITY_TARGET_MS, "ms",
+                  note=f"fastest of {repeats}, CPU time; reading the {len(answer) / 1e6:.0f} MB answer "
+                       f"(part of the API call) took {parse_ms:.0f} ms more")
+
+
 PEAK_RSS = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
             "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
@@ -433,6 +459,7 @@ def main(argv=None) -> int:
         results.append(parse_figure(200_000 if args.quick else 1_000_000, runs))
         results += stream_parsing_figures(1 if args.quick else 8, 10_000 if args.quick else 100_000,
                                           1 if args.quick else 5)
+        results.append(similarity_figure(200 if args.quick else 2000, 1024, 1 if args.quick else 5))
         results.append(memory_figure(2 if args.quick else 20, folder))
     results += batch_figures.figures(args.quick, clean_env(GRADIENT_NO_LOG="1"), figure)
     if args.json:

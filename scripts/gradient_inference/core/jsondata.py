@@ -12,14 +12,17 @@ MAX_DEPTH = 100  # no schema, tool, message list or answer this suite reads need
 
 
 def too_deep(value, limit: int = MAX_DEPTH) -> bool:
-    """Whether lists and objects nest more than `limit` levels (looked at without recursion)."""
+    """Whether lists and objects nest more than `limit` levels (looked at without recursion; only
+    containers are stacked, so a long list of numbers costs one isinstance each)."""
+    if not isinstance(value, (dict, list)):
+        return False
     stack = [(value, 1)]
     while stack:
         current, level = stack.pop()
-        if isinstance(current, (dict, list)):
-            if level > limit:
-                return True
-            stack.extend((item, level + 1) for item in (current.values() if isinstance(current, dict) else current))
+        if level > limit:
+            return True
+        items = current.values() if isinstance(current, dict) else current
+        stack.extend([(item, level + 1) for item in items if isinstance(item, (dict, list))])
     return False
 
 

@@ -6,15 +6,17 @@ Belongs here: turning the embed command's flags into vectors. Does not belong he
 """
 from __future__ import annotations
 
+import shutil
 import sys
 
 from gradient_inference.api.client import Client
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.inputs import STDIN_WAIT, read_stdin, read_text_input, stdin_state
-from gradient_inference.core.output import emit_json, log
+from gradient_inference.core.output import emit_json, isatty, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
+from gradient_inference.media import similarity
 from gradient_inference.models import budget
 from gradient_inference.models.prices import cost_for, usage_line
 
@@ -79,36 +81,65 @@ def read_inputs(args) -> list:
         texts = input_lines(read_stdin(sys.stdin))
     if not texts:
         raise UsageError("nothing to embed: give --input TEXT, --input-file PATH or lines on stdin")
+    if args.top is not None and args.query is None and not args.pairs:
+        raise UsageError("--top ranks results: give it with --query TEXT or --pairs")
+    if args.query is not None and not args.query.strip():
+        raise UsageError("--query is empty: give the text to rank the inputs against")
+    if args.pairs:
+        similarity.check_pair_count(len(texts))
     return texts
+
+
+def similarity_rows(texts: list, vectors: list, query: str | None, pairs: bool, top: int | None) -> list:
+    """Ranked rows for --query (the query's vector is the last one) or --pairs."""
+    if query is not None:
+        return similarity.ranked_rows(texts, similarity.rank(vectors[-1], vectors[:-1], top))
+    return similarity.pair_rows(texts, similarity.closest_pairs(vectors, top or similarity.PAIRS_TOP))
+
+
+def print_rows(rows: list) -> None:
+    """JSON Lines in a pipe; a table on a terminal, as wide as it is."""
+    if isatty(sys.stdout) and rows and "embedding" not in rows[0]:
+        out(similarity.render(rows, shutil.get_terminal_size().columns))
+        return
+    for row in rows:
+        emit_json(row, indent=None)
 
 
 def embed(args) -> int:
     texts = read_inputs(args)
+    sent = texts + [args.query] if args.query is not None else texts
 
     reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
-                               budget.worst_case(args.model, sum(map(len, texts)), 0),
-                               f"embedding {len(texts)} texts")
+                               budget.worst_case(args.model, sum(map(len, sent)), 0),
+                               f"embedding {len(sent)} texts")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
     with Entry("embed", args.model, "embeddings", client.settings, skip=args.no_log, reservation=reservation) as entry:
-        for start, batch in batches(texts, args.batch_size):
+        for start, batch in batches(sent, args.batch_size):
             document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
             vectors += embeddings_of(document, len(batch))
             model = document.get("model") or model
             add_usage(usage, document.get("usage"))
             if args.verbose:
-                log(f"embedded {start + len(batch)} of {len(texts)}")
+                log(f"embedded {start + len(batch)} of {len(sent)}")
         cost, source = cost_for(model, usage)
         entry.update(usage=usage, model=model, requested_model=args.model, cost_usd=cost, price_source=source)
-    rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
-    if args.json:
-        emit_json({"model": model, "requested_model": args.model, "dimensions": len(vectors[0]), "count": len(rows),
-                   "data": rows, "usage": usage})
+    ranking = args.query is not None or args.pairs
+    if ranking:
+        rows = similarity_rows(texts, vectors, args.query, args.pairs, args.top)
     else:
-        for row in rows:
-            emit_json(row, indent=None)
+        rows = [{"index": i, "text": text, "embedding": vector} for i, (text, vector) in enumerate(zip(texts, vectors))]
+    if args.json:
+        document = {"model": model, "requested_model": args.model, "dimensions": len(vectors[0]), "count": len(texts)}
+        if args.query is not None:
+            document["query"] = args.query
+        document["pairs" if args.pairs else "results" if ranking else "data"] = rows
+        emit_json({**document, "usage": usage})
+    else:
+        print_rows(rows)
     if args.usage:
         log(usage_line(usage, cost, source))
     return EXIT_OK
