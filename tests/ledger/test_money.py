@@ -163,7 +163,8 @@ def write_cache(tmp_path, monkeypatch, **row):
 
 
 @pytest.mark.parametrize("model, row, words", [
-    (PRICED, {}, "cannot be estimated, so no budget can be kept: no answer limit is known for"),
+    ("llama3.3-70b-instruct", {"model": "Llama 3.3 Instruct-70B", "model_id": "llama3.3-70b-instruct"},
+     "cannot be estimated, so no budget can be kept: no answer limit is known for"),
     ("no-such-priced-model", {}, "cannot be estimated, so no budget can be kept: no token price is known"),
 ])
 def test_a_budget_refusal_names_the_cause_it_cannot_estimate(api, capsys, tmp_path, monkeypatch, model, row, words):
@@ -181,4 +182,23 @@ def test_without_max_tokens_the_worst_case_assumes_the_models_largest_answer_and
     assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", PRICED, "--prompt", "q",
                                "--max-cost", "0.01"]) == 1
     err = capsys.readouterr().err
-    assert "(assuming its largest answer, 131,072 tokens) could cost up to $0.091750" in err and api.calls() == []
+    assert "(assuming its largest answer, 131,072 tokens, from the catalog) could cost up to $0.091750" in err
+    assert api.calls() == []
+
+
+@pytest.mark.parametrize("model, limit", [("anthropic-claude-opus-4", "32,000"), ("openai-gpt-5-nano", "128,000")])
+def test_without_the_catalog_the_vendors_published_limit_is_assumed(api, capsys, model, limit):
+    """The bundled snapshot has no answer limits; the bundled table of vendors' limits gives one."""
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", model, "--prompt", "q",
+                               "--max-cost", "0.000001"]) == 1
+    err = capsys.readouterr().err
+    assert f"(assuming its largest answer, {limit} tokens, from the vendor's published limit)" in err
+    assert api.calls() == []
+
+
+def test_every_output_limit_is_for_a_known_chat_model():
+    from gradient_inference.models import known
+
+    for model_id, limit in known.OUTPUT_LIMITS.items():
+        assert 1_000 <= limit <= 200_000, model_id
+        assert known.known_model(model_id)[0] == "chat" or model_id == "anthropic-claude-3.5-haiku", model_id

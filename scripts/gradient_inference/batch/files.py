@@ -15,7 +15,7 @@ from gradient_inference.batch.items import MAX_LINE_BYTES, request_of, text_char
 from gradient_inference.chat.answers import text_of
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.text import one_line
-from gradient_inference.models.budget import worst_case_at
+from gradient_inference.models.budget import item_limit, worst_case_at
 from gradient_inference.models.prices import cost_usd, match_price
 
 MAX_LINES, MAX_BYTES = 50_000, 200 << 20
@@ -93,7 +93,7 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
             continue
         providers.setdefault(provider, item["line"])
         row = match_price(model, rows)
-        limit = body.get("max_completion_tokens") or (row or {}).get("max_output_tokens")
+        limit = item_limit(model, row, body.get("max_completion_tokens"))
         estimate = worst_case_at(row, text_chars(body), limit)
         worst = None if worst is None or estimate is None else worst + estimate
         data = (json.dumps(batch_line(item, provider, model, body), ensure_ascii=False) + "\n").encode("utf-8")

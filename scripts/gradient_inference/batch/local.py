@@ -25,7 +25,7 @@ from gradient_inference.core.errors import GradientError, Terminated
 from gradient_inference.core.output import log, out
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry, record
-from gradient_inference.models.budget import Reservations, worst_case_at
+from gradient_inference.models.budget import Reservations, item_limit, worst_case_at
 from gradient_inference.models.prices import cost_usd, describe_source, match_price, offline_prices
 
 MAX_PAUSE = 900.0  # a server asking for a longer pause (a daily quota) ends the run: resume later
@@ -67,7 +67,7 @@ class LocalRun:
 
     def estimate(self, model: str, body: dict) -> float | None:
         row = self.row(model)
-        limit = body.get(self.client.settings.max_tokens_field) or (row or {}).get("max_output_tokens")
+        limit = item_limit(model, row, body.get(self.client.settings.max_tokens_field))
         return worst_case_at(row, text_chars(body), limit)
 
     # -------------------------------------------------------------- one item, in a worker

@@ -12,6 +12,7 @@ from collections import namedtuple
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.paths import why
 from gradient_inference.ledger.reservations import hold
+from gradient_inference.models.known import output_limit
 from gradient_inference.models.prices import TOKEN_UNIT, match_price, offline_prices
 
 # The budget flags: --max-cost (this call or run), --daily-budget (today's spend, UTC) and
@@ -45,21 +46,26 @@ def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> 
 
 def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> tuple:
     """(the most a chat call can cost or None, why it cannot be bounded or None, the limit it
-    assumed in words): with no --max-tokens, the model's largest answer as the cached or bundled
-    prices know it."""
+    assumed in words): with no --max-tokens, the model's largest answer as the catalog or the
+    bundled table of vendors' limits knows it."""
     prices = offline_prices()
     row = match_price(model_id, prices.models) if prices else None
     if row is None or row.get("unit") != TOKEN_UNIT:
         return None, f"no token price is known for {model_id}", ""
-    limit = max_tokens if max_tokens is not None else row.get("max_output_tokens")
+    limit, source = (max_tokens, None) if max_tokens is not None else output_limit(model_id, row)
     if limit is None:
         return None, f"no answer limit is known for {model_id}", ""
-    assumed = "" if max_tokens is not None else f" (assuming its largest answer, {limit:,} tokens)"
+    assumed = "" if max_tokens is not None else f" (assuming its largest answer, {limit:,} tokens, from {source})"
     estimate = worst_case_at(row, text_chars, limit)
     return estimate, None if estimate is not None else f"no price is known for every meter of {model_id}", assumed
 
 
 # ---------------------------------------------------------------- refusals
+
+def item_limit(model_id: str, row: dict | None, asked: int | None) -> int | None:
+    """A batch item's answer limit: what it asks for, else the model's largest answer."""
+    return asked or output_limit(model_id, row)[0]
+
 
 def is_set(budget: Budget) -> bool:
     return budget.max_cost is not None or budget.daily is not None

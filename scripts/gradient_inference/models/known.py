@@ -36,6 +36,16 @@ KNOWN_MODELS = {
     "openai-gpt-image-1": ("image", ()), "fal-ai/flux/schnell": ("image", ()), "fal-ai/fast-sdxl": ("image", ()),
     "fal-ai/stable-audio-25/text-to-audio": ("audio", ()), "fal-ai/elevenlabs/tts/multilingual-v2": ("speech", ()),
 }
+# The most tokens an answer can have, where the vendor publishes it (Anthropic's models overview,
+# OpenAI's model pages, 2026): what a budget assumes and what --messages-api sends as max_tokens when
+# no --max-tokens is given and the catalog says nothing. Open-weight models are absent on purpose:
+# their limit is the serving stack's, not the model's, and a guess low would let a budget overspend.
+OUTPUT_LIMITS = {
+    "anthropic-claude-3.5-haiku": 8_192, "anthropic-claude-3.7-sonnet": 64_000,
+    "anthropic-claude-sonnet-4": 64_000, "anthropic-claude-opus-4": 32_000,
+    "openai-gpt-5": 128_000, "openai-gpt-5-mini": 128_000, "openai-gpt-5-nano": 128_000,
+    "openai-gpt-oss-120b": 131_072, "openai-gpt-oss-20b": 131_072,
+}
 # How the pricing page names the per-unit models (its words, folded: see page_name), and their ids.
 PAGE_NAMES = {"flux 1 schnell": "fal-ai/flux/schnell", "fast sdxl": "fal-ai/fast-sdxl",
               "stable audio 2 5": "fal-ai/stable-audio-25/text-to-audio",
@@ -72,6 +82,15 @@ def known_model(model_id: str) -> tuple:
         kind = next((k for word, k in FAL_RULES if word in model_id.lower()), "unknown")
         return kind, [], "rule" if kind != "unknown" else None
     return "unknown", [], None
+
+
+def output_limit(model_id: str, row: dict | None) -> tuple:
+    """(the model's largest answer in tokens, "the catalog" or "the vendor's published limit"), or
+    (None, None) when neither the catalog's row nor the bundled table knows it."""
+    if row and row.get("max_output_tokens"):
+        return row["max_output_tokens"], "the catalog"
+    limit = OUTPUT_LIMITS.get(model_id)
+    return (limit, "the vendor's published limit") if limit else (None, None)
 
 
 def lacks_vision(model_id: str, rows: list) -> bool:
