@@ -12,6 +12,7 @@ No model access key is needed (--available uses one).
 examples:
   gradient_pricing.py --model gpt-oss                 both gpt-oss rows; API ids work too
   gradient_pricing.py --estimate 20000 1000           what 20k in + 1k out tokens cost, cheapest first
+  gradient_pricing.py --estimate 20000 1000 --batch   the same through the Batch API, and what it saves
   gradient_pricing.py --json | jq '.models[] | select(.input_price < 0.5)'
   gradient_pricing.py --changes                       for cron: prints only when prices changed
   gradient_pricing.py --strict --json > /dev/null     exit 1 unless live or fresh prices were had
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="skip the fresh cache and fetch the page")
     parser.add_argument("--estimate", nargs=2, type=cli.int_in_range(0), metavar=("INPUT_TOKENS", "OUTPUT_TOKENS"),
                         help="add estimated_cost_usd to each token-priced row, cheapest first")
+    parser.add_argument("--batch", action="store_true",
+                        help="with --estimate: rank at batch prices where known (the catalog's), beside the "
+                             "interactive cost and the share saved; stderr names the models with none")
     parser.add_argument("--capability", action="append", choices=defaults.MODEL_CAPABILITIES, default=[],
                         dest="capabilities", help="only models with this capability (repeatable: all must hold), "
                                                   "from the catalog or the bundled table")

@@ -360,3 +360,42 @@ def test_estimate_filters_by_capability(capsys):
     assert code == 0 and ids and ids <= {"openai-gpt-5", "openai-gpt-5-mini", "openai-gpt-5-nano",
                                          "anthropic-claude-3.7-sonnet", "anthropic-claude-sonnet-4",
                                          "anthropic-claude-opus-4"}
+
+
+def batch_cache(path):
+    """A cache as the catalog leaves it: two models with batch prices, one without, one per-unit."""
+    def row(model_id, price_in, price_out, batch_in=None, batch_out=None, unit="per 1M tokens"):
+        return {"provider": model_id.split("-")[0], "model": model_id, "model_id": model_id, "input_price": price_in,
+                "output_price": price_out, "batch_input_price": batch_in, "batch_output_price": batch_out,
+                "price": None if unit == "per 1M tokens" else 0.003, "unit": unit, "source": "catalog"}
+    path.write_text(json.dumps({"schema_version": 2, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "url": None, "models": [
+                                    row("openai-gpt-5", 1.25, 10.0, 0.625, 5.0),
+                                    row("anthropic-claude-sonnet-4", 3.0, 15.0, 1.5, 7.5),
+                                    row("llama3.3-70b-instruct", 0.65, 0.65),
+                                    row("fal-ai/flux/schnell", None, None, unit="per image")]}))
+
+
+def test_estimate_at_batch_prices_ranks_and_names_the_models_without(cache, capsys):
+    batch_cache(cache)
+    code, document, err = run_json(capsys, "--cache-file", str(cache), "--estimate", "1000000", "100000", "--batch")
+    rows = {r["model_id"]: r for r in document["models"]}
+    assert code == 0
+    assert [r["model_id"] for r in document["models"]][:3] == ["openai-gpt-5", "anthropic-claude-sonnet-4",
+                                                               "llama3.3-70b-instruct"]
+    gpt = rows["openai-gpt-5"]
+    assert (gpt["estimated_cost_usd"], gpt["interactive_cost_usd"], gpt["batch_saving"]) == (1.125, 2.25, 0.5)
+    llama = rows["llama3.3-70b-instruct"]
+    assert llama["estimated_cost_usd"] is None and llama["interactive_cost_usd"] == 0.715
+    assert "no batch price known for 1 model(s): llama3.3-70b-instruct" in err
+    assert rows["fal-ai/flux/schnell"]["estimated_cost_usd"] is None  # per-unit rows never rank among tokens
+    assert pricing.main(["--cache-file", str(cache), "--estimate", "1000000", "100000", "--batch"]) == 0
+    table = capsys.readouterr().out
+    assert "BATCH EST." in table and "50%" in table and "$1.125" in table
+
+
+def test_batch_without_estimate_is_a_usage_error(cache, capsys):
+    batch_cache(cache)
+    with pytest.raises(SystemExit) as stopped:
+        pricing.main(["--cache-file", str(cache), "--batch"])
+    assert stopped.value.code == 2 and "--estimate" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from gradient_inference.chat.answers import text_of
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.text import one_line
 from gradient_inference.models.budget import item_limit, worst_case_at
-from gradient_inference.models.prices import cost_usd, match_price
+from gradient_inference.models.prices import batch_row, cost_usd, match_price
 
 MAX_LINES, MAX_BYTES = 50_000, 200 << 20
 ENDPOINT = "/v1/chat/completions"
@@ -187,8 +187,7 @@ def batch_cost(row, usage: dict) -> tuple:
     interactive prices, which overstate a batch's cost."""
     if row is None:
         return None, None
-    if row.get("batch_input_price") is not None and row.get("batch_output_price") is not None:
-        batch_row = dict(row, input_price=row["batch_input_price"], output_price=row["batch_output_price"],
-                         cached_input_price=None, cache_write_5m_price=None, cache_write_1h_price=None)
-        return cost_usd(batch_row, usage), "batch prices"
+    at_batch = batch_row(row)
+    if at_batch is not None:
+        return cost_usd(at_batch, usage), "batch prices"
     return cost_usd(row, usage), "interactive prices (no batch price known; a batch costs less)"

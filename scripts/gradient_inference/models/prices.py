@@ -225,6 +225,15 @@ def cost_usd(row: dict, usage: dict) -> float | None:
     return round((total + plain * (row["input_price"] or 0.0)) / 1_000_000, 8)
 
 
+def batch_row(row: dict | None) -> dict | None:
+    """The row at its batch prices (the catalog's batch-mode variant), or None where no batch price
+    is known. Batch prices have no cache meters."""
+    if row is None or row.get("batch_input_price") is None or row.get("batch_output_price") is None:
+        return None
+    return dict(row, input_price=row["batch_input_price"], output_price=row["batch_output_price"],
+                cached_input_price=None, cache_write_5m_price=None, cache_write_1h_price=None)
+
+
 def unit_cost(row: dict | None, quantity: float) -> float | None:
     """USD for `quantity` units of a per-unit price (images, megapixels, seconds, 1K characters)."""
     if row is None or row.get("price") is None or row.get("unit") == TOKEN_UNIT:

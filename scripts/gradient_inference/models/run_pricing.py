@@ -11,14 +11,14 @@ import time
 
 from gradient_inference.api.client import Client
 from gradient_inference.core.clock import iso_utc
-from gradient_inference.core.errors import EXIT_OK, GradientError
+from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.models.catalog import catalog_token, fetch_catalog
 from gradient_inference.models.known import attach_known_ids, describe_model
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
-from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, cache_path, check_row_count,
+from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, batch_row, cache_path, check_row_count,
                                               cost_usd, describe_source, diff_prices, is_fresh, match_price,
                                               query_matches, read_cache, read_snapshot, write_cache)
 
@@ -56,7 +56,28 @@ def aligned(table: list) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
 
 
-def render_table(rows: list, with_estimate: bool) -> str:
+def estimate_rows(rows: list, input_tokens: int, output_tokens: int, at_batch: bool) -> list:
+    """Each token-priced row with `estimated_cost_usd`, cheapest first. With `at_batch`, the cost at
+    batch prices (null where none is known, ranked after those with one), beside the
+    interactive cost and the share the batch saves."""
+    tokens = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    for row in rows:
+        token_priced = row.get("unit") == TOKEN_UNIT
+        interactive = cost_usd(row, tokens) if token_priced else None
+        if not at_batch:
+            row["estimated_cost_usd"] = interactive
+            continue
+        batch = batch_row(row) if token_priced else None
+        row["estimated_cost_usd"] = cost_usd(batch, tokens) if batch else None
+        row["interactive_cost_usd"] = interactive
+        row["batch_saving"] = (round(1 - row["estimated_cost_usd"] / interactive, 4)
+                               if batch and interactive and row["estimated_cost_usd"] is not None else None)
+    rows.sort(key=lambda r: (r["estimated_cost_usd"] is None, r.get("interactive_cost_usd") is None,
+                             r["estimated_cost_usd"] or r.get("interactive_cost_usd") or 0))
+    return rows
+
+
+def render_table(rows: list, with_estimate: bool, at_batch: bool = False) -> str:
     """Token prices in one table; prices per image, second or character in their own below it,
     so that neither widens nor ranks among the other. A price that varies by hour is marked *."""
     def names(row):
@@ -66,13 +87,17 @@ def render_table(rows: list, with_estimate: bool) -> str:
     def mark(row):
         return " *" if row.get("price_note") else ""
 
-    tokens = [["PROVIDER", "MODEL", "API ID", "INPUT $/1M", "OUTPUT $/1M"] + (["EST. COST"] if with_estimate else [])]
+    estimate_heads = (["BATCH EST.", "INTERACTIVE", "SAVES"] if at_batch else ["EST. COST"]) if with_estimate else []
+    tokens = [["PROVIDER", "MODEL", "API ID", "INPUT $/1M", "OUTPUT $/1M"] + estimate_heads]
     units = [["PROVIDER", "MODEL", "API ID", "PRICE"]]
     for row in rows:
         if row.get("unit") == TOKEN_UNIT:
-            estimate = row.get("estimated_cost_usd")
+            estimates = [money(row.get("estimated_cost_usd"), 6)]
+            if at_batch:
+                saving = row.get("batch_saving")
+                estimates += [money(row.get("interactive_cost_usd"), 6), "-" if saving is None else f"{saving:.0%}"]
             tokens.append(names(row) + [money(row["input_price"]), money(row["output_price"]) + mark(row)]
-                          + ([money(estimate, 6) if estimate is not None else ""] if with_estimate else []))
+                          + (estimates if with_estimate else []))
         else:
             units.append(names(row) + [f"{money(row.get('price'))} {one_line(row.get('unit') or '', 40)}"
                                        + mark(row)])
@@ -165,11 +190,16 @@ def pricing(args) -> int:
         rows = available_rows(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                                max_retries=args.max_retries, verbose=args.verbose), rows)
     rows = [dict(r) for r in rows]
+    if args.batch and not args.estimate:
+        raise UsageError("--batch ranks an estimate at batch prices: give it with --estimate INPUT_TOKENS OUTPUT_TOKENS")
     if args.estimate:
-        tokens = {"input_tokens": args.estimate[0], "output_tokens": args.estimate[1]}
-        for row in rows:
-            row["estimated_cost_usd"] = cost_usd(row, tokens) if row.get("unit") == TOKEN_UNIT else None
-        rows.sort(key=lambda r: (r["estimated_cost_usd"] is None, r["estimated_cost_usd"] or 0))
+        estimate_rows(rows, *args.estimate, at_batch=args.batch)
+        missing = [r.get("model_id") or r["model"] for r in rows if args.batch and r.get("unit") == TOKEN_UNIT
+                   and r["estimated_cost_usd"] is None]
+        if missing:
+            log(f"no batch price known for {len(missing)} model(s): {one_line(', '.join(missing), 400)}; they are ranked "
+                "after the rest at interactive prices (the Batch API takes OpenAI and Anthropic models; "
+                "DIGITALOCEAN_ACCESS_TOKEN gives the catalog's batch prices)")
     if not rows:
         log(f"no price matches {args.model!r}" if args.model else "no prices to show")
     if args.json:
@@ -179,7 +209,7 @@ def pricing(args) -> int:
                    "url": prices.url, "count": len(rows), "models": rows})
     elif rows:
         log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
-        out(render_table(rows, bool(args.estimate)))
+        out(render_table(rows, bool(args.estimate), args.batch))
     if args.strict and problem is not None and prices.source != "cache":
         raise GradientError(problem.type, f"--strict: no live or fresh prices ({problem.message})",
                             hint=problem.hint)
