@@ -14,6 +14,8 @@ examples:
   gradient_chat.py --model openai-gpt-5-mini --image chart.png --prompt "What does this chart show?"
   gradient_chat.py --responses-api --prompt "Explain prompt caching" --usage
   gradient_chat.py --json --prompt "2+2?" | jq -r .content
+  gradient_chat.py --tool weather.json --prompt "Weather in Paris?" --json | jq '.tool_calls'
+  gradient_chat.py -c --tool-result call_1='{"temp_c": 18}'      answer the call; the tools are offered again
 """
 from __future__ import annotations
 
@@ -74,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a JSON file with an OpenAI function definition or a list of them (repeatable)")
     parser.add_argument("--tool-choice", metavar="auto|none|required|NAME",
                         help="whether the model must call a tool, and which")
+    parser.add_argument("--tool-result", action="append", default=[], metavar="CALL_ID=TEXT",
+                        help="answer a tool call of the conversation's last answer (with -c, --conversation or "
+                             "--messages; repeatable, one per call; CALL_ID=@FILE reads the text from a file); "
+                             "the tools it was offered are offered again")
     server = parser.add_argument_group("DigitalOcean's server-side tools")
     server.add_argument("--web-search", action="store_true", help="let the model search the web ($10 per 1,000)")
     server.add_argument("--web-search-max", type=cli.int_in_range(1, 50), metavar="N",

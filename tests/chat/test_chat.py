@@ -440,7 +440,8 @@ def test_json_envelope_chat(api, no_stdin, capsys):
     assert run_chat(api, "--prompt", "Q", "--json") == 0
     document = json.loads(capsys.readouterr().out)
     assert set(document) == {"model", "api", "content", "reasoning", "finish_reason", "usage", "cost_usd",
-                             "id", "request_id", "duration_ms", "conversation_id", "requested_model"}
+                             "id", "request_id", "duration_ms", "conversation_id", "requested_model", "assistant_turn"}
+    assert document["assistant_turn"] == {"role": "assistant", "content": "Hi"}
     assert (document["api"], document["content"], document["reasoning"], document["finish_reason"]) == (
         "chat", "Hi", "r", "stop")
     assert document["usage"] == {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120,

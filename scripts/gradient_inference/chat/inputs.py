@@ -91,8 +91,9 @@ def check_stop(stop: list) -> None:
         raise UsageError("--stop takes up to 4 texts, none empty")
 
 
-def gather_inputs(prompt: str | None, messages: str | None, no_stdin: bool, stdin) -> tuple:
-    """The prompt and earlier turns from --prompt, --messages and stdin."""
+def gather_inputs(prompt: str | None, messages: str | None, no_stdin: bool, stdin, answering: bool = False) -> tuple:
+    """The prompt and earlier turns from --prompt, --messages and stdin; with `answering` (tool
+    results follow the turns) the prompt may be left out."""
     if prompt == "-" and messages == "-":
         raise UsageError("--prompt - and --messages - cannot both read stdin")
     stdin_used = "-" in (prompt, messages)
@@ -112,7 +113,7 @@ def gather_inputs(prompt: str | None, messages: str | None, no_stdin: bool, stdi
             prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
         elif state == "silent" and prompt is not None:
             warn(f"stdin sent nothing within {STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
-    if prompt is None and not history:
+    if prompt is None and not history and not answering:
         raise UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
     if prompt is not None and not prompt.strip():
         raise UsageError("the prompt is empty")
@@ -139,25 +140,33 @@ def warn_without_vision(model: str) -> None:
 # ---------------------------------------------------------------- conversations
 
 def continue_from(latest: bool, conversation_id: str | None, model: str | None, system: str | None) -> tuple:
-    """(conversation id, earlier turns, model, system prompt) for -c (`latest`) or --conversation:
-    the turns come from the usage ledger, the model and system prompt carry over unless given
-    again. Without either, a new conversation id."""
+    """(conversation id, earlier turns, model, system prompt, tools offered last) for -c (`latest`)
+    or --conversation: the turns come from the usage ledger (an answer's tool calls included), the
+    model and system prompt carry over unless given again. Without either, a new conversation id."""
     if not (latest or conversation_id):
-        return uuid.uuid4().hex, [], model, system
+        return uuid.uuid4().hex, [], model, system, []
     calls = conversation(conversation_id)
     last = calls[-1]
     age = time.time() - (parse_time(last["ts"]) or time.time())
     log(f"continuing conversation {last['conversation_id']} (\"{first_words(calls[0]['messages'], 40) or '-'}\", "
         f"{len(calls)} turn{'s' if len(calls) != 1 else ''}, last active {describe_age(age).replace(' old', '')} ago)")
     try:
-        turns = validate_messages(loads(last["messages"])) + [{"role": "assistant", "content": last["answer"] or ""}]
+        stored = loads(last["tool_turn"]) if last.get("tool_turn") else {}
+        reply = {"role": "assistant", "content": last["answer"] or ""}
+        if not isinstance(stored, dict):
+            raise ValueError("its tool calls are not an object")
+        if stored.get("tool_calls"):
+            reply = {"role": "assistant", "content": last["answer"] or None, "tool_calls": stored["tool_calls"]}
+            check_tool_turn(reply, "its last answer")
+        turns = validate_messages(loads(last["messages"])) + [reply]
+        tools = stored.get("tools") if isinstance(stored.get("tools"), list) else []
     except (ValueError, UsageError) as problem:
         raise GradientError("config", f"the conversation {last['conversation_id']} in the usage ledger is damaged: "
                             f"its turns are not what was written ({problem})",
                             hint="start a new one without -c, or continue another with --conversation ID") from None
     earlier_system = next((t["content"] for t in turns if t.get("role") == "system"), None)
     return (last["conversation_id"], [t for t in turns if t.get("role") != "system"],
-            model or last["requested_model"] or last["model"], system or earlier_system)
+            model or last["requested_model"] or last["model"], system or earlier_system, tools)
 
 
 # ---------------------------------------------------------------- the request the flags ask for

@@ -17,7 +17,8 @@ from gradient_inference.chat.answers import Answer, check_answer, parse_chat, pa
 from gradient_inference.chat.inputs import ChatRequest, check_stop, continue_from, gather_inputs, request_for, \
     text_chars, warn_without_vision
 from gradient_inference.chat.stream import stream_to
-from gradient_inference.chat.tools import calls_out, search_cost, server_tools, tool_extra
+from gradient_inference.chat.tools import answer_calls, assistant_turn, calls_out, functions_of, search_cost, \
+    server_tools, tool_extra, tool_results
 from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.output import emit_json, json_text, log, out, warn
@@ -39,14 +40,15 @@ def envelope(answer, cost, request_id, duration_ms: int) -> dict:
 # ---------------------------------------------------------------- the call
 
 def ask(client, request: ChatRequest, prompt, history, streaming: bool, schema, schema_mode, local: bool,
-        echo: bool, show_reasoning: bool, filled: list):
-    """Send the request, and with --schema on a server that refuses one form, the next (the forms
-    chat.schema gives); a form that is not the last is sent once, since a server that refuses it
-    answers at once. Each Answer is appended to `filled` as it is made, so that the usage of a
-    stream cut short after it arrived can still be recorded."""
+        echo: bool, show_reasoning: bool, filled: list, tools: dict):
+    """Send the request (with `tools`, tool_extra's tools and tool_choice), and with --schema on a
+    server that refuses one form, the next (the forms chat.schema gives); a form that is not the
+    last is sent once, since a server that refuses it answers at once. Each Answer is appended to
+    `filled` as it is made, so that the usage of a stream cut short after it arrived can still be
+    recorded."""
     api = "responses" if request.responses_api else "chat"
     if schema is None:
-        forms = [tool_extra(request.tool, request.tool_choice, api)]
+        forms = [tools]
     else:
         forms = structured.forms(schema, api, schema_mode, local)
     server_side = server_tools(request)
@@ -87,12 +89,15 @@ def chat(args) -> int:
     if args.conversation is not None and not args.conversation.strip():
         raise UsageError("--conversation needs an id (gradient_usage.py --conversations lists them); "
                          "leave it out to start a new conversation")
-    conversation_id, earlier, model, system = continue_from(args.continue_, args.conversation, args.model,
-                                                            args.system)
+    conversation_id, earlier, model, system, offered = continue_from(args.continue_, args.conversation, args.model,
+                                                                     args.system)
     request = ChatRequest(**dict({name: getattr(args, name) for name in ChatRequest._fields},
                                  model=defaults.chat_model(model), system=system))
-    prompt, history = gather_inputs(args.prompt, args.messages, args.no_stdin, sys.stdin)
+    results = tool_results(args.tool_result, sys.stdin)
+    prompt, history = gather_inputs(args.prompt, args.messages, args.no_stdin, sys.stdin, answering=bool(results))
     history = earlier + history
+    if results:
+        history += answer_calls(history, results)
     if request.image:
         warn_without_vision(request.model)
     schema = None
@@ -100,6 +105,8 @@ def chat(args) -> int:
         if request.tool:
             raise UsageError("--schema asks for one answer; --tool offers actions: use one of them")
         schema = structured.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
+    tools = tool_extra(request.tool, request.tool_choice, "responses" if request.responses_api else "chat",
+                       offered) if schema is None else {}
     limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
     if budget.is_set(limits):
         chars = text_chars(prompt, request.system, history)
@@ -118,13 +125,16 @@ def chat(args) -> int:
         filled = []
         try:
             answer, response = ask(client, request, prompt, history, streaming, schema, args.schema_mode, local,
-                                   not args.json, args.show_reasoning, filled)
+                                   not args.json, args.show_reasoning, filled, tools)
         except BaseException:  # the usage a stream cut short (or Ctrl-C, SIGTERM) had already reported was billed
             if filled and any(value is not None for value in filled[-1].usage.values()):
                 record_answer(entry, filled[-1], request)
             raise
         entry.update(request_id=request_id_of(response))
         cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
+        if answer.tool_calls and schema is None:  # what -c --tool-result answers, and the tools to offer again
+            entry.update(tool_turn={"tool_calls": assistant_turn(answer)["tool_calls"],
+                                    "tools": functions_of(tools.get("tools") or [])})
         duration_ms = round((time.monotonic() - started) * 1000)
         data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
         if schema is None:
@@ -136,7 +146,7 @@ def chat(args) -> int:
     calls = calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
         document = dict(envelope(answer, cost, request_id_of(response), duration_ms), requested_model=request.model,
-                        conversation_id=conversation_id)
+                        conversation_id=conversation_id, assistant_turn=assistant_turn(answer))
         document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
         emit_json(document)
     elif schema is not None:

@@ -19,6 +19,17 @@ from gradient_inference.core.providers import also_mask
 WEB_SEARCH_USD_PER_1000 = 10.0  # DigitalOcean's price for web searches (reference, June 2026)
 
 
+def as_api(function: dict, api: str) -> dict:
+    """A function definition as the chosen API takes it."""
+    return {"type": "function", "function": function} if api == "chat" else dict(function, type="function")
+
+
+def functions_of(tools: list) -> list:
+    """Function definitions from tools in either API's form (as a conversation stores them)."""
+    return [{k: v for k, v in t.get("function", t).items() if k != "type"} for t in tools
+            if isinstance(t, dict) and isinstance(t.get("function", t), dict)]
+
+
 def load_tools(paths: list, api: str) -> list:
     """--tool files: each one OpenAI function definition or a list of them, as the API takes them."""
     tools = []
@@ -31,13 +42,14 @@ def load_tools(paths: list, api: str) -> list:
             function = item.get("function", item) if isinstance(item, dict) else None
             if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                 raise UsageError(f"the tool file {path} holds something that is not a function definition")
-            tools.append({"type": "function", "function": function} if api == "chat" else dict(function, type="function"))
+            tools.append(as_api(function, api))
     return tools
 
 
-def tool_extra(paths: list, choice: str | None, api: str) -> dict:
-    """tools and tool_choice for --tool files and --tool-choice."""
-    tools = load_tools(paths, api)
+def tool_extra(paths: list, choice: str | None, api: str, earlier: list | None = None) -> dict:
+    """tools and tool_choice for --tool files and --tool-choice; without --tool, the tools the
+    conversation offered before (`earlier`), so that a tool loop keeps its tools."""
+    tools = load_tools(paths, api) if paths else [as_api(f, api) for f in functions_of(earlier or [])]
     names = [t.get("function", t)["name"] for t in tools]
     if choice and not tools:
         raise UsageError("--tool-choice needs --tool")
@@ -59,6 +71,52 @@ def calls_out(answer) -> list:
         found.append(dict({"id": call["id"], "name": call["name"], "arguments": arguments},
                           **({"error": problem, "arguments_text": call["arguments"]} if problem else {})))
     return found
+
+
+def assistant_turn(answer) -> dict:
+    """The exact message to append to a conversation for this answer: its text, and its tool calls
+    in chat completions' form (arguments as the JSON string the model sent)."""
+    turn = {"role": "assistant", "content": answer.content or None}
+    if answer.tool_calls:
+        turn["tool_calls"] = [{"id": call["id"], "type": "function",
+                               "function": {"name": call["name"], "arguments": call["arguments"] or "{}"}}
+                              for call in answer.tool_calls]
+    elif turn["content"] is None:
+        turn["content"] = ""
+    return turn
+
+
+def tool_results(specs: list, stdin) -> list:
+    """--tool-result CALL_ID=TEXT (or CALL_ID=@FILE) as (call id, text) pairs, in the order given."""
+    results = []
+    for spec in specs:
+        call_id, equals, text = spec.partition("=")
+        if not equals or not call_id.strip():
+            raise UsageError(f"--tool-result {spec[:40]!r}: give CALL_ID=TEXT or CALL_ID=@FILE")
+        if text.startswith("@"):
+            text = read_text_input(text[1:], stdin, "tool result file")
+        results.append((call_id.strip(), text))
+    return results
+
+
+def answer_calls(history: list, results: list) -> list:
+    """The tool turns that answer the calls of the conversation's last turn: every call answered
+    once, no result for a call it did not make (the API refuses either, after a round trip)."""
+    last = history[-1] if history else {}
+    calls = [c.get("id") for c in last.get("tool_calls") or []] if last.get("role") == "assistant" else []
+    if not calls:
+        raise UsageError("--tool-result answers tool calls, but the conversation's last answer made none: "
+                         "continue one whose answer called a tool (-c, --conversation ID or --messages)")
+    given = [call_id for call_id, _ in results]
+    unknown = [c for c in given if c not in calls]
+    repeated = sorted({c for c in given if given.count(c) > 1})
+    missing = [c for c in calls if c not in given]
+    if unknown or repeated or missing:
+        problems = ([f"no call {', '.join(unknown)}"] if unknown else []) + \
+                   ([f"{', '.join(repeated)} given twice"] if repeated else []) + \
+                   ([f"no result for {', '.join(missing)}"] if missing else [])
+        raise UsageError(f"--tool-result: {'; '.join(problems)} (the last answer called {', '.join(calls)})")
+    return [{"role": "tool", "tool_call_id": call_id, "content": text} for call_id, text in results]
 
 
 # ---------------------------------------------------------------- DigitalOcean's server-side tools

@@ -39,11 +39,13 @@ MIGRATIONS = (
     """ALTER TABLE reservations ADD COLUMN batch_id TEXT;
        ALTER TABLE reservations ADD COLUMN requests INTEGER;
        ALTER TABLE reservations ADD COLUMN priced INTEGER NOT NULL DEFAULT 1""",
+    # an answer's tool calls and the tools offered, so that -c --tool-result can answer them
+    """ALTER TABLE calls ADD COLUMN tool_turn TEXT""",
 )
 NOT_BILLED = "not billed: it failed before an answer"
 COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
            "cached_tokens", "reasoning_tokens", "cost_usd", "price_source", "request_id", "duration_ms",
-           "conversation_id", "messages", "answer", "batch_id", "requested_model")
+           "conversation_id", "messages", "answer", "batch_id", "requested_model", "tool_turn")
 
 
 def ledger_path(environ=None) -> str | None:
@@ -178,7 +180,7 @@ def row_values(row: dict, stamp: str) -> list:
     values.update({k: v for k, v in row.items() if k in COLUMNS})
     values["ts"] = values["ts"] or stamp
     if not content_logged():
-        values["messages"] = values["answer"] = None
+        values["messages"] = values["answer"] = values["tool_turn"] = None
     return [mask(whole_characters(values[c])) if isinstance(values[c], str) else values[c] for c in COLUMNS]
 
 
@@ -196,8 +198,9 @@ def row_fields(usage: dict | None = None, **fields) -> dict:
     if usage:
         found.update(input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
                      cached_tokens=usage.get("cached_input_tokens"), reasoning_tokens=usage.get("reasoning_tokens"))
-    if isinstance(fields.get("messages"), list):
-        fields["messages"] = json.dumps(fields["messages"], ensure_ascii=False)
+    for name in ("messages", "tool_turn"):
+        if isinstance(fields.get(name), (list, dict)):
+            fields[name] = json.dumps(fields[name], ensure_ascii=False)
     return dict(found, **fields)
 
 
