@@ -265,3 +265,43 @@ def test_a_form_refused_with_500_goes_to_the_next_without_retries(api, capsys):
     assert run(api, "--schema", MOVIE, "--json", "--max-retries", "2") == 0
     forms = [call.json["response_format"]["type"] for call in api.calls()]
     assert forms == ["json_schema", "json_object"], "the refused form was retried"
+
+
+# ---------------------------------------------------------------- servers that ignore response_format
+
+def test_prose_to_response_format_is_asked_once_more_as_the_forced_tool(api, capsys):
+    """A local server that ignores response_format answers prose; the forced tool gets the JSON."""
+    import os
+    import sqlite3
+
+    api.add("POST", CHAT, Reply(json=dict(text_answer("Sure! The movie is Alien, 1979."),
+                                          usage={"prompt_tokens": 9, "completion_tokens": 9, "total_tokens": 18})),
+            Reply(json=tool_answer('{"title": "Alien", "year": 1979, "rating": 8.5}')))
+    assert run(api, "--schema", MOVIE, "--json") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["data"] == {"title": "Alien", "year": 1979, "rating": 8.5}
+    assert "asking once more with the schema as a forced tool" in captured.err
+    first, second = (call.json for call in api.calls("POST", CHAT))
+    assert first["response_format"]["type"] == "json_schema" and "tools" not in first
+    assert second["tool_choice"] == {"type": "function", "function": {"name": chat_schema.TOOL_NAME}}
+    rows = sqlite3.connect(os.environ["GRADIENT_USAGE_DB"]).execute(
+        "SELECT outcome, input_tokens FROM calls ORDER BY id").fetchall()
+    assert rows == [("invalid_response", 9), ("ok", None)]  # the prose answer was paid for: its row says so
+
+
+def test_response_format_asked_for_by_name_is_not_retried(api, capsys):
+    api.json("POST", CHAT, text_answer("Sure! The movie is Alien."))
+    assert run(api, "--schema", MOVIE, "--schema-mode", "response_format") == 1
+    assert "the answer is not JSON" in capsys.readouterr().err and len(api.calls("POST", CHAT)) == 1
+
+
+def test_prose_twice_fails_after_one_more_try(api, capsys):
+    api.json("POST", CHAT, text_answer("I would rather talk about the weather."))
+    assert run(api, "--schema", MOVIE) == 1
+    assert "the answer is not JSON" in capsys.readouterr().err and len(api.calls("POST", CHAT)) == 2
+
+
+def test_an_answer_that_is_json_but_misfits_is_not_retried(api, capsys):
+    api.json("POST", CHAT, text_answer('{"title": "Alien"}'))
+    assert run(api, "--schema", MOVIE) == 1
+    assert "lacks the field 'year'" in capsys.readouterr().err and len(api.calls("POST", CHAT)) == 1

@@ -39,39 +39,40 @@ def envelope(answer, cost, request_id, duration_ms: int) -> dict:
 
 # ---------------------------------------------------------------- the call
 
-def ask(client, request: ChatRequest, prompt, history, streaming: bool, schema, schema_mode, local: bool,
-        echo: bool, show_reasoning: bool, filled: list, tools: dict):
-    """Send the request (with `tools`, tool_extra's tools and tool_choice), and with --schema on a
-    server that refuses one form, the next (the forms chat.schema gives); a form that is not the
-    last is sent once, since a server that refuses it answers at once. Each Answer is appended to
-    `filled` as it is made, so that the usage of a stream cut short after it arrived can still be
-    recorded."""
+def ask(client, request: ChatRequest, prompt, history, streaming: bool, forms: list, echo: bool,
+        show_reasoning: bool, filled: list) -> tuple:
+    """(Answer, response, the form that answered): the request sent with the first of `forms` (the
+    tools, or the ways chat.schema gives to ask for a schema) that the server does not refuse; a
+    form that is not the last is sent once, since a server that refuses it answers at once. Each
+    Answer is appended to `filled` as it is made, so that the usage of a stream cut short after it
+    arrived can still be recorded."""
     api = "responses" if request.responses_api else "chat"
-    if schema is None:
-        forms = [tools]
-    else:
-        forms = structured.forms(schema, api, schema_mode, local)
     server_side = server_tools(request)
-    for attempt, extra in enumerate(forms):
-        if server_side:
-            extra = dict(extra, tools=(extra.get("tools") or []) + server_side)
+    for attempt, form in enumerate(forms):
+        extra = dict(form, tools=(form.get("tools") or []) + server_side) if server_side else form
         path, body = request_for(request, prompt, history, streaming, client.settings.max_tokens_field, extra)
         answer = Answer(request.model, api)
         filled.append(answer)
         last = attempt == len(forms) - 1
         try:
             if streaming:
-                return answer, stream_to(client, path, body, answer, echo and schema is None, show_reasoning)
+                return answer, stream_to(client, path, body, answer, echo, show_reasoning), form
             document, response = client.post_json(path, body, retry=last)
         except GradientError as error:
-            if schema is None or last or error.status not in (400, 422, 500):
+            if last or error.status not in (400, 422, 500):
                 raise
             warn(f"the server refused this way of asking for JSON ({error.message}); trying the next")
             continue
         (parse_chat if api == "chat" else parse_responses)(document, answer)
         if show_reasoning and answer.reasoning:
             out(answer.reasoning.rstrip("\n"), sys.stderr)
-        return answer, response
+        return answer, response, form
+
+
+def ignored_format(error: GradientError, form: dict, schema_mode: str | None) -> bool:
+    """A local server that ignores response_format answers prose: worth asking once more with the
+    forced tool, unless --schema-mode response_format was asked for."""
+    return "response_format" in form and schema_mode is None and error.message == "the answer is not JSON"
 
 
 def record_answer(entry, answer, request: ChatRequest) -> tuple:
@@ -108,6 +109,7 @@ def chat(args) -> int:
     tools = tool_extra(request.tool, request.tool_choice, "responses" if request.responses_api else "chat",
                        offered) if schema is None else {}
     limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
+    worst = why = assumed = None
     if budget.is_set(limits):
         chars = text_chars(prompt, request.system, history)
         worst, why, assumed = budget.chat_worst_case(request.model, chars, args.max_tokens)
@@ -116,33 +118,52 @@ def chat(args) -> int:
                                      max_retries=args.max_retries, verbose=args.verbose))
     local = is_loopback_url(client.settings.base_url) and not args.provider
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
-    started = time.monotonic()
     turns = ([{"role": "system", "content": request.system}] if request.system else []) + history + (
         [{"role": "user", "content": prompt}] if prompt is not None else [])
-    with Entry("chat", request.model, "responses" if request.responses_api else "chat", client.settings,
-               skip=args.no_log, reservation=reservation) as entry:
-        entry.update(conversation_id=conversation_id, messages=turns, requested_model=request.model)
-        filled = []
-        try:
-            answer, response = ask(client, request, prompt, history, streaming, schema, args.schema_mode, local,
-                                   not args.json, args.show_reasoning, filled, tools)
-        except BaseException:  # the usage a stream cut short (or Ctrl-C, SIGTERM) had already reported was billed
-            if filled and any(value is not None for value in filled[-1].usage.values()):
-                record_answer(entry, filled[-1], request)
+    api = "responses" if request.responses_api else "chat"
+
+    answered_with = []  # the form each attempt's answer came from
+
+    def attempt(forms: list, reservation) -> tuple:
+        """One call and its ledger row: (answer, response, cost, price source, data, duration)."""
+        started = time.monotonic()
+        with Entry("chat", request.model, api, client.settings, skip=args.no_log, reservation=reservation) as entry:
+            entry.update(conversation_id=conversation_id, messages=turns, requested_model=request.model)
+            filled = []
+            try:
+                answer, response, form = ask(client, request, prompt, history, streaming, forms,
+                                             not args.json and schema is None, args.show_reasoning, filled)
+                answered_with.append(form)
+            except BaseException:  # the usage a stream cut short (or Ctrl-C, SIGTERM) had reported was billed
+                if filled and any(value is not None for value in filled[-1].usage.values()):
+                    record_answer(entry, filled[-1], request)
+                raise
+            entry.update(request_id=request_id_of(response))
+            cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
+            if answer.tool_calls and schema is None:  # what -c --tool-result answers, and the tools to offer again
+                entry.update(tool_turn={"tool_calls": assistant_turn(answer)["tool_calls"],
+                                        "tools": functions_of(tools.get("tools") or [])})
+            data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
+            if schema is None:
+                check_answer(answer)
+        return answer, response, cost, price_source, data, round((time.monotonic() - started) * 1000)
+
+    forms = structured.forms(schema, api, args.schema_mode, local) if schema else [tools]
+    try:
+        answer, response, cost, price_source, data, duration_ms = attempt(forms, reservation)
+    except GradientError as error:
+        if not (local and answered_with and ignored_format(error, answered_with[-1], args.schema_mode)):
             raise
-        entry.update(request_id=request_id_of(response))
-        cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
-        if answer.tool_calls and schema is None:  # what -c --tool-result answers, and the tools to offer again
-            entry.update(tool_turn={"tool_calls": assistant_turn(answer)["tool_calls"],
-                                    "tools": functions_of(tools.get("tools") or [])})
-        duration_ms = round((time.monotonic() - started) * 1000)
-        data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
-        if schema is None:
-            check_answer(answer)
-        if args.show_reasoning and not answer.reasoning:
-            thought = answer.usage.get("reasoning_tokens")
-            log(f"no reasoning text returned ({thought} reasoning tokens)" if thought
-                else "the model returned no reasoning text")
+        warn("the server answered response_format with text that is not JSON (it may ignore the field); "
+             "asking once more with the schema as a forced tool")
+        reservation = budget.check(limits, worst, f"this call to {request.model}{assumed}", why) \
+            if budget.is_set(limits) else None
+        answer, response, cost, price_source, data, duration_ms = attempt([structured.tool_request(schema, api)],
+                                                                          reservation)
+    if args.show_reasoning and not answer.reasoning:
+        thought = answer.usage.get("reasoning_tokens")
+        log(f"no reasoning text returned ({thought} reasoning tokens)" if thought
+            else "the model returned no reasoning text")
     calls = calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
         document = dict(envelope(answer, cost, request_id_of(response), duration_ms), requested_model=request.model,
