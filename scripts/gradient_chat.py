@@ -13,6 +13,7 @@ examples:
   gradient_chat.py --messages history.json --prompt "And then?"   earlier turns from a file
   gradient_chat.py --model openai-gpt-5-mini --image chart.png --prompt "What does this chart show?"
   gradient_chat.py --responses-api --prompt "Explain prompt caching" --usage
+  gradient_chat.py --messages-api --model anthropic-claude-sonnet-4 --cache --system "$(cat rules.md)" --prompt "Q"
   gradient_chat.py --json --prompt "2+2?" | jq -r .content
   gradient_chat.py --tool weather.json --prompt "Weather in Paris?" --json | jq '.tool_calls'
   gradient_chat.py -c --tool-result call_1='{"temp_c": 18}'      answer the call; the tools are offered again
@@ -42,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="earlier turns: a JSON array of {role, content}; '-' reads it from stdin")
     parser.add_argument("--image", action="append", default=[], metavar="PATH|URL",
                         help="attach an image (repeatable): a URL, or a local PNG/JPEG/WebP/GIF up to 20 MB")
-    parser.add_argument("--responses-api", action="store_true", help="use /responses instead of /chat/completions")
+    which_api = parser.add_mutually_exclusive_group()
+    which_api.add_argument("--responses-api", action="store_true", help="use /responses instead of /chat/completions")
+    which_api.add_argument("--messages-api", action="store_true",
+                           help="use Anthropic's Messages API (/messages), the native shape for anthropic-* models; "
+                                "max_tokens defaults to the model's largest answer where known, else 4,096")
     parser.add_argument("--cache", action="store_true",
                         help="prompt caching: on anthropic-* chat models marks the system prompt (or first "
                              "user turn) with cache_control; with --responses-api sends store: true, which "

@@ -116,3 +116,54 @@ def test_chat_bodies_with_controls_fit_digitaloceans_spec(check_do, extra):
 def test_responses_body_with_controls_fits_digitaloceans_spec(check_do):
     body = chat_bodies.responses_body("openai-gpt-oss-120b", "sys", [], "Q", [], top_p=0.5, stop=["END"])
     check_do("create_response_request", body)
+
+
+# ---------------------------------------------------------------- Anthropic's Messages API (DigitalOcean's spec)
+
+from gradient_inference.chat import messages as chat_messages  # noqa: E402
+from gradient_inference.chat import schema as chat_schema  # noqa: E402
+
+TOOL_TURNS = [{"role": "user", "content": "Weather in Paris?"},
+              {"role": "assistant", "content": None, "tool_calls": [
+                  {"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "Paris"}'}}]},
+              {"role": "tool", "tool_call_id": "toolu_1", "content": "18 C"}]
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    (("anthropic-claude-sonnet-4", None, [], "Q", []), dict(max_tokens=1024)),
+    (("anthropic-claude-sonnet-4", "Be brief.", HISTORY, "And then?", [DATA_URL]),
+     dict(max_tokens=64000, temperature=0.5, top_p=0.9, stop=["END"], stream=True, reasoning_effort="low")),
+    (("anthropic-claude-sonnet-4", "Long rules", [], "Q", []), dict(max_tokens=10, cache=True)),
+    (("anthropic-claude-sonnet-4", None, [], "Long doc", []), dict(max_tokens=10, cache=True)),
+    (("anthropic-claude-sonnet-4", None, [], "Q", []), dict(max_tokens=10, tools=[TOOL], tool_choice="auto")),
+    (("anthropic-claude-sonnet-4", None, [], "Q", []),
+     dict(max_tokens=10, tools=[TOOL], tool_choice={"type": "function", "function": {"name": "lookup"}})),
+    (("anthropic-claude-sonnet-4", None, [], "Q", []), dict(max_tokens=10, tools=[TOOL], tool_choice="required")),
+    (("anthropic-claude-sonnet-4", None, TOOL_TURNS, None, []), dict(max_tokens=10, tools=[TOOL])),
+    (("anthropic-claude-sonnet-4", None, [], "A film?", []),
+     dict(max_tokens=10, **chat_schema.tool_request({"type": "object", "properties": {"title": {"type": "string"}}},
+                                                    "chat"))),
+])
+def test_messages_bodies_fit_digitaloceans_spec(check_do, args, kwargs):
+    check_do("messages_create_request", chat_messages.messages_body(*args, **kwargs))
+
+
+def test_the_messages_contract_check_rejects_a_wrong_body(check_do):
+    import jsonschema
+
+    with pytest.raises(jsonschema.ValidationError):
+        check_do("messages_create_request", {"model": "m", "messages": [{"role": "user", "content": "q"}]})
+
+
+def test_the_fake_messages_answers_fit_digitaloceans_spec(check_do):
+    """The answers tests/chat/test_messages_api.py serves are the spec's shape (thinking blocks are
+    Anthropic's, beyond the spec: the reader accepts both)."""
+    import importlib.util
+
+    found = importlib.util.spec_from_file_location("messages_fakes", ROOT / "tests" / "chat" / "test_messages_api.py")
+    fakes = importlib.util.module_from_spec(found)
+    found.loader.exec_module(fakes)
+    check_do("messages_create_response", fakes.message(fakes.text("Lisbon.")))
+    check_do("messages_create_response", fakes.message(fakes.tool_use("toolu_1", "weather", {"city": "Paris"}),
+                                                       stop="tool_use"))
+    check_do("messages_stream_event", fakes.START)

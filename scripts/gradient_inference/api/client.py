@@ -308,8 +308,8 @@ class Client:
                 time.sleep(wait)
                 attempt += 1
 
-    def post_json(self, path: str, body, retry: bool = True) -> tuple:
-        response = self.send("POST", self.url(path), json_body=body, retry=retry)
+    def post_json(self, path: str, body, retry: bool = True, headers: dict | None = None) -> tuple:
+        response = self.send("POST", self.url(path), json_body=body, retry=retry, headers=headers)
         return self.read_json(response), response
 
     def save(self, response, output) -> dict:

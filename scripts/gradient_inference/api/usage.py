@@ -47,3 +47,13 @@ def normalize_usage(usage) -> dict:
     return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": total,
             "cached_input_tokens": cached, "cache_write_tokens": minutes, "cache_write_1h_tokens": hour,
             "reasoning_tokens": reasoning}
+
+
+def messages_usage(usage):
+    """Anthropic's Messages usage counted the way the other APIs count it: its input_tokens leave
+    out the tokens read from and written to the prompt cache, theirs include them (and prices
+    are applied on that footing)."""
+    if not isinstance(usage, dict) or count(usage.get("input_tokens")) is None:
+        return usage
+    parts = (usage.get("input_tokens"), usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens"))
+    return dict(usage, input_tokens=sum(count(part) or 0 for part in parts))

@@ -1,20 +1,17 @@
 """The model's answer, from either chat API, whole or streamed event by event, into one Answer:
 text, reasoning, tool calls, finish reason, usage and the model that served it.
 
-Belongs here: reading answers. Does not belong here: the SSE wire format (api.sse), printing a
-stream (chat.stream) or checking structured output (chat.schema).
+Belongs here: reading answers of chat completions and Responses. Does not belong here: the SSE
+wire format (api.sse), reading a stream (chat.stream), Anthropic's Messages API (chat.messages) or
+checking structured output (chat.schema).
 """
 from __future__ import annotations
 
 import json
 
-from gradient_inference.api.client import iter_body
-from gradient_inference.api.sse import SSEParser
-from gradient_inference.api.status import decode_json
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core.errors import GradientError
-from gradient_inference.core.jsondata import loads
-from gradient_inference.core.output import log, warn
+from gradient_inference.core.output import warn
 from gradient_inference.core.text import one_line
 
 
@@ -45,6 +42,7 @@ class Answer:
         self.content = self.reasoning = ""
         self.finish_reason = self.id = None
         self.usage, self.raw_usage = {}, None  # raw_usage: as the server sent it (web search counts...)
+        self.usage_parts = {}  # a Messages stream's usage, sent in parts (input first, output at the end)
         self.complete = self.chunked = False
         self._calls = {}
 
@@ -209,61 +207,6 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
             answer.finish_reason = "tool_calls"
         answer.complete = True
     return "", ""
-
-
-# ---------------------------------------------------------------- streams
-
-
-def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool) -> Answer:
-    if "json" in response.headers.get("content-type", ""):
-        # some servers ignore stream: true and answer in one piece
-        document = b"".join(iter_body(response))
-        (parse_chat if answer.api == "chat" else parse_responses)(decode_json(document), answer)
-        if answer.reasoning:
-            on_reasoning(answer.reasoning)
-        if answer.content:
-            on_text(answer.content)
-        return answer
-    parser = SSEParser()
-    done = False
-
-    def handle(events):
-        nonlocal done
-        for event_name, data in events:
-            if data.strip() == "[DONE]":
-                done = True
-                continue
-            try:
-                payload = loads(data)
-            except ValueError:
-                if verbose:
-                    log(f"skipping a stream event that is not JSON: {one_line(data, 80)}")
-                continue
-            if not isinstance(payload, dict):
-                continue
-            if event_name == "error":
-                raise stream_error(payload)
-            if answer.api == "chat":
-                text, thought = apply_chat_chunk(answer, payload)
-            else:
-                text, thought = apply_responses_event(answer, event_name, payload)
-            if text:
-                on_text(text)
-            if thought:
-                on_reasoning(thought)
-
-    for chunk in iter_body(response):
-        handle(parser.feed(chunk))
-    handle(parser.finish())
-    if done and (answer.api == "chat" or answer.chunked):
-        answer.complete = True
-    if not answer.complete:
-        raise GradientError(
-            "invalid_response",
-            "the stream ended before it was complete (no " + ("[DONE])" if answer.api == "chat" else
-                                                              "response.completed)"),
-            hint="the answer above may be cut off; try again")
-    return answer
 
 
 def check_answer(answer: Answer) -> None:

@@ -16,6 +16,7 @@ import uuid
 from collections import namedtuple
 
 from gradient_inference.chat.bodies import chat_body, responses_body
+from gradient_inference.chat.messages import messages_body
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.jsondata import loads
 from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_stdin, read_text_input, sniff_image, \
@@ -29,7 +30,7 @@ from gradient_inference.models.prices import describe_age, offline_prices
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # What the flags ask of a request, built by the chat command's run module from its flags.
-ChatRequest = namedtuple("ChatRequest", "model system image responses_api cache temperature top_p seed stop "
+ChatRequest = namedtuple("ChatRequest", "model system image responses_api messages_api cache temperature top_p seed stop "
                                         "reasoning_effort max_tokens tool tool_choice web_search web_search_max "
                                         "mcp mcp_allow mcp_auth_env")
 
@@ -171,6 +172,24 @@ def continue_from(latest: bool, conversation_id: str | None, model: str | None, 
 
 # ---------------------------------------------------------------- the request the flags ask for
 
+def api_of(request: ChatRequest) -> str:
+    return "messages" if request.messages_api else "responses" if request.responses_api else "chat"
+
+
+def check_messages_api(request: ChatRequest, schema_mode: str | None) -> None:
+    """What the Messages API cannot take, refused before anything is sent."""
+    problems = [flag for flag, given in (("--seed", request.seed is not None),
+                                         ("--web-search", request.web_search or request.web_search_max),
+                                         ("--mcp", request.mcp), ("--schema-mode response_format",
+                                                                  schema_mode == "response_format"))
+                if given]
+    if problems:
+        raise UsageError(f"{', '.join(problems)} cannot go to the Messages API; drop --messages-api to use "
+                         + ("it" if len(problems) == 1 else "them"))
+    if request.temperature is not None and request.temperature > 1:
+        raise UsageError("the Messages API takes --temperature from 0 to 1")
+
+
 def request_for(request: ChatRequest, prompt, history: list, streaming: bool, max_tokens_field: str,
                 extra: dict | None = None) -> tuple:
     """(API path, request body) for the chosen API."""
@@ -179,6 +198,12 @@ def request_for(request: ChatRequest, prompt, history: list, streaming: bool, ma
     options = dict(temperature=request.temperature, max_tokens=request.max_tokens, stream=streaming,
                    cache=request.cache, top_p=request.top_p, stop=(stop[0] if len(stop) == 1 else stop) or None,
                    **(extra or {}))
+    if request.messages_api:
+        return "messages", messages_body(request.model, request.system, history, prompt, images,
+                                         max_tokens=request.max_tokens, temperature=request.temperature,
+                                         stream=streaming, cache=request.cache, top_p=request.top_p, stop=stop or None,
+                                         tools=(extra or {}).get("tools"), tool_choice=(extra or {}).get("tool_choice"),
+                                         reasoning_effort=request.reasoning_effort)
     if request.responses_api:
         if request.seed is not None:
             raise UsageError("--seed is not part of the Responses API; drop --responses-api to use it")

@@ -13,10 +13,11 @@ import time
 from gradient_inference.api.client import Client, request_id_of
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.chat import schema as structured
-from gradient_inference.chat.answers import Answer, check_answer, parse_chat, parse_responses
-from gradient_inference.chat.inputs import ChatRequest, check_stop, continue_from, gather_inputs, request_for, \
-    text_chars, warn_without_vision
-from gradient_inference.chat.stream import stream_to
+from gradient_inference.chat.answers import Answer, check_answer
+from gradient_inference.chat.inputs import ChatRequest, api_of, check_messages_api, check_stop, continue_from, \
+    gather_inputs, request_for, text_chars, warn_without_vision
+from gradient_inference.chat.messages import ANTHROPIC_VERSION
+from gradient_inference.chat.stream import WHOLE, stream_to
 from gradient_inference.chat.tools import answer_calls, assistant_turn, calls_out, functions_of, search_cost, \
     server_tools, tool_extra, tool_results
 from gradient_inference.core import defaults
@@ -46,8 +47,9 @@ def ask(client, request: ChatRequest, prompt, history, streaming: bool, forms: l
     form that is not the last is sent once, since a server that refuses it answers at once. Each
     Answer is appended to `filled` as it is made, so that the usage of a stream cut short after it
     arrived can still be recorded."""
-    api = "responses" if request.responses_api else "chat"
+    api = api_of(request)
     server_side = server_tools(request)
+    headers = {"anthropic-version": ANTHROPIC_VERSION} if api == "messages" else None
     for attempt, form in enumerate(forms):
         extra = dict(form, tools=(form.get("tools") or []) + server_side) if server_side else form
         path, body = request_for(request, prompt, history, streaming, client.settings.max_tokens_field, extra)
@@ -56,14 +58,14 @@ def ask(client, request: ChatRequest, prompt, history, streaming: bool, forms: l
         last = attempt == len(forms) - 1
         try:
             if streaming:
-                return answer, stream_to(client, path, body, answer, echo, show_reasoning), form
-            document, response = client.post_json(path, body, retry=last)
+                return answer, stream_to(client, path, body, answer, echo, show_reasoning, headers), form
+            document, response = client.post_json(path, body, retry=last, headers=headers)
         except GradientError as error:
             if last or error.status not in (400, 422, 500):
                 raise
             warn(f"the server refused this way of asking for JSON ({error.message}); trying the next")
             continue
-        (parse_chat if api == "chat" else parse_responses)(document, answer)
+        WHOLE[api](document, answer)
         if show_reasoning and answer.reasoning:
             out(answer.reasoning.rstrip("\n"), sys.stderr)
         return answer, response, form
@@ -106,13 +108,18 @@ def chat(args) -> int:
         if request.tool:
             raise UsageError("--schema asks for one answer; --tool offers actions: use one of them")
         schema = structured.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
-    tools = tool_extra(request.tool, request.tool_choice, "responses" if request.responses_api else "chat",
+    api = api_of(request)
+    if request.messages_api:
+        check_messages_api(request, args.schema_mode)
+        if request.max_tokens is None:  # the Messages API requires it
+            request = request._replace(max_tokens=budget.messages_max_tokens(request.model))
+    tools = tool_extra(request.tool, request.tool_choice, "responses" if api == "responses" else "chat",
                        offered) if schema is None else {}
     limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
     worst = why = assumed = None
     if budget.is_set(limits):
         chars = text_chars(prompt, request.system, history)
-        worst, why, assumed = budget.chat_worst_case(request.model, chars, args.max_tokens)
+        worst, why, assumed = budget.chat_worst_case(request.model, chars, request.max_tokens)
         reservation = budget.check(limits, worst, f"this call to {request.model}{assumed}", why)
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
@@ -120,7 +127,6 @@ def chat(args) -> int:
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
     turns = ([{"role": "system", "content": request.system}] if request.system else []) + history + (
         [{"role": "user", "content": prompt}] if prompt is not None else [])
-    api = "responses" if request.responses_api else "chat"
 
     answered_with = []  # the form each attempt's answer came from
 

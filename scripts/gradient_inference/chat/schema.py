@@ -75,7 +75,10 @@ def forms(schema: dict, api: str, mode: str | None = None, local: bool = False) 
     """The request fields that ask for the schema, in the order to try them: one forced tool (the
     default, and what remote providers and the Batch API take); on a local server, or with mode
     response_format, response_format json_schema, then json_object with the schema, then (unless
-    the mode was asked for) the forced tool."""
+    the mode was asked for) the forced tool. The Messages API takes the forced tool only (in chat
+    completions' form here: chat.messages turns it into its own)."""
+    if api == "messages":
+        return [tool_request(schema, "chat")]
     if (mode or ("response_format" if local else "tool")) == "tool":
         return [tool_request(schema, api)]
     found = [format_request(schema, "json_schema"), format_request(schema, "json_object")]

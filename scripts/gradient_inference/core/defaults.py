@@ -19,6 +19,7 @@ MAX_TIMEOUT = 86400.0  # a day: longer is a typo, and time arithmetic past it is
 PRICING_CACHE = "/tmp/gradient_pricing_cache.json"  # env GRADIENT_PRICING_CACHE
 PRICES_MAX_AGE_HOURS = 24.0
 EMBED_BATCH_SIZE = 64
+MESSAGES_MAX_TOKENS = 4096  # the Messages API requires max_tokens: when no answer limit is known for the model
 BATCH_CONCURRENCY = 4
 POLL_INTERVAL = 2.0  # fal jobs
 BATCH_POLL_INTERVAL = 30.0  # the Batch API

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from gradient_inference.core.defaults import MESSAGES_MAX_TOKENS
 from gradient_inference.core.errors import GradientError
+from gradient_inference.core.output import log
 from gradient_inference.core.paths import why
 from gradient_inference.ledger.reservations import hold
 from gradient_inference.models.known import output_limit
@@ -58,6 +60,20 @@ def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> t
     assumed = "" if max_tokens is not None else f" (assuming its largest answer, {limit:,} tokens, from {source})"
     estimate = worst_case_at(row, text_chars, limit)
     return estimate, None if estimate is not None else f"no price is known for every meter of {model_id}", assumed
+
+
+def messages_max_tokens(model_id: str) -> int:
+    """max_tokens for the Messages API, which requires it, when --max-tokens is not given: the
+    model's largest answer where the catalog or the vendor says it, else the default; said on stderr."""
+    prices = offline_prices()
+    row = match_price(model_id, prices.models) if prices else None
+    limit, source = output_limit(model_id, row)
+    if limit is None:
+        log(f"max_tokens: {MESSAGES_MAX_TOKENS:,} (the Messages API requires it and no answer limit is known for "
+            f"{model_id}); --max-tokens sets it")
+        return MESSAGES_MAX_TOKENS
+    log(f"max_tokens: {limit:,} (the model's largest answer, from {source}); --max-tokens sets it")
+    return limit
 
 
 # ---------------------------------------------------------------- refusals
