@@ -12,7 +12,11 @@ from skills_ref.validator import validate
 from gradient_inference.core import providers as core_providers
 from conftest import COMMANDS as COMMAND_MODULES, ROOT, SCRIPTS
 
-DOCS = {"README.md": (ROOT / "README.md").read_text(), "SKILL.md": (ROOT / "SKILL.md").read_text()}
+REFERENCES = sorted((ROOT / "references").glob("*.md"))
+DOCS = {"README.md": (ROOT / "README.md").read_text(), "SKILL.md": (ROOT / "SKILL.md").read_text(),
+        **{f"references/{path.name}": path.read_text() for path in REFERENCES}}
+SKILL_TEXT = "\n".join(text for name, text in DOCS.items() if name != "README.md")  # what an agent can read
+LINK = re.compile(r"\]\(([^)#\s]+)\)")
 COMMANDS = {name: name for name in COMMAND_MODULES}
 COMMANDS.update({name.replace("_", "-"): name for name in list(COMMANDS)})
 INVOCATION = re.compile(r"(?<![\w/-])(?:scripts/)?(gradient[_-][a-z]+)(?:\.py)?(?![\w.-])")
@@ -75,12 +79,19 @@ def test_every_flag_shown_exists_in_that_scripts_help(doc):
     assert not missing, f"{doc} shows flags the scripts do not have: {missing}"
 
 
-@pytest.mark.parametrize("doc", sorted(DOCS))
+@pytest.mark.parametrize("doc", ["README.md", "the skill (SKILL.md and references/)"])
 def test_every_environment_variable_is_documented(doc):
     found = environment_variables()
     assert {"GRADIENT_API_KEY", "GRADIENT_PRICING_CACHE", "GRADIENT_TIMEOUT"} <= found  # the scan works
-    undocumented = sorted(name for name in found if name not in DOCS[doc])
+    text = DOCS[doc] if doc in DOCS else SKILL_TEXT
+    undocumented = sorted(name for name in found if name not in text)
     assert not undocumented, f"{doc} does not document {undocumented}"
+
+
+def test_every_environment_variable_has_its_row_in_the_reference():
+    table = DOCS["references/environment.md"]
+    missing = sorted(name for name in environment_variables() if f"`{name}`" not in table)
+    assert not missing, f"references/environment.md has no row for {missing}"
 
 
 def test_console_commands_match_the_scripts():
@@ -90,11 +101,52 @@ def test_console_commands_match_the_scripts():
         assert f'"{module}"' in pyproject  # installed as a top-level module
 
 
-def test_skill_passes_skills_ref_validation(tmp_path):
+def copied_skill(tmp_path):
+    """The skill as it is installed: SKILL.md, references/ and scripts/ in a folder of its name."""
     folder = tmp_path / "gradient-inference"  # a skill's folder carries its name
     folder.mkdir()
     shutil.copy(ROOT / "SKILL.md", folder / "SKILL.md")
+    shutil.copytree(ROOT / "references", folder / "references")
+    shutil.copytree(SCRIPTS, folder / "scripts", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return folder
+
+
+def broken_links(folder) -> list:
+    """Relative links in SKILL.md and references/ that name no file of the folder."""
+    broken = []
+    for path in [folder / "SKILL.md", *sorted((folder / "references").glob("*.md"))]:
+        for target in LINK.findall(path.read_text()):
+            if "://" not in target and not (path.parent / target).resolve().is_file():
+                broken.append(f"{path.relative_to(folder)} -> {target}")
+    return broken
+
+
+def test_a_copied_skill_folder_passes_the_validator_and_every_link_resolves(tmp_path):
+    folder = copied_skill(tmp_path)
     assert validate(folder) == []
+    assert broken_links(folder) == []
+    linked = set(LINK.findall(DOCS["SKILL.md"]))
+    assert {f"references/{path.name}" for path in REFERENCES} <= linked, "a reference file SKILL.md never links"
+    assert {"references/json-shapes.md", "references/troubleshooting.md", "references/environment.md",
+            "references/cron.md"} <= linked
+
+
+def test_the_link_check_sees_a_broken_link(tmp_path):
+    folder = copied_skill(tmp_path)
+    (folder / "references" / "cron.md").unlink()
+    assert broken_links(folder) and all("cron.md" in link for link in broken_links(folder))
+
+
+def test_skill_body_is_short_and_says_what_agents_stumbled_on():
+    body = frontmatter()[1]
+    assert len(body.splitlines()) <= 250
+    for said in ("--concurrency 16", "--query", "--pairs", "unpriced_calls", "--max-tokens",
+                 "largest answer", "DIGITALOCEAN_ACCESS_TOKEN", "--tool-result", "--messages-api",
+                 "--estimate 20000 1000 --batch", "references/cron.md"):
+        assert said in body, said
+    cron = DOCS["references/cron.md"]
+    assert "virtual environment" in cron and "uv run" in cron and "ModuleNotFoundError" in cron
+    assert not re.search(r"^\S.*\s/usr/bin/python3 ", cron, re.M), "a crontab line on the system python"
 
 
 def test_skill_frontmatter_follows_anthropic_and_openclaw_rules():
@@ -134,7 +186,8 @@ def test_the_drift_checks_catch_drift():
     assert "gradient_teleport" in found and "gradient_teleport" not in COMMANDS
 
 
-def test_skill_names_every_script_by_its_path_in_prose_too():
-    """Agents run what they read: a bare gradient_x.py in SKILL.md is a command that fails."""
-    bare = re.findall(r"(?<!scripts/)\bgradient_[a-z]+\.py", DOCS["SKILL.md"])
-    assert not bare, f"SKILL.md names scripts without scripts/: {sorted(set(bare))}"
+@pytest.mark.parametrize("doc", [name for name in DOCS if name != "README.md"])
+def test_skill_names_every_script_by_its_path_in_prose_too(doc):
+    """Agents run what they read: a bare gradient_x.py in the skill is a command that fails."""
+    bare = re.findall(r"(?<!scripts/)\bgradient_[a-z]+\.py", DOCS[doc])
+    assert not bare, f"{doc} names scripts without scripts/: {sorted(set(bare))}"
