@@ -288,3 +288,36 @@ def test_as_a_subprocess(api, script):
                   "--prompt", "Capital of Portugal?", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["api"] == "messages"
+
+
+# ---------------------------------------------------------------- hostile answers
+
+def test_hostile_stream_events_are_passed_over(api, capsys):
+    deep = "[" * 100_000 + "]" * 100_000
+    api.add("POST", MESSAGES, Reply(chunks=[
+        f"event: message_start\ndata: {json.dumps(dict(START, message=dict(START['message'], usage={'input_tokens': -5, 'output_tokens': 10 ** 12})))}\n\n".encode(),
+        b"event: content_block_delta\ndata: " + deep.encode() + b"\n\n",
+        b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": "x"}\n\n',
+        b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 5}}\n\n',
+        b'event: content_block_start\ndata: {"type": "content_block_start", "index": 1, "content_block": [1]}\n\n',
+        b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "ok \\u001b[31m"}}\n\n',
+        b'event: message_delta\ndata: {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": "lots"}\n\n',
+        b'event: message_stop\ndata: {"type": "message_stop"}\n\n'], headers={"Content-Type": "text/event-stream"}))
+    assert chat(api, "--stream", "--prompt", "q", "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["content"] == "ok \x1b[31m"  # exact in JSON; escaped only on a terminal
+    assert document["usage"]["input_tokens"] is None and document["usage"]["output_tokens"] is None
+
+
+def test_hostile_content_blocks_are_passed_over(api, capsys):
+    api.json("POST", MESSAGES, message("not a block", {"type": "text", "text": ["x"]}, {"type": "tool_use"},
+                                       text("fine")))
+    assert chat(api, "--prompt", "q", "--json") == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["content"] == "fine" and "tool_calls" not in document  # a tool_use without id or name
+
+
+def test_usage_that_is_not_an_object_is_unknown(api, capsys):
+    api.json("POST", MESSAGES, {"type": "message", "content": [text("x" * 10)], "usage": [1, 2]})
+    assert chat(api, "--prompt", "q", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["usage"]["input_tokens"] is None

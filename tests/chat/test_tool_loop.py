@@ -90,6 +90,14 @@ def test_tool_results_that_do_not_answer_the_calls_are_usage_errors(api, capsys,
     assert len(api.calls("POST", CHAT)) == 1  # nothing sent, nothing paid
 
 
+def test_continuing_past_unanswered_tool_calls_says_to_answer_them(api, capsys, tool_file):
+    first_call(api, capsys, tool_file, ("call_1", "Paris"), ("call_2", "Oslo"))
+    with pytest.raises(SystemExit) as stopped:
+        chat(api, "-c", "--prompt", "never mind")
+    assert stopped.value.code == 2 and "called tools (call_1, call_2)" in capsys.readouterr().err
+    assert len(api.calls("POST", CHAT)) == 1
+
+
 def test_tool_results_need_a_conversation_whose_answer_called(api, capsys):
     api.json("POST", CHAT, text_answer("Hello."))
     assert chat(api, "--prompt", "hi") == 0

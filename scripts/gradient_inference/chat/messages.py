@@ -143,8 +143,8 @@ def read_blocks(blocks, answer: Answer) -> None:
             answer.add(text_of(block.get("text")))
         elif block.get("type") == "thinking":
             answer.add(thought=text_of(block.get("thinking")))
-        elif block.get("type") == "tool_use":
-            answer.call(index, block.get("id"), block.get("name"), json.dumps(block.get("input") or {}))
+        elif block.get("type") == "tool_use" and isinstance(block.get("id"), str) and isinstance(block.get("name"), str):
+            answer.call(index, block["id"], block["name"], json.dumps(block.get("input") or {}))
 
 
 def parse_messages(document, answer: Answer) -> Answer:

@@ -19,7 +19,7 @@ from gradient_inference.chat.inputs import ChatRequest, api_of, check_messages_a
 from gradient_inference.chat.messages import ANTHROPIC_VERSION
 from gradient_inference.chat.stream import WHOLE, stream_to
 from gradient_inference.chat.tools import answer_calls, assistant_turn, calls_out, functions_of, search_cost, \
-    server_tools, tool_extra, tool_results
+    server_tools, tool_extra, tool_results, unanswered_calls
 from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.output import emit_json, json_text, log, out, warn
@@ -101,6 +101,9 @@ def chat(args) -> int:
     history = earlier + history
     if results:
         history += answer_calls(history, results)
+    elif unanswered_calls(history):
+        raise UsageError(f"the conversation's last answer called tools ({', '.join(map(str, unanswered_calls(history)))}): "
+                         "answer each with --tool-result CALL_ID=TEXT")
     if request.image:
         warn_without_vision(request.model)
     schema = None

@@ -99,11 +99,17 @@ def tool_results(specs: list, stdin) -> list:
     return results
 
 
+def unanswered_calls(history: list) -> list:
+    """The ids of the tool calls of the conversation's last turn when nothing answers them yet
+    (the API refuses a new turn after them, after a round trip)."""
+    last = history[-1] if history else {}
+    return [c.get("id") for c in last.get("tool_calls") or []] if last.get("role") == "assistant" else []
+
+
 def answer_calls(history: list, results: list) -> list:
     """The tool turns that answer the calls of the conversation's last turn: every call answered
     once, no result for a call it did not make (the API refuses either, after a round trip)."""
-    last = history[-1] if history else {}
-    calls = [c.get("id") for c in last.get("tool_calls") or []] if last.get("role") == "assistant" else []
+    calls = unanswered_calls(history)
     if not calls:
         raise UsageError("--tool-result answers tool calls, but the conversation's last answer made none: "
                          "continue one whose answer called a tool (-c, --conversation ID or --messages)")
