@@ -38,6 +38,17 @@ def envelope(answer, cost, request_id, duration_ms: int) -> dict:
             "request_id": request_id, "duration_ms": duration_ms}
 
 
+def print_answer(answer, calls: list | None, streamed: bool) -> None:
+    """The answer as text (unless it was printed as it streamed), then each tool call on a line."""
+    if not streamed and answer.content:
+        out(answer.content.rstrip("\n"))
+    for call in calls or []:
+        if call["arguments"] is None:
+            warn(f"the arguments of tool call {call['name']} are not valid JSON; shown as the model sent them")
+        out(f"tool call {call['name']} " + (json_text(call["arguments"], None, sys.stdout)
+                                            if call["arguments"] is not None else call["arguments_text"]))
+
+
 # ---------------------------------------------------------------- the call
 
 def ask(client, request: ChatRequest, prompt, history, streaming: bool, forms: list, echo: bool,
@@ -182,13 +193,7 @@ def chat(args) -> int:
     elif schema is not None:
         out(json_text(data, None, sys.stdout))
     else:
-        if not streaming and answer.content:
-            out(answer.content.rstrip("\n"))
-        for call in calls or []:
-            if call["arguments"] is None:
-                warn(f"the arguments of tool call {call['name']} are not valid JSON; shown as the model sent them")
-            out(f"tool call {call['name']} " + (json_text(call["arguments"], None, sys.stdout)
-                                                if call["arguments"] is not None else call["arguments_text"]))
+        print_answer(answer, calls, streaming)
     if args.usage:
         log(usage_line(answer.usage, cost, price_source))
     return EXIT_OK
