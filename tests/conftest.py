@@ -27,6 +27,10 @@ from gradient_inference.core.settings import resolve_settings  # noqa: E402
 COMMANDS = sorted(set(re.findall(r'^gradient-[a-z]+ = "(gradient_[a-z]+):main"$',
                                  (ROOT / "pyproject.toml").read_text(), re.M)))
 
+# DigitalOcean's OpenAPI description: the workplace's copy, else the one vendored in tests/contracts.
+DO_SPEC = next((path for path in (ROOT.parent / "shared" / "contracts" / "do-inference-openapi.yaml",
+                                  ROOT / "tests" / "contracts" / "do-inference-openapi.yaml") if path.exists()))
+
 FAKE_KEY = "sk-do-FAKEKEY-7c1e9b4d2a-never-print-me"
 ISOLATED_PREFIXES = ("GRADIENT_", "DIGITALOCEAN_", "VULTR_", "GITEE_", "OPENDATASKY_")
 ISOLATED_NAMES = ("MODEL_ACCESS_KEY", "http_proxy", "https_proxy", "all_proxy",

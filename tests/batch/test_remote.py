@@ -11,12 +11,11 @@ import pytest
 
 import gradient_batch
 from gradient_inference.batch import files as batch_files
-from conftest import ROOT
+from conftest import DO_SPEC
 from fakeapi import Reply
 
 BATCH_ID = "0e9d1d35-3d1e-4d66-9a2f-8c7e0f6b3e21"
 FILE_ID = "a1b2c3d4-e5f6-4789-90ab-cdef12345678"
-DO_SPEC = ROOT.parent / "shared" / "contracts" / "do-inference-openapi.yaml"
 
 
 def job(status: str, done: int = 0, failed: int = 0, total: int = 3) -> dict:
@@ -189,7 +188,6 @@ def test_a_hostile_upload_url_is_refused(api, capsys, tmp_path):
     assert "not an http(s) URL" in capsys.readouterr().err and not api.calls("POST", "/v1/batches")
 
 
-@pytest.mark.skipif(not DO_SPEC.exists(), reason=f"no DigitalOcean contract at {DO_SPEC}")
 def test_requests_and_fake_answers_fit_digitaloceans_spec(batch_api, capsys, tmp_path):
     from test_contract import spec_validator
 
