@@ -12,6 +12,7 @@ import pytest
 import gradient_batch
 from gradient_inference.batch import files as batch_files
 from conftest import DO_SPEC
+from gradient_inference.core.defaults import MESSAGES_MAX_TOKENS
 from fakeapi import Reply
 
 BATCH_ID = "0e9d1d35-3d1e-4d66-9a2f-8c7e0f6b3e21"
@@ -163,9 +164,13 @@ def test_anthropic_models_get_anthropics_batch_format(batch_api, capsys, tmp_pat
     assert main(batch_api, "--remote", source, "--model", "anthropic-claude-sonnet-4", "--schema", "name") == 0
     [line] = [json.loads(x) for x in batch_api.calls("PUT")[0].body.decode().splitlines()]
     params = line["params"]
-    assert params["system"] == "Be brief." and params["messages"] == [{"role": "user", "content": "Hi"}]
-    assert params["max_tokens"] == batch_files.ANTHROPIC_MAX_TOKENS
+    assert params["system"] == "Be brief."
+    assert params["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+    assert params["max_tokens"] == MESSAGES_MAX_TOKENS
     assert params["tool_choice"]["type"] == "tool" and params["tools"][0]["input_schema"]["required"] == ["name"]
+    from test_contract import spec_validator
+
+    spec_validator(DO_SPEC)("messages_create_request", params)  # the same shape as --messages-api sends
     create = batch_api.calls("POST", "/v1/batches")[-1].json
     assert create["provider"] == "anthropic" and "endpoint" not in create
 

@@ -13,6 +13,8 @@ import re
 
 from gradient_inference.batch.items import MAX_LINE_BYTES, request_of, text_chars
 from gradient_inference.chat.answers import text_of
+from gradient_inference.chat.messages import messages_of, tool_fields
+from gradient_inference.core.defaults import MESSAGES_MAX_TOKENS
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.text import one_line
 from gradient_inference.models.budget import item_limit, worst_case_at
@@ -20,7 +22,6 @@ from gradient_inference.models.prices import batch_row, cost_usd, match_price
 
 MAX_LINES, MAX_BYTES = 50_000, 200 << 20
 ENDPOINT = "/v1/chat/completions"
-ANTHROPIC_MAX_TOKENS = 4096  # Anthropic's batch format requires max_tokens; this when none is given
 
 
 # ---------------------------------------------------------------- building the input file
@@ -42,21 +43,17 @@ def has_image(messages) -> bool:
 
 
 def anthropic_params(body: dict) -> dict:
-    """A chat body in Anthropic's Messages shape: the system prompt apart, max_tokens required,
-    a forced tool as input_schema and tool_choice {type: tool}."""
-    system = "\n\n".join(m["content"] for m in body["messages"] if m["role"] == "system" and isinstance(m["content"], str))
-    params = {"model": body["model"], "messages": [m for m in body["messages"] if m["role"] != "system"],
-              "max_tokens": next((body[k] for k in ("max_completion_tokens", "max_tokens") if body.get(k)),
-                                 ANTHROPIC_MAX_TOKENS)}
+    """A chat body in Anthropic's Messages shape, as chat.messages makes it for --messages-api: the
+    system prompt apart, content as blocks, max_tokens required, a forced tool as input_schema and
+    tool_choice {type: tool}."""
+    system, messages = messages_of(body["messages"])
+    params = {"model": body["model"], "messages": messages,
+              "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or MESSAGES_MAX_TOKENS}
     if system:
         params["system"] = system
     if body.get("temperature") is not None:
         params["temperature"] = body["temperature"]
-    if body.get("tools"):
-        function = body["tools"][0]["function"]
-        params["tools"] = [{"name": function["name"], "description": function["description"],
-                            "input_schema": function["parameters"]}]
-        params["tool_choice"] = {"type": "tool", "name": function["name"]}
+    params.update(tool_fields(body.get("tools"), body.get("tool_choice")))
     return params
 
 
@@ -93,10 +90,11 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
             continue
         providers.setdefault(provider, item["line"])
         row = match_price(model, rows)
-        limit = item_limit(model, row, body.get("max_completion_tokens"))
-        estimate = worst_case_at(row, text_chars(body), limit)
+        line = batch_line(item, provider, model, body)
+        sent_limit = line["params"]["max_tokens"] if provider == "anthropic" else body.get("max_completion_tokens")
+        estimate = worst_case_at(row, text_chars(body), item_limit(model, row, sent_limit))
         worst = None if worst is None or estimate is None else worst + estimate
-        data = (json.dumps(batch_line(item, provider, model, body), ensure_ascii=False) + "\n").encode("utf-8")
+        data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
         count, size = count + 1, size + len(data)
         if count > MAX_LINES or size > MAX_BYTES:
             raise UsageError(f"the Batch API takes at most {MAX_LINES:,} requests and {MAX_BYTES >> 20} MB; "
