@@ -66,3 +66,10 @@ def test_answer_text_is_set_added_and_read():
     assert (answer.content, answer.reasoning) == ("ab", "x")
     answer.content = "replaced"
     assert answer.content == "replaced"
+
+
+def test_tool_calls_keep_the_order_of_their_index_past_ten():
+    answer = chat_answers.Answer("m", "chat")
+    for index in (10, 2, 0):
+        answer.call(index, f"call_{index}", "f", "{}")
+    assert [call["id"] for call in answer.tool_calls] == ["call_0", "call_2", "call_10"]

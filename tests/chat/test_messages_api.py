@@ -93,6 +93,9 @@ def test_an_image_file_is_a_base64_block_and_a_url_is_refused(api, capsys, tmp_p
     block = api.calls()[0].json["messages"][0]["content"][1]
     assert block == {"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                                  "data": base64.b64encode(tiny_png()).decode()}}
+    assert chat(api, "--cache", "--image", str(picture), "--prompt", "Long question") == 0
+    marked = api.calls()[1].json["messages"][0]["content"]  # the one caching rule (chat.bodies) marks the last block
+    assert marked[1]["cache_control"] == {"type": "ephemeral"} and "cache_control" not in marked[0]
     with pytest.raises(SystemExit) as stopped:
         chat(api, "--image", "https://example.com/cat.png", "--prompt", "q")
     assert stopped.value.code == 2 and "give a local image file" in capsys.readouterr().err

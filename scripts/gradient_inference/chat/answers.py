@@ -32,6 +32,11 @@ class Text:
         setattr(answer, self.name, [text] if text else [])
 
 
+def call_order(index) -> tuple:
+    """Tool calls in the order of their index: numbers as numbers (2 before 10), then the rest by text."""
+    return (0, index, "") if isinstance(index, int) and not isinstance(index, bool) else (1, 0, str(index))
+
+
 class Answer:
     """What the model said, filled from a whole answer or chunk by chunk from a stream."""
     content = Text()
@@ -57,7 +62,7 @@ class Answer:
     @property
     def tool_calls(self) -> list:
         return [{"id": c["id"], "name": c["name"], "arguments": "".join(c["pieces"])}
-                for _, c in sorted(self._calls.items(), key=lambda item: str(item[0]))]
+                for _, c in sorted(self._calls.items(), key=lambda item: call_order(item[0]))]
 
     def add(self, text: str = "", thought: str = "") -> None:
         if text:

@@ -12,6 +12,7 @@ import re
 
 from gradient_inference.api.usage import messages_usage, normalize_usage
 from gradient_inference.chat.answers import Answer, stream_error, text_of
+from gradient_inference.chat.bodies import mark_for_caching
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.jsondata import loads
 
@@ -35,18 +36,20 @@ def image_block(url: str) -> dict:
 
 
 def blocks_of(content) -> list:
-    """Chat-completions content (a string or parts) as Messages content blocks."""
+    """Chat-completions content (a string or parts) as Messages content blocks; a part's
+    cache_control (chat.bodies.mark_for_caching) stays on its block."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     found = []
     for part in content or []:
         if part.get("type") in ("text", "input_text") and isinstance(part.get("text"), str):
-            found.append({"type": "text", "text": part["text"]})
+            block = {"type": "text", "text": part["text"]}
         elif part.get("type") == "image_url":
             url = part.get("image_url")
-            found.append(image_block(url.get("url", "") if isinstance(url, dict) else str(url)))
+            block = image_block(url.get("url", "") if isinstance(url, dict) else str(url))
         else:
             raise UsageError(f"--messages-api cannot send a content part of type {part.get('type')!r}")
+        found.append(dict(block, cache_control=part["cache_control"]) if "cache_control" in part else block)
     return found
 
 
@@ -62,14 +65,15 @@ def tool_use_block(call: dict) -> dict:
 
 
 def messages_of(turns: list) -> tuple:
-    """(system text, messages) from chat-completions turns: system turns apart, an assistant turn's
-    tool calls as tool_use blocks, tool turns as tool_result blocks in a user turn, and turns of
-    the same role in a row joined into one (the API wants them alternating)."""
+    """(system, messages) from chat-completions turns: system turns apart (text, or blocks when
+    one is marked for caching), an assistant turn's tool calls as tool_use blocks, tool turns as
+    tool_result blocks in a user turn, and turns of the same role in a row joined into one (the
+    API wants them alternating)."""
     system, messages = [], []
     for turn in turns:
         role = turn["role"]
         if role in ("system", "developer"):
-            system.append(text_of(turn["content"]))
+            system += blocks_of(turn["content"])
             continue
         if role == "tool":
             role, blocks = "user", [{"type": "tool_result", "tool_use_id": turn["tool_call_id"],
@@ -80,17 +84,9 @@ def messages_of(turns: list) -> tuple:
             messages[-1]["content"] += blocks
         else:
             messages.append({"role": role, "content": blocks})
-    return "\n\n".join(t for t in system if t) or None, [m for m in messages if m["content"]]
-
-
-def mark_for_caching(system, messages: list) -> tuple:
-    """cache_control on the system prompt, else on the first user turn's last block."""
-    if system:
-        return [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}], messages
-    first = next((m for m in messages if m["role"] == "user"), None)
-    if first is not None:
-        first["content"][-1] = dict(first["content"][-1], cache_control={"type": "ephemeral"})
-    return system, messages
+    if not any("cache_control" in block for block in system):
+        system = "\n\n".join(block["text"] for block in system if block.get("text")) or None
+    return system, [m for m in messages if m["content"]]
 
 
 def tool_fields(tools: list | None, choice) -> dict:
@@ -116,9 +112,7 @@ def messages_body(model: str, system, history: list, prompt, images: list, *, ma
     if prompt is not None:
         turns.append({"role": "user", "content": [{"type": "text", "text": prompt}]
                       + [{"type": "image_url", "image_url": {"url": url}} for url in images]})
-    system_field, messages = messages_of(turns)
-    if cache:
-        system_field, messages = mark_for_caching(system_field, messages)
+    system_field, messages = messages_of(mark_for_caching(turns) if cache else turns)
     body = {"model": model, "max_tokens": max_tokens, "messages": messages}
     for key, value in (("system", system_field), ("temperature", temperature), ("top_p", top_p),
                        ("reasoning_effort", reasoning_effort)):

@@ -15,7 +15,7 @@ from gradient_inference.core.output import log
 from gradient_inference.core.paths import why
 from gradient_inference.ledger.reservations import hold
 from gradient_inference.models.known import output_limit
-from gradient_inference.models.prices import TOKEN_UNIT, match_price, offline_prices
+from gradient_inference.models.prices import TOKEN_UNIT, offline_row
 
 # The budget flags: --max-cost (this call or run), --daily-budget (today's spend, UTC) and
 # --allow-unpriced (send a call whose cost cannot be estimated anyway).
@@ -27,8 +27,7 @@ Budget = namedtuple("Budget", "max_cost daily allow_unpriced", defaults=(None, N
 
 def worst_case(model_id: str, text_chars: int, max_output: int | None) -> float | None:
     """The most a token-priced call can cost, at the model's cached or bundled prices."""
-    prices = offline_prices()
-    return worst_case_at(match_price(model_id, prices.models) if prices else None, text_chars, max_output)
+    return worst_case_at(offline_row(model_id), text_chars, max_output)
 
 
 def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> float | None:
@@ -50,8 +49,7 @@ def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> t
     """(the most a chat call can cost or None, why it cannot be bounded or None, the limit it
     assumed in words): with no --max-tokens, the model's largest answer as the catalog or the
     bundled table of vendors' limits knows it."""
-    prices = offline_prices()
-    row = match_price(model_id, prices.models) if prices else None
+    row = offline_row(model_id)
     if row is None or row.get("unit") != TOKEN_UNIT:
         return None, f"no token price is known for {model_id}", ""
     limit, source = (max_tokens, None) if max_tokens is not None else output_limit(model_id, row)
@@ -65,9 +63,7 @@ def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> t
 def messages_max_tokens(model_id: str) -> int:
     """max_tokens for the Messages API, which requires it, when --max-tokens is not given: the
     model's largest answer where the catalog or the vendor says it, else the default; said on stderr."""
-    prices = offline_prices()
-    row = match_price(model_id, prices.models) if prices else None
-    limit, source = output_limit(model_id, row)
+    limit, source = output_limit(model_id, offline_row(model_id))
     if limit is None:
         log(f"max_tokens: {MESSAGES_MAX_TOKENS:,} (the Messages API requires it and no answer limit is known for "
             f"{model_id}); --max-tokens sets it")

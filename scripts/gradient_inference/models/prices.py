@@ -241,6 +241,12 @@ def unit_cost(row: dict | None, quantity: float) -> float | None:
     return round(row["price"] * quantity, 8)
 
 
+def offline_row(model_id: str) -> dict | None:
+    """A model's price row from the cached or bundled prices (never a live scrape), or None."""
+    prices = offline_prices()
+    return match_price(model_id, prices.models) if prices else None
+
+
 def cost_for(model_id: str, usage: dict) -> tuple:
     """(USD, where the price came from) for a call's usage; (None, why) when unknown."""
     prices = offline_prices()
