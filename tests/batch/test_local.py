@@ -386,6 +386,31 @@ def test_ctrl_c_and_sigterm_stop_within_a_second_and_keep_what_finished(api, tmp
     assert f"{100 - len(lines)} left" in summary, summary
 
 
+def test_ctrl_c_while_waiting_for_more_input_stops_at_once(api, tmp_path):
+    """Signals are held while the run holds its locks, but never while it waits on stdin."""
+    echo(api)
+    output = tmp_path / "out.jsonl"
+    full = dict(os.environ, PYTHONIOENCODING="utf-8")
+    process = subprocess.Popen([sys.executable, str(SCRIPTS / "gradient_batch.py"), "-", "--output", str(output),
+                                "--base-url", api.url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=full)
+    process.stdin.write(b'"first"\n')
+    process.stdin.flush()  # and nothing more: the run waits for the next line
+    deadline = time.monotonic() + 20
+    while not api.calls("POST") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # its answer is in; the main thread is blocked reading stdin
+    process.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    try:
+        code = process.wait(timeout=10)  # stdin stays open: an end of input must not be what stops it
+    finally:
+        process.kill()
+        _, err = process.communicate()
+    assert code == 130 and time.monotonic() - stopped < 2.5
+    assert lines_of(output.read_text())[0]["status"] == "ok" and b"Traceback" not in err
+
+
 def test_as_a_subprocess_stdin_is_read_and_the_key_never_shows(api, tmp_path):
     echo(api)
     done = subprocess.run([sys.executable, str(SCRIPTS / "gradient_batch.py"), "-", "--base-url", api.url],

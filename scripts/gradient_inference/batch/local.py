@@ -23,6 +23,7 @@ from gradient_inference.batch.pool import Limiter, Stopped
 from gradient_inference.batch.results import Reorder, answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, Terminated
 from gradient_inference.core.output import log, out
+from gradient_inference.core.runner import HeldSignals
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry, record
 from gradient_inference.models.budget import Reservations, item_limit, worst_case_at
@@ -56,6 +57,7 @@ class LocalRun:
         self.announced_until = 0.0  # the end of the last pause said on stderr
         self.tally = new_tally()
         self.budget, self.stop_reason, self.fatal = Reservations(options.budget), None, None
+        self.signals = HeldSignals()
         self.started, self.shown, self.live = time.monotonic(), 0.0, options.progress
 
     # -------------------------------------------------------------- prices and budgets
@@ -181,6 +183,7 @@ class LocalRun:
         count(self.tally, document)
 
     def drain(self, timeout: float = 0.0) -> None:
+        self.signals.check()
         try:
             sequence, document, estimate = self.results.get(timeout=timeout) if timeout else self.results.get_nowait()
             while True:
@@ -223,12 +226,22 @@ class LocalRun:
                 self.drain()
 
     def run(self, items) -> dict:
+        """Run every item; signals are held (core.runner.HeldSignals) so that a stop never lands
+        inside a lock the workers share, and raised between steps, or at once while reading input."""
+        with self.signals:
+            return self.run_held(iter(items))
+
+    def next_item(self, items):
+        with self.signals.interruptible():
+            return next(items, None)
+
+    def run_held(self, items) -> dict:
         threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(self.options.concurrency)]
         for thread in threads:
             thread.start()
         sequence = 0
         try:
-            for item in items:
+            while (item := self.next_item(items)) is not None:
                 if item["custom_id"] in self.finished:
                     self.tally["skipped"] += 1
                     continue

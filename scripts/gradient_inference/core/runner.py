@@ -2,7 +2,8 @@
 found late go to the parser (exit 2), Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, and a closed
 stdout (`| head`) ends it quietly.
 
-Belongs here: run() and the signals it handles. Does not belong here: any command's work.
+Belongs here: run() and the signals it handles, and holding them while worker threads share
+locks. Does not belong here: any command's work.
 `_signal` is the C module under `signal`, without the enum wrappers that cost 5% of start-up.
 """
 from __future__ import annotations
@@ -32,6 +33,65 @@ def handle_signals() -> dict:
         except ValueError:  # not the main thread
             pass
     return previous
+
+
+class HeldSignals:
+    """Ctrl-C, SIGTERM and SIGHUP held while the main thread works with locks its worker threads
+    share: a signal raised inside a queue's lock (between taking it and the `with` that frees it)
+    leaves it held for ever, and the run hangs instead of stopping. A held signal is raised at the
+    next check(), or at once inside interruptible() (a blocking read, holding no lock) or when it
+    comes a second time; one still held at the end is raised then.
+
+        with HeldSignals() as signals:
+            ... signals.check() ... with signals.interruptible(): line = next(items)
+    """
+
+    def __init__(self):
+        self.pending, self.count, self.safe, self.previous = None, 0, False, {}
+
+    def __enter__(self):
+        for signum in (getattr(_signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP")):
+            if signum is None or _signal.getsignal(signum) == _signal.SIG_IGN:
+                continue  # ignored by the parent (nohup, a background job): it stays ignored
+            try:
+                self.previous[signum] = _signal.signal(signum, self._hold)
+            except ValueError:  # not the main thread: nothing to hold
+                pass
+        return self
+
+    def __exit__(self, kind, error, trace):
+        for signum, handler in self.previous.items():
+            _signal.signal(signum, handler)
+        if kind is None:
+            self.check()
+        return False
+
+    def _hold(self, signum, frame):
+        self.pending, self.count = signum, self.count + 1
+        if self.safe or self.count > 1:
+            self.check()
+
+    def check(self) -> None:
+        """Raise a held signal: KeyboardInterrupt for Ctrl-C, Terminated for SIGTERM and SIGHUP."""
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise KeyboardInterrupt() if signum == _signal.SIGINT else Terminated(signum)
+
+    def interruptible(self):
+        return _Interruptible(self)
+
+
+class _Interruptible:
+    def __init__(self, held: HeldSignals):
+        self.held = held
+
+    def __enter__(self):
+        self.held.safe = True
+        self.held.check()
+
+    def __exit__(self, kind, error, trace):
+        self.held.safe = False
+        return False
 
 
 def run(work, as_json: bool = False, parser=None) -> int:
