@@ -48,8 +48,10 @@ BUSY_SPREAD = 0.15  # how far the baseline's fastest runs may differ between the
 SLOW_MODULES = ("requests", "bs4", "urllib3", "typing", "datetime", "urllib.parse", "shutil", "textwrap")
 SCRIPT_NAMES = ("gradient_models", "gradient_chat", "gradient_image", "gradient_pricing", "gradient_embed", "gradient_usage",
                 "gradient_audio", "gradient_batch")
-MODELS = {"object": "list", "data": [{"id": f"model-{i}", "object": "model", "created": 1752255238,
-                                      "owned_by": "digitalocean"} for i in range(40)]}
+MODELS = {"object": "list", "data": [{"id": f"model-{i}" if i else "openai-gpt-oss-120b", "object": "model",
+                                      "created": 1752255238, "owned_by": "digitalocean"} for i in range(40)]}
+# The model lists the commands check their defaults against, kept a day like a user's (not /tmp's shared default)
+MODELS_CACHE = os.path.join(tempfile.gettempdir(), f"gradient-bench-models-{os.getuid()}.json")
 CHAT = {"id": "c", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"},
                                               "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
@@ -62,6 +64,7 @@ def clean_env(**extra) -> dict:
     unset = ("GRADIENT_", "MODEL_ACCESS", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if not k.startswith(unset)}
     env["PYTHONPATH"] = os.pathsep.join(site.getsitepackages())
+    env["GRADIENT_MODELS_CACHE"] = MODELS_CACHE
     env.update(extra)
     return env
 

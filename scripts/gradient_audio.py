@@ -8,7 +8,7 @@
 OpenAI-style /audio/speech and /audio/transcriptions, and fal-ai/... models through async-invoke.
 
 examples:
-  gradient_audio.py speak --model MODEL --text "Hello from the ocean" --output hello.mp3
+  gradient_audio.py speak --text "Hello from the ocean" --output hello.mp3
   echo "Read me aloud" | gradient_audio.py speak --model MODEL --voice nova --format wav
   gradient_audio.py speak --model fal-ai/elevenlabs/tts/multilingual-v2 --text "Bonjour"
   gradient_audio.py speak --model fal-ai/stable-audio-25/text-to-audio --text "rain on a tin roof" --seconds 8
@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="{speak,transcribe}", required=True)
 
     speech = commands.add_parser("speak", help="text to an audio file", formatter_class=cli.HelpFormatter)
-    speech.add_argument("-m", "--model", required=True, help="speech model id, or a fal-ai/... TTS or audio model")
+    speech.add_argument("-m", "--model", help=f"speech model id, or a fal-ai/... TTS or audio model (env "
+                                              f"GRADIENT_SPEECH_MODEL; default {defaults.SPEECH_MODEL}, or the next "
+                                              "current one when the server no longer lists it)")
     speech.add_argument("-t", "--text", help="the text; '-' or no --text reads stdin")
     speech.add_argument("--voice", default="alloy", help="voice name (default %(default)s)")
     speech.add_argument("--format", choices=SPEECH_FORMATS, default="mp3", help="audio format (default mp3)")
@@ -53,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     listen = commands.add_parser("transcribe", help="an audio file (up to 25 MB) to text",
                                  formatter_class=cli.HelpFormatter)
-    listen.add_argument("-m", "--model", required=True, help="transcription model id")
+    listen.add_argument("-m", "--model", required=True, help="transcription model id (DigitalOcean has no "
+                                                               "transcription endpoint: use --provider gitee or a "
+                                                               "local server)")
     listen.add_argument("--file", required=True, metavar="PATH", help="the audio file")
     listen.add_argument("--language", help="the spoken language as ISO-639-1 (en, fr...), if known")
     listen.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="text",

@@ -30,8 +30,9 @@ from gradient_inference.core.runner import run
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.command_parser(__doc__)
-    parser.add_argument("-m", "--model", default=defaults.env_default("GRADIENT_EMBED_MODEL", None),
-                        help="embedding model id (env GRADIENT_EMBED_MODEL); required")
+    parser.add_argument("-m", "--model", help=f"embedding model id (env GRADIENT_EMBED_MODEL; default "
+                                              f"{defaults.EMBED_MODEL}, or the next current one when the server "
+                                              "no longer lists it)")
     parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",
                         help="a text to embed (repeatable); without it, one text per line of stdin")
     parser.add_argument("--input-file", metavar="PATH",

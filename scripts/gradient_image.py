@@ -33,9 +33,9 @@ def size_arg(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.command_parser(__doc__)
     parser.add_argument("-p", "--prompt", metavar="TEXT", help="what to draw; '-' reads it from stdin")
-    parser.add_argument("-m", "--model", default=defaults.env_default("GRADIENT_IMAGE_MODEL", defaults.IMAGE_MODEL),
-                        help="image model (env GRADIENT_IMAGE_MODEL; default %(default)s); "
-                             "fal-ai/... models run through async-invoke")
+    parser.add_argument("-m", "--model", help=f"image model (env GRADIENT_IMAGE_MODEL; default {defaults.IMAGE_MODEL}, "
+                                              "or the next current one when the server no longer lists it); "
+                                              "fal-ai/... models run through async-invoke")
     parser.add_argument("--size", type=size_arg, metavar="WxH", help="WIDTHxHEIGHT or auto, e.g. 1024x1024")
     parser.add_argument("--n", type=cli.int_in_range(1, 10), default=1, help="how many images, 1-10 (default 1)")
     parser.add_argument("--quality", help="quality, as the model understands it (low, medium, high, auto...)")

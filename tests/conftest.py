@@ -46,14 +46,27 @@ def isolated_env(monkeypatch, tmp_path):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(tmp_path / "pricing_cache.json"))
+    monkeypatch.setenv("GRADIENT_MODELS_CACHE", str(tmp_path / "models_cache.json"))
     monkeypatch.setenv("GRADIENT_USAGE_DB", str(tmp_path / "usage.db"))
     monkeypatch.setenv("GRADIENT_PRICING_URL", "http://127.0.0.1:9/no-pricing-page-in-tests")
     return home
 
 
+def seed_model_list(url: str, ids) -> None:
+    """The model list cache as a run earlier today left it for the server at `url`."""
+    from gradient_inference.models import served
+
+    served.remember(url, [{"id": model_id, "owned_by": "digitalocean", "created": None} for model_id in ids])
+
+
 @pytest.fixture
 def api():
+    """The fake server, known (from a list seen earlier today) to serve every default model, so that
+    a command's default is sent without asking; tests/models/test_served.py tests the asking."""
+    from gradient_inference.core.defaults import PREFERRED_MODELS
+
     server = FakeAPI().start()
+    seed_model_list(server.url, [ids[0] for ids in PREFERRED_MODELS.values()])
     yield server
     server.stop()
 

@@ -50,7 +50,8 @@ def every_script(api, tmp_path):
         ("models", gradient_models.main, [], ("GET", "/v1/models"), Reply(json={"data": [{"id": "m"}]})),
         ("chat", gradient_chat.main, ["--prompt", "hi", "--no-stdin", "--model", "openai-gpt-oss-120b"],
          ("POST", CHAT), Reply(json=chat_answer())),
-        ("image", gradient_image.main, ["--prompt", "x", "--output", str(out / "i.png"), "--force"],
+        ("image", gradient_image.main, ["--prompt", "x", "--output", str(out / "i.png"), "--force",
+                                        "--model", "openai-gpt-image-2"],
          ("POST", "/v1/images/generations"), Reply(json={"data": [{"b64_json": base64.b64encode(tiny_png()).decode()}]})),
         ("embed", gradient_embed.main, ["--model", "e", "--input", "x"], ("POST", "/v1/embeddings"),
          Reply(json={"data": [{"index": 0, "embedding": [1.0]}], "usage": {"prompt_tokens": 2}})),
@@ -264,7 +265,7 @@ def test_reports_over_a_date_range_and_as_csv(history, capsys):
     assert report(capsys, "--today")["total"]["calls"] == 0
     assert gradient_usage.main(["--csv", "--by", "model"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "key,calls,errors,input_tokens,output_tokens,cached_input_tokens,cost_usd,unpriced_calls"
+    assert lines[0] == "key,calls,errors,input_tokens,output_tokens,cached_input_tokens,cost_usd,unpriced_calls,estimated_calls"
     assert lines[-1].startswith("total,4,1,117,55")
 
 

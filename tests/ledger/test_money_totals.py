@@ -92,8 +92,8 @@ def case_embed(api, tmp_path):
 
 def case_image(api, tmp_path):
     api.json("POST", "/v1/images/generations", {"data": [{"b64_json": base64.b64encode(tiny_png()).decode()}] * 2})
-    return gradient_image.main(["--base-url", api.url, "--prompt", "x", "--n", "2", "--output",
-                                str(tmp_path / "i.png")]), 2 * 0.04, 0
+    return gradient_image.main(["--base-url", api.url, "--prompt", "x", "--n", "2", "--model", "openai-gpt-image-1",
+                                "--output", str(tmp_path / "i.png")]), 2 * 0.04, 0
 
 
 def case_speech(api, tmp_path):
@@ -114,7 +114,7 @@ def case_batch(api, tmp_path):
             Reply(json=chat_answer(content=None, tool='{"nothing": 1}', prompt=100, completion=10)))
     (tmp_path / "in.jsonl").write_text('"a"\n"b"\n')
     return gradient_batch.main([str(tmp_path / "in.jsonl"), "--base-url", api.url, "--schema", "title",
-                                "--concurrency", "1"]), 2 * tokens(100, 10), 0
+                                "--concurrency", "1", "--model", "openai-gpt-oss-120b"]), 2 * tokens(100, 10), 0
 
 
 CASES = [case_chat, case_schema_fails, case_cut_stream, case_refused, case_unpriced, case_models, case_embed,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email
+import base64
 import json
 import os
 
@@ -77,13 +78,15 @@ def test_stdin_lines(embed_api, script):
     assert [json.loads(line)["text"] for line in done.stdout.splitlines()] == ["t5", "t6"]
 
 
-def test_model_is_required_and_env_works(embed_api, monkeypatch, capsys):
-    with pytest.raises(SystemExit) as caught:
-        run_embed(embed_api, "--input", "t1")
-    assert caught.value.code == 2 and "gradient_models.py --type embedding" in capsys.readouterr().err
-    monkeypatch.setenv("GRADIENT_EMBED_MODEL", "env-model")
+def test_the_default_model_and_the_env_variable(embed_api, monkeypatch, capsys):
+    """No --model: the current default (the server here has no model list to check it against);
+    GRADIENT_EMBED_MODEL pins one, and a pinned model is sent without asking for the list."""
     assert run_embed(embed_api, "--input", "t1") == 0
-    assert embed_api.calls()[0].json["model"] == "env-model"
+    assert embed_api.calls("POST", EMBED)[0].json["model"] == "qwen3-embedding-0.6b"
+    monkeypatch.setenv("GRADIENT_EMBED_MODEL", "env-model")
+    asked = len(embed_api.requests)
+    assert run_embed(embed_api, "--input", "t1") == 0
+    assert embed_api.requests[-1].json["model"] == "env-model" and len(embed_api.requests) == asked + 1
 
 
 def test_nothing_to_embed_is_a_usage_error(embed_api, script):
@@ -140,8 +143,45 @@ def test_speak_refuses_to_overwrite_and_non_audio(api, workdir, capsys):
     assert "exists; use --force" in capsys.readouterr().err and api.requests == []
     api.add("POST", "/v1/audio/speech", Reply(json={"not": "audio"}))
     assert run_audio(api, "speak", "--model", "tts-1", "--text", "Hi", "--output", "y.mp3") == 1
-    assert "not audio" in capsys.readouterr().err
+    assert "JSON without audio" in capsys.readouterr().err
     assert sorted(os.listdir(workdir)) == ["x.mp3"]
+
+
+@pytest.mark.parametrize("pieces", [[MP3], [MP3[:20], MP3[20:]]])
+def test_speak_takes_the_json_envelope_of_one_or_several_items(api, workdir, capsys, pieces):
+    """DigitalOcean's TTS may answer {data: [{b64_json}]}: the audio is decoded into the same checked file."""
+    api.add("POST", "/v1/audio/speech", Reply(json={"data": [{"b64_json": base64.b64encode(p).decode()} for p in pieces]},
+                                              headers={"Content-Type": "application/json"}))
+    assert run_audio(api, "speak", "--model", "qwen3-tts-voicedesign", "--text", "Hello there", "--output", "v.mp3",
+                     "--json", "--usage") == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert (workdir / "v.mp3").read_bytes() == MP3 and document["files"][0]["format"] == "mp3"
+    assert document["cost_usd"] == pytest.approx(0.02 * 11 / 1000)  # $0.020 per 1K tokens, at most a token a character
+    assert "an estimate that counts a token per character" in captured.err
+
+
+@pytest.mark.parametrize("document, words", [({"data": [{"b64_json": "!!!"}]}, "not valid base64"),
+                                             ({"data": []}, "JSON without audio"),
+                                             ({"data": [{"b64_json": 5}]}, "JSON without audio")])
+def test_speak_refuses_a_broken_json_envelope_and_leaves_no_file(api, workdir, capsys, document, words):
+    api.add("POST", "/v1/audio/speech", Reply(json=document))
+    assert run_audio(api, "speak", "--model", "qwen3-tts-voicedesign", "--text", "Hi", "--output", "v.mp3") == 1
+    assert words in capsys.readouterr().err and os.listdir(workdir) == []
+
+
+def test_speak_defaults_to_the_current_speech_model(api, workdir, capsys):
+    api.add("POST", "/v1/audio/speech", Reply(body=MP3, headers={"Content-Type": "audio/mpeg"}))
+    assert run_audio(api, "speak", "--text", "Hi", "--output", "d.mp3") == 0
+    assert api.calls("POST", "/v1/audio/speech")[0].json["model"] == "qwen3-tts-voicedesign"
+
+
+def test_transcription_404_on_digitalocean_names_the_providers_that_have_one(api, workdir, capsys):
+    (workdir / "talk.mp3").write_bytes(MP3)
+    api.add("POST", "/v1/audio/transcriptions", Reply(404, json={"error": {"message": "Not Found"}}))
+    assert run_audio(api, "transcribe", "--model", "whisper-1", "--file", "talk.mp3") == 1
+    err = capsys.readouterr().err
+    assert "DigitalOcean has no transcription endpoint" in err and "--provider gitee" in err
 
 
 def test_speak_text_from_stdin(api, workdir, script):

@@ -44,7 +44,7 @@ def test_b64_answer_saved_with_default_name(api, keyed, workdir, capsys):
     assert (workdir / out).read_bytes() == PNG
     assert leftovers(workdir) == [os.path.basename(out)]
     call = api.calls("POST", GENERATIONS)[0]
-    assert call.json == {"model": "openai-gpt-image-1", "prompt": "A red square", "n": 1}
+    assert call.json == {"model": "openai-gpt-image-2", "prompt": "A red square", "n": 1}  # the current default
     assert call.headers["Authorization"] == f"Bearer {FAKE_KEY}"
 
 
@@ -66,7 +66,7 @@ def test_n3_naming_and_json(api, workdir, capsys):
     assert [f["path"] for f in document["files"]] == ["logo-1.png", "logo-2.png", "logo-3.png"]
     assert document["files"][0] == {"path": "logo-1.png", "bytes": len(PNG), "format": "png"}
     assert (document["model"], document["count"], document["revised_prompt"], document["request_id"]) == (
-        "openai-gpt-image-1", 3, "A red square, flat", "req-3")
+        "openai-gpt-image-2", 3, "A red square, flat", "req-3")
     assert isinstance(document["duration_ms"], int)
     assert leftovers(workdir) == ["logo-1.png", "logo-2.png", "logo-3.png"]
 
@@ -278,7 +278,7 @@ def test_gpt_image_1_is_priced_from_the_tokens_its_answer_reports(api, workdir, 
     monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
     api.json("POST", GENERATIONS, {"data": [{"b64_json": base64.b64encode(PNG).decode()}],
                                    "usage": {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210}})
-    assert run_image(api, "--prompt", "x", "--output", "i.png", "--json") == 0
+    assert run_image(api, "--prompt", "x", "--output", "i.png", "--model", "openai-gpt-image-1", "--json") == 0
     document = json.loads(capsys.readouterr().out)
     assert document["cost_usd"] == round((50 * 5.0 + 4160 * 40.0) / 1e6, 8)
     row = ledger_store.rows("SELECT * FROM calls", ())[-1]

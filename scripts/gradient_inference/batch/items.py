@@ -21,6 +21,8 @@ MAX_LINE_BYTES = 16 << 20
 ITEM_FIELDS = ("custom_id", "prompt", "messages", "system", "model", "max_tokens", "temperature", "schema")
 MAX_CUSTOM_ID = 512
 # What the flags give items that do not say: --model, --system, --max-tokens, --temperature, --schema.
+# model: an id, or a function that gives one (the default, checked against the server's list only
+# once an item needs it, so that input refused as a whole sends nothing)
 ItemDefaults = namedtuple("ItemDefaults", "model system max_tokens temperature schema")
 
 
@@ -161,7 +163,7 @@ def request_of(item: dict, item_defaults: ItemDefaults, max_tokens_field: str, s
     asked for in chat.schema's first form for a remote server (the forced tool: an item has no
     second try, and the Batch API takes nothing else). A bad schema is a ValueError (the item's
     error), never a stop."""
-    model = item["model"] or item_defaults.model
+    model = item["model"] or (item_defaults.model() if callable(item_defaults.model) else item_defaults.model)
     system = item["system"] if item["system"] is not None else item_defaults.system
     history = list(item["messages"] or [])
     if system and any(m.get("role") == "system" for m in history):

@@ -7,6 +7,7 @@ here: the flags (scripts/gradient_batch.py), the run itself (batch.local) or the
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -27,7 +28,7 @@ from gradient_inference.core.output import Progress, emit_json, isatty, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reservations import keep_for_batch, pending_holds
-from gradient_inference.models import budget
+from gradient_inference.models import budget, served
 from gradient_inference.models.prices import offline_prices
 
 MAX_LISTED_FAILURES = 10
@@ -116,8 +117,15 @@ def budget_of(args) -> budget.Budget:
     return budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced)
 
 
-def item_defaults(args) -> ItemDefaults:
-    return ItemDefaults(defaults.chat_model(args.model), args.system, args.max_tokens, args.temperature, args.schema)
+def item_defaults(args, client) -> ItemDefaults:
+    """What an item leaves out. A model the user chose is used as it is; the default is checked
+    against the server's list once, when the first item needs it (a refusal then ends the run as a
+    config error would)."""
+    model, pinned = defaults.model_choice("chat", args.model)
+    if pinned:
+        return ItemDefaults(model, args.system, args.max_tokens, args.temperature, args.schema)
+    return ItemDefaults(functools.lru_cache(maxsize=1)(lambda: served.choose_default(client, "chat", model, False)),
+                        args.system, args.max_tokens, args.temperature, args.schema)
 
 
 def run_local(args) -> int:
@@ -133,7 +141,7 @@ def run_local(args) -> int:
     sink = Sink.open(args.output, args.resume, args.force)
     progress = isatty(sys.stderr)
     options = RunOptions(args.concurrency, args.ordered, args.max_retries, args.no_log, progress, budget_of(args),
-                         item_defaults(args))
+                         item_defaults(args, client))
     batch_id, started = uuid.uuid4().hex[:12], time.monotonic()
     total = count_items(args.input) if progress else None
     run = LocalRun(options, client, sink, batch_id, total, sink.finished)
@@ -180,13 +188,13 @@ def submit(args) -> tuple:
         raise UsageError(f"{args.output} exists: --force replaces it with the results")
     prices = offline_prices()
     stream = open_input(args.input, sys.stdin)
+    client = Client(settings_of(args))
     with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:  # 0600, removed at any exit
         provider, count, worst, lines, schemas = build_input(read_items(stream, args.lines, args.template),
-                                                             item_defaults(args), prices.models if prices else [],
+                                                             item_defaults(args, client), prices.models if prices else [],
                                                              target)
         target.flush()
         hold_id = budget.check(budget_of(args), worst, f"this batch of {count} requests")
-        client = Client(settings_of(args))
         name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100]
         name = name or "batch"
         file_id = upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))

@@ -25,8 +25,8 @@ from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.output import emit_json, json_text, log, out, warn
 from gradient_inference.core.settings import is_loopback_url, resolve_settings
 from gradient_inference.ledger.store import Entry
-from gradient_inference.models import budget
-from gradient_inference.models.prices import cost_for, usage_line
+from gradient_inference.models import budget, served
+from gradient_inference.models.prices import cost_for, is_estimate, usage_line
 
 
 # ---------------------------------------------------------------- rendering
@@ -105,8 +105,8 @@ def chat(args) -> int:
                          "leave it out to start a new conversation")
     conversation_id, earlier, model, system, offered = continue_from(args.continue_, args.conversation, args.model,
                                                                      args.system)
-    request = ChatRequest(**dict({name: getattr(args, name) for name in ChatRequest._fields},
-                                 model=defaults.chat_model(model), system=system))
+    model, pinned = defaults.model_choice("chat", model)
+    request = ChatRequest(**dict({name: getattr(args, name) for name in ChatRequest._fields}, model=model, system=system))
     results = tool_results(args.tool_result, sys.stdin)
     prompt, history = gather_inputs(args.prompt, args.messages, args.no_stdin, sys.stdin, answering=bool(results))
     history = earlier + history
@@ -115,8 +115,6 @@ def chat(args) -> int:
     elif unanswered_calls(history):
         raise UsageError(f"the conversation's last answer called tools ({', '.join(map(str, unanswered_calls(history)))}): "
                          "answer each with --tool-result CALL_ID=TEXT")
-    if request.image:
-        warn_without_vision(request.model)
     schema = None
     if args.schema or args.schema_multi:
         if request.tool:
@@ -125,18 +123,21 @@ def chat(args) -> int:
     api = api_of(request)
     if request.messages_api:
         check_messages_api(request, args.schema_mode)
-        if request.max_tokens is None:  # the Messages API requires it
-            request = request._replace(max_tokens=budget.messages_max_tokens(request.model))
     tools = tool_extra(request.tool, request.tool_choice, "responses" if api == "responses" else "chat",
                        offered) if schema is None else {}
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    request = request._replace(model=served.choose_default(client, "chat", request.model, pinned))  # after usage checks
+    if request.image:
+        warn_without_vision(request.model)
+    if request.messages_api and request.max_tokens is None:  # the Messages API requires it
+        request = request._replace(max_tokens=budget.messages_max_tokens(request.model))
     limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
     worst = why = assumed = None
     if budget.is_set(limits):
         chars = text_chars(prompt, request.system, history)
         worst, why, assumed = budget.chat_worst_case(request.model, chars, request.max_tokens)
         reservation = budget.check(limits, worst, f"this call to {request.model}{assumed}", why)
-    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
-                                     max_retries=args.max_retries, verbose=args.verbose))
     local = is_loopback_url(client.settings.base_url) and not args.provider
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
     turns = ([{"role": "system", "content": request.system}] if request.system else []) + history + (
@@ -170,7 +171,8 @@ def chat(args) -> int:
 
     forms = structured.forms(schema, api, args.schema_mode, local) if schema else [tools]
     try:
-        answer, response, cost, price_source, data, duration_ms = attempt(forms, reservation)
+        with served.unknown_model_hint(client, "chat", request.model):
+            answer, response, cost, price_source, data, duration_ms = attempt(forms, reservation)
     except GradientError as error:
         if not (local and answered_with and ignored_format(error, answered_with[-1], args.schema_mode)):
             raise
@@ -187,6 +189,7 @@ def chat(args) -> int:
     calls = calls_out(answer) if answer.tool_calls and schema is None else None
     if args.json:
         document = dict(envelope(answer, cost, request_id_of(response), duration_ms), requested_model=request.model,
+                        cost_is_estimate=is_estimate(price_source),
                         conversation_id=conversation_id, assistant_turn=assistant_turn(answer))
         document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
         emit_json(document)

@@ -7,20 +7,24 @@ flags (scripts/gradient_audio.py), output files (core.outfiles) or fal jobs (med
 """
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import time
 
-from gradient_inference.api.client import MAX_JSON_BYTES, Client, read_body, request_id_of
+from gradient_inference.api.client import MAX_JSON_BYTES, Client, iter_body, read_body, request_id_of
+from gradient_inference.api.status import decode_json
+from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
+from gradient_inference.core.providers import DEFAULT_PROVIDER
 from gradient_inference.core.inputs import STDIN_WAIT, decode_text, read_local_file, read_stdin, stdin_state
 from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths
 from gradient_inference.core.output import emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media.jobs import submit_job, wait_for_job
-from gradient_inference.models import budget
-from gradient_inference.models.prices import unit_cost_for
+from gradient_inference.models import budget, served
+from gradient_inference.models.prices import offline_row, unit_cost_for
 
 AUDIO_EXTENSIONS = {"mp3": ".mp3", "wav": ".wav", "flac": ".flac", "ogg": ".ogg", "webm": ".webm",
                     "m4a": ".m4a", "aac": ".aac"}
@@ -34,6 +38,10 @@ AUDIO_SIGNATURES = (
     (b"OggS", "ogg"),
     (b"\x1aE\xdf\xa3", "webm"),
 )
+# DigitalOcean publishes no transcription endpoint (do-platform-2026-12.md, December 2026: speech
+# to text is on its roadmap); these have one.
+TRANSCRIPTION_PROVIDERS = ("Gitee AI (--provider gitee)", "OpenAI-compatible local servers such as whisper.cpp's "
+                           "or vLLM's (--base-url http://127.0.0.1:PORT/v1)")
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -60,6 +68,46 @@ def extensions_for(requested: str | None) -> dict:
 def speech_body(model: str, text: str, voice: str, audio_format: str) -> dict:
     """POST /audio/speech (OpenAI style)."""
     return {"model": model, "input": text, "voice": voice, "response_format": audio_format}
+
+
+def speech_audio(document) -> bytes:
+    """The audio of a JSON speech answer ({data: [{b64_json}, ...]}): every item's bytes, in order."""
+    items = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items or not all(
+            isinstance(item, dict) and isinstance(item.get("b64_json"), str) and item["b64_json"] for item in items):
+        raise GradientError("invalid_response", "the speech answer is JSON without audio (no data[].b64_json)")
+    try:
+        return b"".join(base64.b64decode(item["b64_json"], validate=True) for item in items)
+    except ValueError:
+        raise GradientError("invalid_response", "the speech answer's b64_json is not valid base64") from None
+
+
+def save_speech(client, response, output) -> dict:
+    """The answer's audio in the checked file: raw bytes streamed as they come, or a JSON envelope
+    (known by its first byte, whatever the Content-Type says) read within MAX_JSON_BYTES and decoded."""
+    chunks = iter_body(response, time.monotonic() + client.settings.timeout)
+    first = next(chunks, b"")
+    with output:
+        if first.lstrip()[:1] in (b"{", b"["):
+            body = bytearray(first)
+            for chunk in chunks:
+                body += chunk
+                if len(body) > MAX_JSON_BYTES:
+                    response.close()
+                    raise GradientError("invalid_response", f"the speech answer is larger than {MAX_JSON_BYTES >> 20} MB")
+            output.write(speech_audio(decode_json(bytes(body), response.status_code)))
+        else:
+            output.write(first)
+            for chunk in chunks:
+                output.write(chunk)
+        return output.commit()
+
+
+def speech_price_note(model: str) -> str:
+    """Where a speech price is per 1K tokens, what the figure assumed (the answer says no count)."""
+    row = offline_row(model)
+    return ("; an estimate that counts a token per character of the text, which errs high"
+            if row is not None and row.get("unit") == "per 1K tokens" else "")
 
 
 def fal_payload(model: str, text: str, seconds: float | None) -> dict:
@@ -115,17 +163,23 @@ def speak(args) -> int:
     check_targets([target], args.force, unique)
 
     spoken = text.strip() if text else ""
-    quantities = {"per 1K characters": len(spoken) / 1000, "per audio": 1}
+    # a text has at most as many tokens as characters: the per-token figure is an upper bound
+    quantities = {"per 1K characters": len(spoken) / 1000, "per 1K tokens": len(spoken) / 1000, "per audio": 1}
     if args.seconds:
         quantities["per second"] = args.seconds
-    reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
-                               unit_cost_for(args.model, quantities)[0], f"speech from {args.model}")
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
+    if not args.request_id:
+        args.model = served.choose_default(client, "speech", *defaults.model_choice("speech", args.model))
+    elif not args.model:
+        raise UsageError("--request-id waits for a fal job: give its --model too")
+    reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
+                               unit_cost_for(args.model, quantities)[0], f"speech from {args.model}")
     output = OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
                         MAX_AUDIO_BYTES, "audio", unique=unique)
     started = time.monotonic()
-    with Entry("speak", args.model, "audio/speech", client.settings, args.no_log, reservation=reservation) as entry:
+    with Entry("speak", args.model, "audio/speech", client.settings, args.no_log, reservation=reservation) as entry, \
+            served.unknown_model_hint(client, "speech", args.model):
         if args.model.startswith("fal-ai/") or args.request_id:
             request_id = args.request_id or submit_job(client, args.model,
                                                        fal_payload(args.model, text.strip(), args.seconds))
@@ -139,8 +193,9 @@ def speak(args) -> int:
             body = speech_body(args.model, text.strip(), args.voice, args.format)
             response = client.send("POST", client.url("audio/speech"), json_body=body)
             request_id = request_id_of(response)
-            saved = client.save(response, output)
+            saved = save_speech(client, response, output)
         cost, price_source = unit_cost_for(args.model, quantities)
+        price_source += speech_price_note(args.model) if cost is not None else ""
         entry.update(request_id=request_id, cost_usd=cost, price_source=price_source)
     if args.json:
         emit_json({"model": args.model, "files": [saved], "count": 1, "cost_usd": cost,
@@ -179,7 +234,13 @@ def transcribe(args) -> int:
         if args.language:
             fields["language"] = args.language
         upload = {"file": (os.path.basename(args.file), data, AUDIO_MIME[kind])}
-        response = client.send("POST", client.url("audio/transcriptions"), data=fields, files=upload)
+        try:
+            response = client.send("POST", client.url("audio/transcriptions"), data=fields, files=upload)
+        except GradientError as error:
+            if error.status == 404 and client.settings.provider_name == DEFAULT_PROVIDER:
+                error.hint = ("DigitalOcean has no transcription endpoint (as of December 2026); providers that have "
+                              "one: " + "; ".join(TRANSCRIPTION_PROVIDERS))
+            raise
         document = None
         if wire_format == "json":
             document = client.read_json(response)

@@ -11,13 +11,14 @@ import sys
 
 from gradient_inference.api.client import Client
 from gradient_inference.api.usage import normalize_usage
+from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.inputs import STDIN_WAIT, read_stdin, read_text_input, stdin_state
 from gradient_inference.core.output import emit_json, isatty, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media import similarity
-from gradient_inference.models import budget
+from gradient_inference.models import budget, served
 from gradient_inference.models.prices import cost_for, usage_line
 
 
@@ -71,9 +72,6 @@ def add_usage(total: dict, usage) -> dict:
 
 
 def read_inputs(args) -> list:
-    if not args.model:
-        raise UsageError("give --model (or set GRADIENT_EMBED_MODEL); list model ids with "
-                         "gradient_models.py --type embedding")
     texts = list(args.input)
     if args.input_file:
         texts += input_lines(read_text_input(args.input_file, sys.stdin, "input file"))
@@ -110,18 +108,20 @@ def embed(args) -> int:
     texts = read_inputs(args)
     sent = texts + [args.query] if args.query is not None else texts
 
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    args.model = served.choose_default(client, "embedding", *defaults.model_choice("embedding", args.model))
     reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
                                budget.worst_case(args.model, sum(map(len, sent)), 0),
                                f"embedding {len(sent)} texts")
-    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
-                                     max_retries=args.max_retries, verbose=args.verbose))
     vectors, model = [], args.model
     usage = {"input_tokens": None, "output_tokens": 0, "total_tokens": None, "cached_input_tokens": None}
-    with Entry("embed", args.model, "embeddings", client.settings, skip=args.no_log, reservation=reservation) as entry:
+    with Entry("embed", args.model, "embeddings", client.settings, skip=args.no_log, reservation=reservation) as entry, \
+            served.unknown_model_hint(client, "embedding", args.model):
         for start, batch in batches(sent, args.batch_size):
             document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
             vectors += embeddings_of(document, len(batch))
-            model = document.get("model") or model
+            model = document["model"] if isinstance(document.get("model"), str) and document["model"] else model
             add_usage(usage, document.get("usage"))
             if args.verbose:
                 log(f"embedded {start + len(batch)} of {len(sent)}")

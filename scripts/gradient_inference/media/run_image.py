@@ -16,6 +16,7 @@ import time
 from gradient_inference.api.client import MAX_JSON_BYTES, Client, read_body, request_id_of
 from gradient_inference.api.status import decode_json
 from gradient_inference.api.usage import normalize_usage
+from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.inputs import read_stdin, sniff_image
 from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths
@@ -23,7 +24,7 @@ from gradient_inference.core.output import emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media.jobs import submit_job, wait_for_job
-from gradient_inference.models import budget
+from gradient_inference.models import budget, served
 from gradient_inference.models.prices import cost_for, unit_cost_for
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # a larger image is refused
@@ -193,14 +194,17 @@ def generate(args) -> int:
 
     paths_for(args.n)
 
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    model, pinned = defaults.model_choice("image", args.model)
+    args.model = served.choose_default(client, "image", model, pinned)  # the model every step below uses
     reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
                                unit_cost_for(args.model, image_quantities(args.size, args.n))[0],
                                f"{args.n} image{'s' if args.n != 1 else ''} from {args.model}")
-    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
-                                     max_retries=args.max_retries, verbose=args.verbose))
     started = time.monotonic()
 
-    with Entry("image", args.model, "images", client.settings, args.no_log, reservation=reservation) as entry:
+    with Entry("image", args.model, "images", client.settings, args.no_log, reservation=reservation) as entry, \
+            served.unknown_model_hint(client, "image", args.model):
         if args.model.startswith("fal-ai/") or args.request_id:
             saved, revised, request_id, usage = generate_fal(client, args, prompt, paths_for)
         else:

@@ -16,6 +16,7 @@ from gradient_inference.core.paths import why
 from gradient_inference.ledger.reservations import hold
 from gradient_inference.models.known import output_limit
 from gradient_inference.models.prices import TOKEN_UNIT, offline_row
+from gradient_inference.models.served import cached_entry
 
 # The budget flags: --max-cost (this call or run), --daily-budget (today's spend, UTC) and
 # --allow-unpriced (send a call whose cost cannot be estimated anyway).
@@ -52,7 +53,7 @@ def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> t
     row = offline_row(model_id)
     if row is None or row.get("unit") != TOKEN_UNIT:
         return None, f"no token price is known for {model_id}", ""
-    limit, source = (max_tokens, None) if max_tokens is not None else output_limit(model_id, row)
+    limit, source = (max_tokens, None) if max_tokens is not None else output_limit(model_id, row, cached_entry(model_id))
     if limit is None:
         return None, f"no answer limit is known for {model_id}", ""
     assumed = "" if max_tokens is not None else f" (assuming its largest answer, {limit:,} tokens, from {source})"
@@ -63,7 +64,7 @@ def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> t
 def messages_max_tokens(model_id: str) -> int:
     """max_tokens for the Messages API, which requires it, when --max-tokens is not given: the
     model's largest answer where the catalog or the vendor says it, else the default; said on stderr."""
-    limit, source = output_limit(model_id, offline_row(model_id))
+    limit, source = output_limit(model_id, offline_row(model_id), cached_entry(model_id), to_send=True)
     if limit is None:
         log(f"max_tokens: {MESSAGES_MAX_TOKENS:,} (the Messages API requires it and no answer limit is known for "
             f"{model_id}); --max-tokens sets it")
