@@ -16,7 +16,7 @@ from conftest import COMMANDS, ROOT, SCRIPTS
 PACKAGE = SCRIPTS / "gradient_inference"
 # An area imports only areas after it in this order (chat and media share a rank: neither imports the other).
 AREAS = {"batch": 0, "chat": 1, "media": 1, "models": 2, "ledger": 3, "api": 4, "core": 5}
-LAZY = {"requests", "urllib3", "bs4", "sqlite3"}  # requests with its urllib3; and jsonschema, an optional extra
+LAZY = {"requests", "urllib3", "bs4", "sqlite3", "tempfile"}  # requests with its urllib3; tempfile brings shutil and random
 OPTIONAL = {"jsonschema"}
 MAX_MODULE_LINES, MAX_COMMAND_LINES = 350, 150
 MODULES = sorted(path for path in PACKAGE.rglob("*.py"))
@@ -184,8 +184,10 @@ def occurrences(pattern: str) -> list:
 
 
 @pytest.mark.parametrize("rule, pattern", [
-    ("the chat model default", r'= "openai-gpt-oss-120b"'),
-    ("the image model default", r'= "openai-gpt-image-1"'),
+    ("the default models", r"PREFERRED_MODELS = \{"),
+    ("the chat model default", r'"chat": \("openai-gpt-oss-120b"'),
+    ("the image model default", r'"image": \("openai-gpt-image-2"'),
+    ("the check of a default against the server's list", r"def choose_default"),
     ("the unpriced refusal", r"cannot be estimated, so no budget"),
     ("the --max-cost refusal", r"over --max-cost"),
     ("the daily budget refusal", r"would pass the daily"),

@@ -440,7 +440,8 @@ def test_json_envelope_chat(api, no_stdin, capsys):
     assert run_chat(api, "--prompt", "Q", "--json") == 0
     document = json.loads(capsys.readouterr().out)
     assert set(document) == {"model", "api", "content", "reasoning", "finish_reason", "usage", "cost_usd",
-                             "id", "request_id", "duration_ms", "conversation_id", "requested_model", "assistant_turn"}
+                             "id", "request_id", "duration_ms", "conversation_id", "requested_model", "assistant_turn",
+                             "cost_is_estimate"}
     assert document["assistant_turn"] == {"role": "assistant", "content": "Hi"}
     assert (document["api"], document["content"], document["reasoning"], document["finish_reason"]) == (
         "chat", "Hi", "r", "stop")
@@ -498,7 +499,7 @@ def test_cost_from_the_bundled_snapshot(api, no_stdin, capsys):
     assert run_chat(api, "--prompt", "Q", "--json", "--usage") == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["cost_usd"] == pytest.approx(1000 * 0.10 / 1e6 + 500 * 0.70 / 1e6)
-    assert "cost $0.000450 (prices: bundled snapshot of 2026-02-16)" in captured.err
+    assert "cost $0.000450 (prices: bundled snapshot of 2026-02-16, " in captured.err and "months old" in captured.err
     assert api.calls("GET") == []  # never a live scrape in the middle of a chat
 
 

@@ -59,7 +59,7 @@ def test_body_header_and_max_tokens_from_the_vendors_limit(api, capsys):
     assert chat(api, "--system", "Be brief.", "--prompt", "Capital of Portugal?", "--stop", "END") == 0
     captured = capsys.readouterr()
     assert captured.out == "Lisbon.\n"
-    assert "max_tokens: 64,000 (the model's largest answer, from the vendor's published limit)" in captured.err
+    assert "max_tokens: 64,000 (the model's largest answer, from the vendor's published limit as of 2026-12)" in captured.err
     call = api.calls("POST", MESSAGES)[0]
     assert call.headers["anthropic-version"] == chat_messages.ANTHROPIC_VERSION
     assert call.json == {"model": MODEL, "max_tokens": 64000, "system": "Be brief.", "stop_sequences": ["END"],

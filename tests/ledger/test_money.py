@@ -108,7 +108,7 @@ def test_unpriced_calls_are_counted_and_the_total_is_a_lower_bound(api, capsys):
     assert f"≥ ${COST:.6f}".rstrip("0") in total and total.split()[-1] == "1"
     assert "1 call have no price" in shown.err and "DIGITALOCEAN_ACCESS_TOKEN" in shown.err
     assert gradient_usage.main(["--csv", "--by", "model"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].endswith(",cost_usd,unpriced_calls")
+    assert capsys.readouterr().out.splitlines()[0].endswith(",cost_usd,unpriced_calls,estimated_calls")
 
 
 def test_a_budget_says_how_many_of_todays_calls_are_unpriced(api, capsys):
@@ -192,7 +192,7 @@ def test_without_the_catalog_the_vendors_published_limit_is_assumed(api, capsys,
     assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", model, "--prompt", "q",
                                "--max-cost", "0.000001"]) == 1
     err = capsys.readouterr().err
-    assert f"(assuming its largest answer, {limit} tokens, from the vendor's published limit)" in err
+    assert f"(assuming its largest answer, {limit} tokens, from the vendor's published limit as of 2026-12)" in err
     assert api.calls() == []
 
 
@@ -202,3 +202,34 @@ def test_every_output_limit_is_for_a_known_chat_model():
     for model_id, limit in known.OUTPUT_LIMITS.items():
         assert 1_000 <= limit <= 200_000, model_id
         assert known.known_model(model_id)[0] == "chat" or model_id == "anthropic-claude-3.5-haiku", model_id
+
+
+def test_cached_tokens_without_a_cache_price_make_the_cost_an_upper_bound(api, capsys):
+    """The snapshot has no cache prices: 1,817 cached tokens are counted at the full input price, and
+    --usage, --json and the report say that the figure is an upper bound, never exact."""
+    api.json("POST", "/v1/chat/completions", {
+        "id": "c", "model": "openai-gpt-oss-120b", "choices": [{"index": 0, "message": {"content": "ok"},
+                                                                 "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2000, "completion_tokens": 10,
+                  "prompt_tokens_details": {"cached_tokens": 1817}}})
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--prompt", "q", "--model", "openai-gpt-oss-120b",
+                               "--json", "--usage"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["cost_is_estimate"] is True and document["cost_usd"] == pytest.approx((2000 * 0.1 + 10 * 0.7) / 1e6)
+    assert "cost at most $" in captured.err and "1,817 cached tokens counted at the input price" in captured.err
+    assert gradient_usage.main(["--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["estimated_calls"] == 1
+    assert gradient_usage.main([]) == 0
+    captured = capsys.readouterr()
+    assert "~ $" in captured.out and "an upper bound" in captured.err
+
+
+def test_a_cost_without_cached_tokens_is_exact(api, capsys):
+    api.json("POST", "/v1/chat/completions", {
+        "id": "c", "model": "openai-gpt-oss-120b", "choices": [{"index": 0, "message": {"content": "ok"},
+                                                                 "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2000, "completion_tokens": 10}})
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--prompt", "q", "--json", "--usage"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["cost_is_estimate"] is False and "cost at most" not in captured.err

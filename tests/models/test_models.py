@@ -197,7 +197,7 @@ def test_broken_pipe_has_no_traceback(api):
 def test_prices_column_and_json_pricing_object(models_api, capsys):
     assert run_models(models_api, "--prices") == 0
     captured = capsys.readouterr()
-    assert captured.err == "prices: bundled snapshot of 2026-02-16\n"
+    assert captured.err.startswith("prices: bundled snapshot of 2026-02-16, ") and captured.err.count("\n") == 1
     lines = captured.out.splitlines()
     assert "IN $/1M" in lines[0] and "OUT $/1M" in lines[0]
     by_id = {line.split()[0]: line.split() for line in lines[1:]}
@@ -206,7 +206,7 @@ def test_prices_column_and_json_pricing_object(models_api, capsys):
     assert by_id["llama3-8b-instruct"][-2:] == ["-", "-"]  # no sure match: no price
     assert run_models(models_api, "--prices", "--json") == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["prices_source"] == "prices: bundled snapshot of 2026-02-16"
+    assert document["prices_source"].startswith("prices: bundled snapshot of 2026-02-16, ")
     models = {m["id"]: m for m in document["models"]}
     assert models["llama3.3-70b-instruct"]["pricing"]["model"] == "Llama 3.3 Instruct-70B"
     assert models["llama3.3-70b-instruct"]["pricing"]["input_price"] == 0.65
@@ -230,4 +230,41 @@ def test_capability_filters_and_the_note_when_the_bundled_table_finds_nothing(ap
     assert [m["id"] for m in _json.loads(capsys.readouterr().out)["models"]] == ["openai-gpt-5-mini"]
     assert gradient_models.main(["--base-url", api.url, "--type", "embedding", "--ids"]) == 0
     err = capsys.readouterr().err
-    assert "bundled table, which does not know mystery-embedder" in err and "DIGITALOCEAN_ACCESS_TOKEN" in err
+    assert "does not know 1 of the listed ids (mystery-embedder)" in err and "DIGITALOCEAN_ACCESS_TOKEN" in err
+
+
+def test_the_unknown_ids_are_said_also_when_some_match_and_carried_in_json(api, capsys):
+    """A vision listing that found some models still says which listed ids the table did not know."""
+    import json as _json
+
+    api.json("GET", "/v1/models", {"data": [{"id": "anthropic-claude-4.6-sonnet"}, {"id": "openai-gpt-5.5"},
+                                            {"id": "mystery-vlm-2027"}, {"id": "gte-large-en-v1.5"}]})
+    assert gradient_models.main(["--base-url", api.url, "--capability", "vision", "--json"]) == 0
+    captured = capsys.readouterr()
+    document = _json.loads(captured.out)
+    assert [m["id"] for m in document["models"]] == ["anthropic-claude-4.6-sonnet", "openai-gpt-5.5"]
+    assert document["unknown_ids"] == ["mystery-vlm-2027"] and document["unknown_count"] == 1
+    assert document["bundled_table_date"] == "2026-12-07"
+    assert "does not know 1 of the listed ids (mystery-vlm-2027)" in captured.err
+    assert gradient_models.main(["--base-url", api.url, "--type", "embedding", "--ids"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "gte-large-en-v1.5\n" and "mystery-vlm-2027" in captured.err
+    assert gradient_models.main(["--base-url", api.url, "--json"]) == 0  # no filter: nothing to say
+    captured = capsys.readouterr()
+    assert "unknown_ids" not in _json.loads(captured.out) and "does not know" not in captured.err
+
+
+@pytest.mark.parametrize("model_id, kind", [
+    ("anthropic-claude-4.6-sonnet", "chat"), ("anthropic-claude-opus-4.8", "chat"), ("anthropic-claude-haiku-4.5", "chat"),
+    ("openai-gpt-5.5", "chat"), ("openai-gpt-5.4-mini", "chat"), ("openai-gpt-image-2", "image"),
+    ("stable-diffusion-3.5-large", "image"), ("wan2-2-t2v-a14b", "video"), ("qwen3-tts-voicedesign", "speech"),
+    ("gte-large-en-v1.5", "embedding"), ("all-mini-lm-l6-v2", "embedding"), ("multi-qa-mpnet-base-dot-v1", "embedding"),
+    ("router:cheap-and-fast", "router")])
+def test_the_current_ids_are_typed(api, capsys, model_id, kind):
+    import json as _json
+
+    api.json("GET", "/v1/models", {"data": [{"id": model_id}]})
+    assert gradient_models.main(["--base-url", api.url, "--type", kind, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [m["id"] for m in _json.loads(captured.out)["models"]] == [model_id]
+    assert "does not know" not in captured.err

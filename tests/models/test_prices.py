@@ -85,7 +85,37 @@ def test_ambiguous_matches_with_different_prices_give_none():
 def test_snapshot_is_valid_and_complete():
     snapshot = models_prices.read_snapshot()
     assert snapshot.source == "snapshot" and snapshot.fetched_at == "2026-02-16T09:00:00Z"
-    assert len(snapshot.models) == 24 and all(m["unit"] == models_prices.TOKEN_UNIT for m in snapshot.models)
+    page = [m for m in snapshot.models if m["source"] == "page"]
+    assert len(page) == 24 and all(m["unit"] == models_prices.TOKEN_UNIT and m["as_of"] == "2026-02-16" for m in page)
+    assert all(m["as_of"] and m["source"] in ("page", "blog") for m in snapshot.models)  # each figure's date and source
+
+
+def test_the_snapshot_has_digitaloceans_published_per_unit_prices():
+    """do-platform-2026-12.md: the blog's rates as of 2026-05-29, with their units and vendors."""
+    rows = {m["model_id"]: m for m in models_prices.read_snapshot().models if m["source"] == "blog"}
+    assert {k: (v["price"], v["unit"], v["as_of"]) for k, v in rows.items()} == {
+        "stable-diffusion-3.5-large": (0.065, "per image", "2026-05-29"),
+        "wan2-2-t2v-a14b": (0.31, "per video", "2026-05-29"),
+        "qwen3-tts-voicedesign": (0.02, "per 1K tokens", "2026-05-29"),
+        "web-search": (10.0, "per 1K requests", "2026-05-29")}
+    assert rows["stable-diffusion-3.5-large"]["provider"] == "Stability AI" and rows["wan2-2-t2v-a14b"]["provider"] == "Alibaba"
+    assert models_prices.unit_cost_for("stable-diffusion-3.5-large", {"per image": 3})[0] == pytest.approx(0.195)
+
+
+def test_retired_models_are_marked_in_the_snapshot():
+    retired = {m["model"]: m["retired"] for m in models_prices.read_snapshot().models if m["retired"]}
+    assert retired == {"Claude Sonnet 4.5": "2026-11-30", "Claude Sonnet 4": "2026-06-15",
+                       "Claude 3.7 Sonnet": "2026-02-19", "Claude Opus 4.1": "2026-08-05", "Claude Opus 4": "2026-06-15"}
+
+
+@pytest.mark.parametrize("days, words", [(0.5, "12 h old"), (10, "10 days old"), (59, "59 days old"),
+                                         (294, "10 months old"), (400, "13 months old")])
+def test_the_snapshot_says_its_age_and_warns_past_90_days(days, words):
+    snapshot = models_prices.read_snapshot()
+    now = models_prices.parse_time(snapshot.fetched_at) + days * 86400
+    said = models_prices.describe_source(snapshot, now)
+    assert said.startswith(f"bundled snapshot of 2026-02-16, {words}")
+    assert ("models have been retired and added since" in said) == (days > 90)
 
 
 FACTS = Path(__file__).parents[3] / "shared" / "reference" / "pricing_facts_2026-02.json"
@@ -94,7 +124,8 @@ FACTS = Path(__file__).parents[3] / "shared" / "reference" / "pricing_facts_2026
 @pytest.mark.skipif(not FACTS.exists(), reason=f"no fact sheet at {FACTS}")
 def test_snapshot_matches_the_fact_sheet():
     facts = json.loads(FACTS.read_text())
-    assert [(m["provider"], m["model"], m["input_price"], m["output_price"]) for m in models_prices.read_snapshot().models] == [
+    assert [(m["provider"], m["model"], m["input_price"], m["output_price"]) for m in models_prices.read_snapshot().models
+            if m["source"] == "page"] == [
         (m["provider"], m["model"], m["input_price"], m["output_price"]) for m in facts["models"]]
 
 
@@ -104,7 +135,8 @@ def test_cost_for_uses_cache_then_snapshot(tmp_path, monkeypatch):
     cache = tmp_path / "cache.json"
     monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
     usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000, "cached_input_tokens": None}
-    assert models_prices.cost_for("openai-gpt-oss-120b", usage) == (0.8, "prices: bundled snapshot of 2026-02-16")
+    cost, source = models_prices.cost_for("openai-gpt-oss-120b", usage)
+    assert cost == 0.8 and source.startswith("prices: bundled snapshot of 2026-02-16, ")
     write_cache(cache, [row("gpt-oss-120b", 1.0, 2.0)], age_hours=2)
     assert models_prices.cost_for("openai-gpt-oss-120b", usage) == (3.0, "prices: cache, 2 h old")
     assert models_prices.cost_for("unknown-model", usage) == (None, "no price known for unknown-model")
@@ -121,7 +153,7 @@ def test_the_snapshots_api_ids_are_the_name_matchers():
     """The bundled snapshot carries model_id (so no matching runs at start-up); it must be what the
     careful matcher gives for the known DigitalOcean ids, no more and no less."""
 
-    rows = models_prices.read_snapshot().models
+    rows = [r for r in models_prices.read_snapshot().models if r["source"] == "page"]  # the blog's rows carry their ids
     stored = {r["model"]: r["model_id"] for r in rows}
     fresh = {r["model"]: r["model_id"] for r in models_known.attach_known_ids([dict(r, model_id=None) for r in rows])}
     assert stored == fresh and stored["gpt-oss-120b"] == "openai-gpt-oss-120b"

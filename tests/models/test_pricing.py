@@ -263,13 +263,20 @@ def test_model_query_without_match(cache, capsys):
 def test_estimate_cheapest_first(page, cache, capsys):
     page(fixture("pricing_2026_tabs.html"))
     document = run_json(capsys, "--cache-file", str(cache), "--estimate", "1000000", "100000")[1]
-    costs = [m["estimated_cost_usd"] for m in document["models"]]
+    current = [m for m in document["models"] if not m["retired"]]
+    retired = [m for m in document["models"] if m["retired"]]
+    assert retired and document["models"] == current + retired  # retired models are ranked after every current one
+    assert {m["model"] for m in retired} == {"Claude 3.7 Sonnet", "Claude Opus 4", "Claude Sonnet 4.5", "GPT Image 1"}
+    costs = [m["estimated_cost_usd"] for m in current]
     token_costs = [c for c in costs if c is not None]
     assert token_costs == sorted(token_costs) and costs.index(None) == len(token_costs)
     first = document["models"][0]
     assert (first["model"], first["estimated_cost_usd"]) == ("GPT-5 nano", 0.09)  # 0.05 + 0.1 * 0.40
     assert pricing.main(["--cache-file", str(cache), "--estimate", "1000000", "100000", "--model", "gpt-oss"]) == 0
     assert "EST. COST" in capsys.readouterr().out
+    assert pricing.main(["--cache-file", str(cache), "--estimate", "1000000", "100000", "--model", "claude"]) == 0
+    captured = capsys.readouterr()
+    assert "Claude Opus 4 (retired 2026-06-15)" in captured.out and "retired model(s) ranked last" in captured.err
 
 
 def test_changes(page, cache, capsys):
@@ -350,7 +357,7 @@ def test_the_pages_per_unit_rows_get_api_ids_and_vendors_and_price_calls(api, ca
                         "fal-ai/elevenlabs/tts/multilingual-v2": ("fal", 0.1, "per 1K characters")}
     api.json("POST", "/v1/images/generations", {"data": [{"b64_json": base64.b64encode(tiny_png()).decode()}]})
     assert gradient_image.main(["--base-url", api.url, "--prompt", "x", "--output", str(tmp_path / "i.png"),
-                                "--json"]) == 0
+                                "--model", "openai-gpt-image-1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cost_usd"] == 0.04
 
 
@@ -359,7 +366,7 @@ def test_estimate_filters_by_capability(capsys):
     ids = {row["model_id"] for row in document["models"]}
     assert code == 0 and ids and ids <= {"openai-gpt-5", "openai-gpt-5-mini", "openai-gpt-5-nano",
                                          "anthropic-claude-3.7-sonnet", "anthropic-claude-sonnet-4",
-                                         "anthropic-claude-opus-4"}
+                                         "anthropic-claude-opus-4", "anthropic-claude-haiku-4.5"}
 
 
 def batch_cache(path):

@@ -6,6 +6,7 @@ reading the user's inputs (core.inputs) or writing files (core.outfiles).
 """
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -48,18 +49,28 @@ def why(exc: OSError) -> str:
     return exc.strerror or str(exc)  # the OS's words, or the sentence read_regular_file gave
 
 
-def new_temporary(folder: str, prefix: str, suffix: str, mode: int = 0o600) -> tuple:
-    """(descriptor, path) of a new file in `folder` that no one else has: created exclusively
-    under a random name, never through a link, as tempfile.mkstemp does, without importing
-    tempfile (and with it shutil and random) into the price path's start-up. OSError on failure."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        path = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{suffix}")
-        try:
-            return os.open(path, flags, mode), path
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name in {folder}")
+def new_temporary(folder: str, prefix: str, suffix: str) -> tuple:
+    """(descriptor, path) of a new file in `folder` that no one else has (0600, created
+    exclusively, never through a link). OSError on failure."""
+    import tempfile  # here, not at the top: it brings shutil and random, which start-up does without
+
+    return tempfile.mkstemp(suffix, prefix, folder)
+
+
+def write_json_atomic(path: str, document, indent: int | None = 1) -> None:
+    """`document` as JSON at `path`, whole or not at all: a temporary file in the same folder,
+    flushed to disk, then os.replace; no temporary file is left at any exit. OSError on failure."""
+    temporary = None
+    try:
+        fd, temporary = new_temporary(os.path.dirname(os.path.abspath(path)), ".gradient-", ".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=indent)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        temporary = None
+    finally:  # also on Ctrl-C and SIGTERM: no stray temporary file, the old one untouched
+        remove_quietly(temporary)
 
 
 def remove_quietly(path: str | None) -> None:

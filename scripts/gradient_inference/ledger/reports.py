@@ -14,7 +14,10 @@ from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import rows
 
 GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
-COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "unpriced_calls")
+COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "unpriced_calls",
+          "estimated_calls")
+# how models.prices marks a cost whose cached tokens were priced as input (no cache price known)
+ESTIMATE_MARK = "an upper bound"
 
 
 def conversation(conversation_id: str | None, path: str | None = None) -> list:
@@ -80,15 +83,18 @@ def report(since: str | None, until: str | None, by: str) -> dict:
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     sums = ("COUNT(*) AS calls, SUM(outcome != 'ok') AS errors, SUM(input_tokens) AS input_tokens, "
             "SUM(output_tokens) AS output_tokens, SUM(cached_tokens) AS cached_input_tokens, "
-            "TOTAL(cost_usd) AS cost_usd, SUM(cost_usd IS NULL) AS unpriced_calls")
+            "TOTAL(cost_usd) AS cost_usd, SUM(cost_usd IS NULL) AS unpriced_calls, "
+            f"SUM(instr(COALESCE(price_source, ''), '{ESTIMATE_MARK}') > 0) AS estimated_calls")
     groups = rows(f"SELECT {GROUPS[by]} AS key, {sums} FROM calls{clause} GROUP BY key ORDER BY key",
                   parameters)
-    total = rows(f"SELECT {sums} FROM calls{clause}", parameters)
-    total = total[0] if total else dict.fromkeys(COUNTS, 0)
-    for row in groups + [total]:  # cost_usd is what the priced calls cost: a lower bound when any is unpriced
-        row["calls"], row["errors"], row["unpriced_calls"] = row["calls"] or 0, row["errors"] or 0, \
-            row["unpriced_calls"] or 0
+    for row in groups:  # cost_usd is what the priced calls cost: a lower bound when any is unpriced
+        for count in ("calls", "errors", "unpriced_calls", "estimated_calls"):
+            row[count] = row[count] or 0
         row["cost_usd"] = round(row["cost_usd"] or 0.0, 8)
+    total = {count: sum(row[count] or 0 for row in groups) for count in COUNTS}  # from the groups: one scan
+    for count in ("input_tokens", "output_tokens", "cached_input_tokens"):  # NULL where no call reported any
+        total[count] = total[count] if any(row[count] is not None for row in groups) else None
+    total["cost_usd"] = round(total["cost_usd"], 8)
     return {"by": by, "since": since, "until": until, "groups": groups, "total": total}
 
 

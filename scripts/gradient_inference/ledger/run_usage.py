@@ -27,10 +27,13 @@ def number(value, money: bool = False) -> str:
 
 
 def cells(row: dict) -> list:
-    """A report row's cells: its cost is marked as a lower bound (≥) when some calls are unpriced."""
-    found = [number(row[c], c == "cost_usd") for c in COUNTS]
+    """A report row's cells: its cost is marked as a lower bound (≥) when some calls are unpriced, and
+    as an estimate (~) when some calls' cached tokens were priced as input."""
+    found = [number(row.get(c), c == "cost_usd") for c in COUNTS]
     if row["unpriced_calls"]:
         found[COUNTS.index("cost_usd")] = "≥ " + found[COUNTS.index("cost_usd")]
+    elif row.get("estimated_calls"):
+        found[COUNTS.index("cost_usd")] = "~ " + found[COUNTS.index("cost_usd")]
     return found
 
 
@@ -113,6 +116,10 @@ def usage(args) -> int:
         log(f"{unpriced} call{'s' if unpriced != 1 else ''} have no price, so the costs shown are lower bounds; "
             "price them with DigitalOcean's catalog (set DIGITALOCEAN_ACCESS_TOKEN) or refresh the prices with "
             "gradient_pricing.py --no-cache")
+    estimated = document["total"].get("estimated_calls")
+    if estimated:
+        log(f"{estimated} call{'s' if estimated != 1 else ''} read cached tokens that no known price covers: their "
+            "cost counts those tokens at the full input price, an upper bound (marked ~)")
     return EXIT_OK
 
 

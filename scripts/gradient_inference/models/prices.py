@@ -17,8 +17,9 @@ from gradient_inference.core import defaults
 from gradient_inference.core.clock import parse_time
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
-from gradient_inference.core.paths import new_temporary, read_regular_file, remove_quietly, why
+from gradient_inference.core.paths import read_regular_file, why, write_json_atomic
 from gradient_inference.core.text import one_line
+from gradient_inference.ledger.reports import ESTIMATE_MARK
 
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
 SCHEMA_VERSION = 2  # 2 added model_id, cache-write, reasoning and batch prices, source; 1 is still read
@@ -26,8 +27,9 @@ MAX_CACHE_BYTES = 16 << 20
 TOKEN_UNIT = "per 1M tokens"
 ROW_KEYS = ("provider", "model", "model_id", "input_price", "output_price", "cached_input_price",
             "cache_write_5m_price", "cache_write_1h_price", "reasoning_price", "batch_input_price",
-            "batch_output_price", "price", "unit", "source")
+            "batch_output_price", "price", "unit", "source", "as_of", "retired")
 PRICE_KEYS = tuple(k for k in ROW_KEYS if k.endswith("price"))
+SNAPSHOT_OLD_DAYS = 90  # past this, the bundled snapshot's words warn that models have come and gone
 INFO_KEYS = ("type", "capabilities", "context_window", "max_output_tokens", "variants", "price_note")  # catalog rows
 VENDOR_PREFIXES = {"openai", "anthropic", "alibaba", "meta", "deepseek", "mistral", "mistralai",
                    "google", "xai", "cohere", "qwen", "microsoft", "nvidia", "amazon"}
@@ -81,25 +83,15 @@ def read_cache(path: str, quiet: bool = False) -> PriceSet | None:
 
 
 def write_cache(path: str, prices: PriceSet) -> bool:
-    """Atomic: a temporary file in the same folder, then os.replace. Failure only warns."""
+    """Atomic (core.paths.write_json_atomic). Failure only warns."""
     document = {"schema_version": SCHEMA_VERSION, "fetched_at": prices.fetched_at, "url": prices.url,
                 "models": prices.models}
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = None
     try:
-        fd, temporary = new_temporary(folder, ".gradient_pricing.", ".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        temporary = None
+        write_json_atomic(path, document)
         return True
     except OSError as exc:
         warn(f"could not write the pricing cache {path}: {exc.strerror or exc}")
         return False
-    finally:  # also on Ctrl-C: no stray temporary file, the old cache untouched
-        remove_quietly(temporary)
 
 
 def check_row_count(rows: list, cached, source: str) -> None:
@@ -135,7 +127,13 @@ def describe_age(seconds: float) -> str:
         return f"{max(seconds, 0) / 60:.0f} min old"
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.0f} h old"
-    return f"{seconds / 86400:.0f} days old"
+    if seconds < 60 * 86400:
+        return f"{seconds / 86400:.0f} days old"
+    return f"{seconds / (30.44 * 86400):.0f} months old"
+
+
+def snapshot_is_old(prices: PriceSet, now: float | None = None) -> bool:
+    return prices.source == "snapshot" and age_seconds(prices, now) > SNAPSHOT_OLD_DAYS * 86400
 
 
 def describe_source(prices: PriceSet, now: float | None = None) -> str:
@@ -146,7 +144,11 @@ def describe_source(prices: PriceSet, now: float | None = None) -> str:
         return f"cache, {describe_age(age)}"
     if prices.source == "stale_cache":
         return f"STALE cache, {describe_age(age)}"
-    return f"bundled snapshot of {prices.fetched_at[:10]}"
+    words = f"bundled snapshot of {prices.fetched_at[:10]}, {describe_age(age)}"
+    if snapshot_is_old(prices, now):
+        words += ("; models have been retired and added since, and prices may have moved "
+                  "(DIGITALOCEAN_ACCESS_TOKEN gives the live catalog)")
+    return words
 
 
 def cache_path(given: str | None = None) -> str:
@@ -225,6 +227,21 @@ def cost_usd(row: dict, usage: dict) -> float | None:
     return round((total + plain * (row["input_price"] or 0.0)) / 1_000_000, 8)
 
 
+def unpriced_cache_tokens(row: dict | None, usage: dict) -> int:
+    """Cached or cache-write tokens that the row has no price for (cost_usd counts them at the input price)."""
+    if row is None:
+        return 0
+    return sum(tokens for tokens, price in ((usage.get("cached_input_tokens"), "cached_input_price"),
+                                            (usage.get("cache_write_1h_tokens"), "cache_write_1h_price"),
+                                            (usage.get("cache_write_tokens"), "cache_write_5m_price"))
+               if isinstance(tokens, int) and tokens > 0 and row.get(price) is None)
+
+
+def is_estimate(price_source: str | None) -> bool:
+    """Whether a cost was marked as an upper bound by cost_for."""
+    return ESTIMATE_MARK in (price_source or "")
+
+
 def batch_row(row: dict | None) -> dict | None:
     """The row at its batch prices (the catalog's batch-mode variant), or None where no batch price
     is known. Batch prices have no cache meters."""
@@ -255,7 +272,12 @@ def cost_for(model_id: str, usage: dict) -> tuple:
     row = match_price(model_id, prices.models)
     if row is None:
         return None, f"no price known for {model_id}"
-    return cost_usd(row, usage), f"prices: {describe_source(prices)}"
+    cost, source = cost_usd(row, usage), f"prices: {describe_source(prices)}"
+    uncovered = unpriced_cache_tokens(row, usage)
+    if cost is not None and uncovered:
+        source += (f"; {ESTIMATE_MARK}: {uncovered:,} cached tokens counted at the input price, as no cache price "
+                   "is known (DIGITALOCEAN_ACCESS_TOKEN gives the catalog's)")
+    return cost, source
 
 
 def unit_cost_for(model_id: str, quantities: dict) -> tuple:
@@ -305,7 +327,8 @@ def usage_line(usage: dict, cost, price_source) -> str:
     if usage.get("cached_input_tokens"):
         line += f" ({usage['cached_input_tokens']} cached)"
     if cost is not None:
-        line += f", cost ${cost:.6f}" + (f" ({price_source})" if price_source else "")
+        line += (", cost at most" if is_estimate(price_source) else ", cost") + f" ${cost:.6f}" + \
+            (f" ({price_source})" if price_source else "")
     elif price_source:
         line += f", cost unknown ({price_source})"
     return line

@@ -16,30 +16,13 @@ from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry
 from gradient_inference.models.catalog import catalog_rows
-from gradient_inference.models.known import describe_model
+from gradient_inference.models.known import KNOWN_AS_OF, describe_model
 from gradient_inference.models.prices import describe_source, match_price, offline_prices
+from gradient_inference.models.served import parse_models, remember
 
 COLUMNS = ("ID", "TYPE", "OWNED BY", "CREATED")
 # here too so that --help need not import the catalog (test_catalog keeps the two equal)
 PRICE_COLUMNS = ("IN $/1M", "OUT $/1M")
-
-
-def parse_models(document) -> list:
-    """The `data` list of an OpenAI model list, checked and normalised, sorted by id."""
-    data = document.get("data") if isinstance(document, dict) else None
-    if not isinstance(data, list):
-        raise GradientError("invalid_response", "the model list has no `data` array")
-    models = []
-    for entry in data:
-        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-            raise GradientError("invalid_response", "a model in the list has no string `id`")
-        created = entry.get("created")
-        models.append({
-            "id": entry["id"],
-            "owned_by": entry.get("owned_by") if isinstance(entry.get("owned_by"), str) else None,
-            "created": created if isinstance(created, int) and not isinstance(created, bool) else None,
-        })
-    return sorted(models, key=lambda model: model["id"])
 
 
 def matches(model: dict, words: list) -> bool:
@@ -92,30 +75,41 @@ def attach_types(models: list, timeout: float, max_retries: int, verbose: bool) 
     return "catalog" if rows else "bundled table"
 
 
+def unknown_note(unknown: list) -> str:
+    """What an answer built from the bundled table leaves out, in words."""
+    listed = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+    return (f"types and capabilities came from the bundled table of {KNOWN_AS_OF}, which does not know "
+            f"{len(unknown)} of the listed ids ({listed}), so they may be missing here; "
+            "set DIGITALOCEAN_ACCESS_TOKEN for the catalog's types")
+
+
 def list_models(args) -> int:
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     with Entry("models", None, "models", client.settings, skip=args.no_log) as entry:
         document, response = client.get_json("models")
         entry.update(request_id=request_id_of(response), cost_usd=0.0, price_source="free: a model listing")
+    served = parse_models(document)
+    remember(client.settings.base_url, served)  # the list that defaults are checked against
     wanted = words(args.filter)  # --filter "meta 70b" means --filter meta 70b
-    models = [model for model in parse_models(document) if matches(model, wanted)]
+    models = [model for model in served if matches(model, wanted)]
     types_source = attach_types(models, args.timeout, args.max_retries, args.verbose)
     listed = models
     models = [model for model in models if (not args.types or model["type"] in args.types)
               and all(c in model["capabilities"] for c in args.capabilities)]
     prices_source = attach_prices(models) if args.prices else None
+    filtered = bool(args.types or args.capabilities)
+    unknown = [model["id"] for model in listed if model["type"] == "unknown"] \
+        if filtered and types_source == "bundled table" else []
     if not models:
         log(f"no model matches {' '.join(wanted + args.types + args.capabilities)!r}"
-            if wanted or args.types or args.capabilities else "the server lists no models")
-        if (args.types or args.capabilities) and types_source == "bundled table":
-            unknown = [model["id"] for model in listed if model["type"] == "unknown"]
-            log("types and capabilities came from the bundled table, which does not know "
-                + (", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
-                   if unknown else "every model listed")
-                + "; set DIGITALOCEAN_ACCESS_TOKEN for the catalog's types")
+            if wanted or filtered else "the server lists no models")
+    if unknown:
+        log(unknown_note(unknown))
     if args.json:
         document = {"models": models, "count": len(models), "types_source": types_source}
+        if filtered and types_source == "bundled table":
+            document.update(unknown_ids=unknown, unknown_count=len(unknown), bundled_table_date=KNOWN_AS_OF)
         if prices_source:
             document["prices_source"] = prices_source
         emit_json(document)

@@ -72,7 +72,8 @@ def estimate_rows(rows: list, input_tokens: int, output_tokens: int, at_batch: b
         row["interactive_cost_usd"] = interactive
         row["batch_saving"] = (round(1 - row["estimated_cost_usd"] / interactive, 4)
                                if batch and interactive and row["estimated_cost_usd"] is not None else None)
-    rows.sort(key=lambda r: (r["estimated_cost_usd"] is None, r.get("interactive_cost_usd") is None,
+    rows.sort(key=lambda r: (bool(r.get("retired")), r["estimated_cost_usd"] is None,
+                             r.get("interactive_cost_usd") is None,
                              r["estimated_cost_usd"] or r.get("interactive_cost_usd") or 0))
     return rows
 
@@ -81,7 +82,8 @@ def render_table(rows: list, with_estimate: bool, at_batch: bool = False) -> str
     """Token prices in one table; prices per image, second or character in their own below it,
     so that neither widens nor ranks among the other. A price that varies by hour is marked *."""
     def names(row):
-        return [one_line(row.get("provider") or "-", 40), one_line(row["model"], 80),
+        retired = f" (retired {one_line(str(row['retired']), 10)})" if row.get("retired") else ""
+        return [one_line(row.get("provider") or "-", 40), one_line(row["model"], 80) + retired,
                 one_line(row.get("model_id") or "-", 80)]
 
     def mark(row):
@@ -194,6 +196,9 @@ def pricing(args) -> int:
         raise UsageError("--batch ranks an estimate at batch prices: give it with --estimate INPUT_TOKENS OUTPUT_TOKENS")
     if args.estimate:
         estimate_rows(rows, *args.estimate, at_batch=args.batch)
+        retired = [r.get("model_id") or r["model"] for r in rows if r.get("retired")]
+        if retired:
+            log(f"{len(retired)} retired model(s) ranked last: {one_line(', '.join(retired), 300)}")
         missing = [r.get("model_id") or r["model"] for r in rows if args.batch and r.get("unit") == TOKEN_UNIT
                    and r["estimated_cost_usd"] is None]
         if missing:
@@ -203,10 +208,12 @@ def pricing(args) -> int:
     if not rows:
         log(f"no price matches {args.model!r}" if args.model else "no prices to show")
     if args.json:
-        emit_json({"source": prices.source, "fetched_at": prices.fetched_at,
-                   "age_seconds": 0 if prices.source in ("live", "catalog")
-                   else max(round(age_seconds(prices)), 0),
-                   "url": prices.url, "count": len(rows), "models": rows})
+        document = {"source": prices.source, "fetched_at": prices.fetched_at,
+                    "age_seconds": 0 if prices.source in ("live", "catalog") else max(round(age_seconds(prices)), 0),
+                    "url": prices.url, "count": len(rows), "models": rows}
+        if prices.source == "snapshot":
+            document["source_words"] = describe_source(prices)
+        emit_json(document)
     elif rows:
         log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
         out(render_table(rows, bool(args.estimate), args.batch))
