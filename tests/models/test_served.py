@@ -172,3 +172,14 @@ def test_subprocess_image_without_model_uses_the_stand_in(api, workdir, script):
     done = script("gradient_image", "--base-url", api.url, "--prompt", "a fox", "--output", str(workdir / "f.png"))
     assert done.returncode == 0, done.stderr
     assert b"using stable-diffusion-3.5-large" in done.stderr and done.stdout.decode().strip().endswith("f.png")
+
+
+def test_a_context_length_bounds_a_budget_where_no_answer_limit_is_known(api, capsys):
+    """llama3.3's limit belongs to its server: with only a context length announced, a budget assumes
+    it (no answer outgrows its context) instead of refusing the call as unpriceable."""
+    api.json("GET", "/v1/models", listing("llama3.3-70b-instruct", context_length=8192))
+    served.fetch_list(Client(settings_from(parse_common("--base-url", api.url))))
+    assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--prompt", "q", "--model",
+                               "llama3.3-70b-instruct", "--max-cost", "0.000001"]) == 1
+    err = capsys.readouterr().err
+    assert "8,192 tokens, from the context length in the server's model list" in err and api.calls("POST") == []

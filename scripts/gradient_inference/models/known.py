@@ -136,7 +136,8 @@ def family_limit(model_id: str):
 def output_limit(model_id: str, row: dict | None, served: dict | None = None, to_send: bool = False) -> tuple:
     """(the model's largest answer in tokens, where the figure came from), or (None, None): the
     catalog's row first, then the server's own model list (`served`, an entry of models.served),
-    then the vendors' figures bundled here. Where the vendors' sources disagree, a budget gets the
+    then the vendors' figures bundled here, then (for a budget only) the context length the server
+    announces, which no answer can outgrow. Where the vendors' sources disagree, a budget gets the
     higher figure and a request (`to_send`) the lower."""
     if row and row.get("max_output_tokens"):
         return row["max_output_tokens"], "the catalog"
@@ -145,7 +146,11 @@ def output_limit(model_id: str, row: dict | None, served: dict | None = None, to
     limit = OUTPUT_LIMITS.get(model_id) or family_limit(model_id)
     if isinstance(limit, tuple):
         limit = limit[0] if to_send else limit[1]
-    return (limit, f"the vendor's published limit as of {KNOWN_AS_OF[:7]}") if limit else (None, None)
+    if limit:
+        return limit, f"the vendor's published limit as of {KNOWN_AS_OF[:7]}"
+    if served and served.get("context_length") and not to_send:  # no answer outgrows its context: an upper bound
+        return served["context_length"], "the context length in the server's model list"
+    return None, None
 
 
 def retired_on(model_id: str | None, name: str = "") -> str | None:
