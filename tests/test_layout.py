@@ -16,7 +16,8 @@ from conftest import COMMANDS, ROOT, SCRIPTS
 PACKAGE = SCRIPTS / "gradient_inference"
 # An area imports only areas after it in this order (chat and media share a rank: neither imports the other).
 AREAS = {"batch": 0, "chat": 1, "media": 1, "models": 2, "ledger": 3, "api": 4, "core": 5}
-LAZY = {"requests", "urllib3", "bs4", "sqlite3", "tempfile"}  # requests with its urllib3; tempfile brings shutil and random
+LAZY = {"requests", "urllib3", "bs4", "sqlite3", "tempfile", "ipaddress", "socket", "urllib"}  # requests with its urllib3;
+# tempfile brings shutil and random; ipaddress, socket and urllib.parse only where a URL is judged
 OPTIONAL = {"jsonschema"}
 MAX_MODULE_LINES, MAX_COMMAND_LINES = 350, 150
 MODULES = sorted(path for path in PACKAGE.rglob("*.py"))

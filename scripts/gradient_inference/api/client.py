@@ -9,7 +9,6 @@ urllib3) is imported only when the first client is made, so commands that never 
 from __future__ import annotations
 
 import json
-import re
 import time
 
 from gradient_inference import __version__
@@ -19,13 +18,14 @@ from gradient_inference.api.status import decode_json, http_error
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import log, warn
 from gradient_inference.core.text import one_line, whole_characters
+from gradient_inference.core.urls import checked_redirect, target
 
 USER_AGENT = f"gradient-inference/{__version__}"
 CONNECT_TIMEOUT = 10.0
 MAX_ERROR_BODY = 1 << 20
 MAX_JSON_BYTES = 64 << 20  # a JSON answer (or a page) larger than this once decoded is refused
 READ_SIZE = 1 << 16
-HOST = (r"(?i)[a-z][a-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)(?::(\d+))?")  # compiled on first use: re caches it
+MAX_REDIRECTS = 5  # of a transfer whose redirects are checked hop by hop
 # Transport failures by the names of their classes (requests has loaded these modules already;
 # importing ssl, socket and http.client here would cost every command's start-up)
 FAILURES = (("ssl.SSLError", None), ("socket.gaierror", "the host name could not be resolved"),
@@ -42,10 +42,15 @@ def class_names(exc: BaseException) -> set:
 
 
 def host_of(url: str) -> str:
-    """host[:port] of a URL, never its user:password@; 'the server' when there is none."""
-    match = re.match(HOST, url or "")
-    return (match.group(1) + (f":{match.group(2)}" if match.group(2) else "")) if match and match.group(1) \
-        else "the server"
+    """host[:port] of a URL as urllib3 reads it, never its user:password@; 'the server' when there is none."""
+    try:
+        found = target(url or "")
+    except ValueError:
+        return "the server"
+    if not found.host:
+        return "the server"
+    host = f"[{found.host}]" if ":" in found.host else found.host
+    return host + (f":{found.port}" if found.port else "")
 
 
 def failure_words(exc: BaseException) -> str:
@@ -202,10 +207,15 @@ class Client:
         return self.settings.base_url + "/" + path.lstrip("/")
 
     def send(self, method: str, url: str, *, json_body=None, authorized: bool = True,
-             headers: dict | None = None, what: str | None = None, retry: bool = True, **kwargs):
+             headers: dict | None = None, what: str | None = None, retry: bool = True,
+             checked: bool = False, **kwargs):
         """Send a request and return the streamed response; any failure is a GradientError.
         `what` names the thing fetched ("the pricing page") in the hint of a 404; `retry=False`
-        sends it once (the caller retries by api.retry's policy, or not at all)."""
+        sends it once (the caller retries by api.retry's policy, or not at all). `checked` (a
+        presigned transfer): a redirect is followed only by a GET, and only when it keeps the
+        scheme and the host class (loopback or not) of the URL first given."""
+        if checked:
+            return self._send_checked(method, url, headers=headers, retry=retry, **kwargs)
         import requests
 
         headers = dict(headers or {})
@@ -245,6 +255,21 @@ class Client:
                 error.hint = f"{what} is not at {one_line(url, 200)}"
             raise error
         return response
+
+    def _send_checked(self, method: str, url: str, **kwargs):
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.send(method, current, authorized=False, allow_redirects=False, **kwargs)
+            if not response.is_redirect:
+                return response
+            response.close()
+            try:
+                current = checked_redirect(url, current, response.headers.get("location") or "", method)
+            except ValueError as refused:
+                raise GradientError("invalid_response", f"the transfer to {host_of(url)} was redirected to "
+                                    f"{host_of(str(refused))}, which was not followed: a presigned transfer keeps "
+                                    "to its scheme and host class", hint="report it to the provider") from None
+        raise GradientError("invalid_response", f"the transfer was redirected more than {MAX_REDIRECTS} times")
 
     def _error_body(self, response) -> bytes:
         """Up to 1 MB of an error answer; a body cut short still leaves the status to report."""

@@ -19,7 +19,7 @@ from gradient_inference.chat import schema as structured
 from gradient_inference.batch.results import answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import warn
-from gradient_inference.core.settings import is_loopback_host, url_parts
+from gradient_inference.core.urls import is_forbidden_host, is_loopback_host, target
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reservations import pending_holds
 from gradient_inference.ledger.store import call_row, record, rows
@@ -39,36 +39,25 @@ def check_id(batch_id: str) -> str:
 
 
 def check_url(url, what: str) -> str:
-    """A presigned URL from the server: https (plain http only to this machine, since it carries
-    the prompts or their answers), never another scheme, and never a link-local, multicast or
-    unspecified address (a cloud's metadata service, say)."""
-    if not isinstance(url, str) or not re.match(r"(?i)https?://[^\s]+$", url):
+    """A presigned URL from the server, judged as urllib3 will read it: https (plain http only to
+    this machine, since it carries the prompts or their answers), never another scheme, never one
+    that parsers read differently, and never a link-local, multicast or unspecified address (a
+    cloud's metadata service, say) in any spelling."""
+    if not isinstance(url, str):
         raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
     try:
-        scheme, _, host, _, _ = url_parts(url)
-    except ValueError:
-        raise GradientError("invalid_response", f"the server's {what} is not a valid URL") from None
-    if not host or forbidden_host(host):
-        raise GradientError("invalid_response", f"the server's {what} points at {host or 'no host'}, an address "
-                            "nothing should be sent to (link-local, multicast or unspecified)")
+        scheme, _, host, _, _ = target(url)
+    except ValueError as exc:
+        raise GradientError("invalid_response", f"the server's {what} cannot be used: {exc}") from None
+    if scheme not in ("http", "https"):
+        raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
+    if not host or is_forbidden_host(host):
+        raise GradientError("invalid_response", f"the server's {what} points at {one_line(host or 'no host', 80)}, "
+                            "an address nothing should be sent to (link-local, multicast or unspecified)")
     if scheme == "http" and not is_loopback_host(host):
-        raise GradientError("invalid_response", f"the server's {what} is plain http to {host}: the batch's "
-                            "prompts and answers go only over https", hint="report it to the provider")
+        raise GradientError("invalid_response", f"the server's {what} is plain http to {one_line(host, 80)}: the "
+                            "batch's prompts and answers go only over https", hint="report it to the provider")
     return url
-
-
-def forbidden_host(host: str) -> bool:
-    """An address literal that is link-local (169.254/16, fe80::/10), multicast (224/4, ff00::/8)
-    or unspecified (0.0.0.0, ::). Names are not resolved here."""
-    octets = host.split(".")
-    if len(octets) == 4 and all(o.isdigit() for o in octets):
-        first, second = int(octets[0]), int(octets[1])
-        return (first, second) == (169, 254) or 224 <= first <= 239 or first == 0
-    if ":" in host:
-        head = host.split(":", 1)[0].lower()
-        link_local = len(head) == 4 and head[:3] in ("fe8", "fe9", "fea", "feb")
-        return host.strip(":0") == "" or head.startswith("ff") or link_local
-    return False
 
 
 def upload(client, path: str, file_name: str, size: int) -> str:
@@ -83,7 +72,7 @@ def upload(client, path: str, file_name: str, size: int) -> str:
         with open(path, "rb") as stream:
             try:
                 client.send("PUT", url, authorized=False, data=stream, headers={"Content-Length": str(size)},
-                            retry=False).close()
+                            retry=False, checked=True).close()
                 return document["file_id"]
             except GradientError as error:
                 wait = retry_wait(attempt, client.settings.max_retries, error.status, error.type, error.headers)
@@ -207,7 +196,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
         for key in ("output_file_url", "error_file_url"):
             if not links.get(key):
                 continue
-            response = client.send("GET", check_url(links[key], "result file URL"), authorized=False)
+            response = client.send("GET", check_url(links[key], "result file URL"), authorized=False, checked=True)
             for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
                 found = read_result(raw, lines, prices, schemas)
                 if found is None:  # a line no request can be matched to: counted, never the end of the download

@@ -23,7 +23,8 @@ from gradient_inference.chat.tools import answer_calls, assistant_turn, calls_ou
 from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.output import emit_json, json_text, log, out, warn
-from gradient_inference.core.settings import is_loopback_url, resolve_settings
+from gradient_inference.core.settings import resolve_settings
+from gradient_inference.core.urls import is_loopback_url
 from gradient_inference.ledger.store import Entry
 from gradient_inference.models import budget, served
 from gradient_inference.models.prices import cost_for, is_estimate, usage_line

@@ -1,5 +1,5 @@
 """Settings: what the user configured, checked (a key an HTTP header can carry, a base URL without
-credentials, what counts as loopback), and the settings a client is made from.
+credentials that every parser reads alike), and the settings a client is made from.
 
 Belongs here: resolving the base URL, key and provider from flags, environment and presets.
 Does not belong here: the flags (core.cli) or sending anything (api.client).
@@ -15,65 +15,20 @@ from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import warn
 from gradient_inference.core.paths import why
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, key_file_path, key_file_text
+from gradient_inference.core.urls import is_loopback_url, target
 
 KEY_CHARACTERS = r"[\x21-\x7e]+"  # visible ASCII: what an HTTP header carries as is
-URL = r"(?s)(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?[^#]*)?(#.*)?"  # RFC 3986, appendix B
-AUTHORITY = r"(?s)(\[[^\]]*\]?|[^:]*)(?::(.*))?"
-IPV6_GROUP_LIST = r"[0-9a-f]{1,4}(:[0-9a-f]{1,4})*"  # patterns are compiled on first use (re caches them)
-
 Settings = namedtuple("Settings", "base_url api_key provider_name provider timeout max_retries verbose "
                                   "max_tokens_field", defaults=("max_completion_tokens",))
-
-
-def url_parts(url: str) -> tuple:
-    """(scheme, user info or None, host or None, port or None, path) of a URL, split by RFC 3986's
-    own regular expression (appendix B) as urllib's urlsplit does, without loading urllib.parse
-    and ipaddress on every command's start. ValueError for a port that is not one."""
-    match = re.fullmatch(URL, url)
-    scheme, authority, path = (match.group(2) or "").lower(), match.group(4), match.group(5)
-    if authority is None:
-        return scheme, None, None, None, path
-    userinfo, _, hostport = authority.rpartition("@") if "@" in authority else (None, "", authority)
-    host, port = re.fullmatch(AUTHORITY, hostport).groups()
-    if port is not None and not (port.isdigit() and int(port) <= 65535) or port == "":
-        raise ValueError(f"port could not be cast to integer value as {port!r}")
-    if host.startswith("[") != host.endswith("]"):
-        raise ValueError("Invalid IPv6 URL")
-    return scheme, userinfo, host.strip("[]").lower() or None, int(port) if port else None, path
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 in any spelling, or exactly localhost or *.localhost. A name that merely
-    starts with 127. (127.0.0.1.example.com) is someone else's host."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    octets = host.split(".")
-    if len(octets) == 4 and all(o.isdigit() and len(o) <= 3 and (o == "0" or o[0] != "0") for o in octets):
-        return octets[0] == "127" and all(int(o) <= 255 for o in octets)
-    head, double, tail = host.partition("::")
-    groups = [g for g in (head.split(":") if head else []) + (tail.split(":") if tail else [])]
-    if not re.fullmatch(IPV6_GROUP_LIST, ":".join(groups) or "0") or len(groups) > (7 if double else 8) or \
-            (not double and len(groups) != 8):
-        return False
-    return [int(g, 16) for g in groups] == [0] * (len(groups) - 1) + [1] if groups else False
-
-
-def is_loopback_url(url: str) -> bool:
-    try:
-        host = url_parts(url)[2]
-    except ValueError:
-        return False
-    return bool(host) and is_loopback_host(host)
 
 
 def check_base_url(url: str) -> str:
     """Return the base URL without a trailing slash, or raise ValueError saying what is wrong
     (in words that never repeat a password)."""
     try:
-        scheme, userinfo, host, _, _ = url_parts(url.strip())
-    except ValueError:
-        raise ValueError("the base URL is not a valid URL; try https://inference.do-ai.run/v1") from None
+        scheme, userinfo, host, _, _ = target(url.strip())
+    except ValueError as exc:
+        raise ValueError(f"the base URL cannot be used: {exc}; try https://inference.do-ai.run/v1") from None
     if userinfo is not None:
         raise ValueError("the base URL holds credentials (user:password@), which would replace the API key "
                          "without a word; put the key in GRADIENT_API_KEY and leave them out of the URL")
@@ -140,7 +95,7 @@ def resolve_settings(*, provider: str | None = None, base_url: str | None = None
             raise GradientError("config", f"GRADIENT_BASE_URL: {exc}") from None
     user_url = bool(base_url)
     base_url = base_url or preset.base_url
-    scheme, _, host, _, path = url_parts(base_url)
+    scheme, _, host, _, path = target(base_url)
     if user_url and not path.rstrip("/").endswith("/v1"):
         warn(f"base URL {base_url} does not end in /v1; requests go to {base_url}/...")
     api_key = resolve_api_key(preset)

@@ -6,7 +6,6 @@ Belongs here: the read-only queries over the ledger. Does not belong here: writi
 """
 from __future__ import annotations
 
-import time
 
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.jsondata import loads

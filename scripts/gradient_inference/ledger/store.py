@@ -17,7 +17,7 @@ from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.paths import file_kind, new_temporary, remove_quietly, why
 from gradient_inference.core.providers import mask
-from gradient_inference.core.settings import url_parts
+from gradient_inference.core.urls import target
 from gradient_inference.core.text import whole_characters
 
 BUSY_TIMEOUT = 10.0
@@ -188,7 +188,7 @@ def call_row(script: str, model: str | None, api: str, settings=None, usage: dic
     """One call's row: the one constructor for single calls, local batch items and remote batch
     results. `usage` is api.usage's normalized usage; messages may be given as a list."""
     row = {"script": script, "model": model, "api": api, "provider": getattr(settings, "provider_name", None),
-           "host": url_parts(settings.base_url)[2] if settings and settings.base_url else None}
+           "host": target(settings.base_url).host if settings and settings.base_url else None}
     return dict(row, **row_fields(usage, **fields))
 
 

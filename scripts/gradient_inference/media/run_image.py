@@ -13,7 +13,7 @@ import re
 import sys
 import time
 
-from gradient_inference.api.client import MAX_JSON_BYTES, Client, read_body, request_id_of
+from gradient_inference.api.client import Client, read_body, request_id_of
 from gradient_inference.api.status import decode_json
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core import defaults

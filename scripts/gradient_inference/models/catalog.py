@@ -19,7 +19,8 @@ from gradient_inference.core.clock import iso_utc, parse_time
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
-from gradient_inference.core.settings import Settings, check_base_url, check_key, is_loopback_url
+from gradient_inference.core.settings import Settings, check_base_url, check_key
+from gradient_inference.core.urls import is_loopback_url, target
 from gradient_inference.core.text import one_line
 from gradient_inference.models.known import catalog_capabilities, catalog_type
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, check_row_count, is_fresh, make_row,
@@ -183,7 +184,7 @@ def catalog_client(timeout: float, max_retries: int, verbose: bool):
         base = check_base_url(os.environ.get("DIGITALOCEAN_API_URL", "").strip() or DEFAULT_API)
     except ValueError as exc:
         raise GradientError("config", f"DIGITALOCEAN_API_URL: {exc}") from None
-    if base.lower().startswith("http:") and not is_loopback_url(base):
+    if target(base).scheme == "http" and not is_loopback_url(base):
         raise GradientError("config", "DIGITALOCEAN_API_URL is plain http to another host: the DigitalOcean API "
                             "token (which can do far more than inference) goes only over https, or to this machine",
                             hint="use an https:// URL, or unset DIGITALOCEAN_API_URL")

@@ -10,7 +10,7 @@ import time
 
 from gradient_inference.api.client import Client, request_id_of
 from gradient_inference.core.cli import words
-from gradient_inference.core.errors import EXIT_OK, GradientError
+from gradient_inference.core.errors import EXIT_OK
 from gradient_inference.core.output import emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
