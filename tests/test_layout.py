@@ -250,3 +250,12 @@ def test_a_copied_skill_folder_runs_without_installing_the_project(tmp_path, api
                            "--no-stdin", "--no-stream", "--no-log", "--prompt", "hi"], env=env,
                           capture_output=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout == b"from the copy\n", done.stderr
+
+
+def test_the_package_holds_only_code_and_the_price_snapshot():
+    """Every skill install copies the package: no scratch files (deep.json, in.jsonl...) may ride along."""
+    tracked = subprocess.run(["git", "ls-files", "scripts/gradient_inference"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split() if (ROOT / ".git").exists() else []
+    found = tracked or [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    others = [p for p in found if not p.endswith(".py") and not p.endswith("models/pricing_snapshot.json")]
+    assert found and others == []

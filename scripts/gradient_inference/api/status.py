@@ -111,13 +111,19 @@ def http_error(status: int, reason: str, headers, body: bytes, retries: int,
                          request_id=request_id, hint=hint)
 
 
+def bounded_int(text: str):
+    return int(text) if len(text) <= 18 else float(text)
+
+
 def decode_json(body: bytes, status: int = 200, content_type: str = ""):
     if looks_like_html(body, content_type):
         title = html_title(body.decode("utf-8", "replace")) or "no title"
         raise GradientError("invalid_response", f"server returned an HTML page ({status}): {title}",
                             hint="the base URL may point at a web page, not the API")
     try:
-        return json.loads(body, parse_constant=lambda name: None)  # NaN and Infinity are no JSON: null
+        # NaN and Infinity are no JSON: null; an integer of more than 18 digits is read as a float (inf
+        # past the float range), so that no answer builds huge integers for the code after it to trip on
+        return json.loads(body, parse_constant=lambda name: None, parse_int=bounded_int)
     except RecursionError:
         raise GradientError("invalid_response", f"server returned JSON nested too deeply to read ({status})") from None
     except UnicodeDecodeError:

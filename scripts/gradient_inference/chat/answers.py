@@ -37,10 +37,34 @@ def call_order(index) -> tuple:
     return (0, index, "") if isinstance(index, int) and not isinstance(index, bool) else (1, 0, str(index))
 
 
+def call_key(index):
+    """A server's call index as a key: a number or a string as it is, anything else (a list, an
+    object, null) by its JSON text, so that the pieces of one call still meet and nothing breaks."""
+    if isinstance(index, str) or (isinstance(index, int) and not isinstance(index, bool)):
+        return index
+    return json.dumps(index, sort_keys=True, default=str)
+
+
+class Word:
+    """A field a server names (model, id, finish_reason): a string, or it keeps what it had (a
+    list or an object in its place is passed over, never used)."""
+
+    def __set_name__(self, owner, name):
+        self.name = "_" + name
+
+    def __get__(self, answer, owner=None):
+        return getattr(answer, self.name, None)
+
+    def __set__(self, answer, value):
+        if value is None or (isinstance(value, str) and value):
+            setattr(answer, self.name, value)
+
+
 class Answer:
     """What the model said, filled from a whole answer or chunk by chunk from a stream."""
     content = Text()
     reasoning = Text()
+    model, id, finish_reason = Word(), Word(), Word()
 
     def __init__(self, model: str, api: str):
         self.model, self.api = model, api
@@ -53,7 +77,7 @@ class Answer:
 
     def call(self, index, call_id=None, name=None, arguments=None) -> None:
         """A tool call, whole or a delta of it: streamed calls arrive in pieces by `index`."""
-        found = self._calls.setdefault(index, {"id": None, "name": None, "pieces": []})
+        found = self._calls.setdefault(call_key(index), {"id": None, "name": None, "pieces": []})
         found["id"] = found["id"] or (call_id if isinstance(call_id, str) else None)
         found["name"] = found["name"] or (name if isinstance(name, str) else None)
         if isinstance(arguments, str):
@@ -61,8 +85,14 @@ class Answer:
 
     @property
     def tool_calls(self) -> list:
+        """The calls with an id and a name; one without either cannot be answered, and is passed
+        over alike in every API, whole or streamed, printed or stored (see dropped_calls)."""
         return [{"id": c["id"], "name": c["name"], "arguments": "".join(c["pieces"])}
-                for _, c in sorted(self._calls.items(), key=lambda item: call_order(item[0]))]
+                for _, c in sorted(self._calls.items(), key=lambda item: call_order(item[0])) if c["id"] and c["name"]]
+
+    @property
+    def dropped_calls(self) -> int:
+        return sum(1 for c in self._calls.values() if not (c["id"] and c["name"]))
 
     def add(self, text: str = "", thought: str = "") -> None:
         if text:
@@ -81,6 +111,8 @@ def text_of(content) -> str:
 
 
 def parse_chat(document, answer: Answer) -> Answer:
+    if isinstance(document, dict):  # first: a billed answer keeps its usage whatever else is wrong with it
+        answer.usage, answer.raw_usage = normalize_usage(document.get("usage")), document.get("usage")
     choices = document.get("choices") if isinstance(document, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise GradientError("invalid_response", "the answer has no choices")
@@ -92,7 +124,6 @@ def parse_chat(document, answer: Answer) -> Answer:
         function = call.get("function") if isinstance(call, dict) and isinstance(call.get("function"), dict) else {}
         answer.call(index, call.get("id") if isinstance(call, dict) else None, function.get("name"),
                     function.get("arguments"))
-    answer.usage, answer.raw_usage = normalize_usage(document.get("usage")), document.get("usage")
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
     answer.complete = True
@@ -215,6 +246,8 @@ def apply_responses_event(answer: Answer, event_name: str, payload: dict) -> tup
 
 
 def check_answer(answer: Answer) -> None:
+    if answer.dropped_calls:
+        warn(f"{answer.dropped_calls} tool call(s) without an id or a name were passed over: they cannot be answered")
     if answer.content or answer.tool_calls:
         return
     if answer.finish_reason == "length":

@@ -46,7 +46,7 @@ def check_tool_turn(message: dict, where: str) -> None:
         raise UsageError(f"{where}: tool_calls must be a non-empty list")
     for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
-        if not (isinstance(call.get("id"), str) and isinstance(function, dict) and isinstance(function.get("name"), str)
+        if not (isinstance(function, dict) and isinstance(call.get("id"), str) and isinstance(function.get("name"), str)
                 and isinstance(function.get("arguments"), str)):
             raise UsageError(f"{where}: each tool call needs an id and a function with a name and "
                              "arguments as a JSON string")

@@ -128,6 +128,11 @@ def messages_body(model: str, system, history: list, prompt, images: list, *, ma
 
 # ---------------------------------------------------------------- the answer
 
+def finish_word(stop_reason) -> str | None:
+    """Anthropic's stop_reason in the other APIs' words; anything but a string is no reason."""
+    return FINISH.get(stop_reason, stop_reason) if isinstance(stop_reason, str) else None
+
+
 def read_blocks(blocks, answer: Answer) -> None:
     """Text, thinking and tool_use blocks into the answer (tool input back to a JSON string)."""
     for index, block in enumerate(blocks if isinstance(blocks, list) else []):
@@ -143,11 +148,12 @@ def read_blocks(blocks, answer: Answer) -> None:
 
 def parse_messages(document, answer: Answer) -> Answer:
     """A whole Messages answer: {"type": "message", "content": [blocks], "stop_reason", "usage"}."""
+    if isinstance(document, dict):  # first: a billed answer keeps its usage whatever else is wrong with it
+        answer.usage, answer.raw_usage = normalize_usage(messages_usage(document.get("usage"))), document.get("usage")
     if not isinstance(document, dict) or not isinstance(document.get("content"), list):
         raise GradientError("invalid_response", "the answer has no content blocks")
     read_blocks(document["content"], answer)
-    answer.finish_reason = FINISH.get(document.get("stop_reason"), document.get("stop_reason"))
-    answer.usage, answer.raw_usage = normalize_usage(messages_usage(document.get("usage"))), document.get("usage")
+    answer.finish_reason = finish_word(document.get("stop_reason"))
     answer.id = document.get("id")
     answer.model = document.get("model") or answer.model
     answer.complete = True
@@ -184,8 +190,7 @@ def apply_messages_event(answer: Answer, event_name: str, payload: dict) -> tupl
             answer.call(payload.get("index"), arguments=delta["partial_json"])
     elif kind == "message_delta":
         delta = payload.get("delta") if isinstance(payload.get("delta"), dict) else {}
-        stop = delta.get("stop_reason")
-        answer.finish_reason = FINISH.get(stop, stop) or answer.finish_reason
+        answer.finish_reason = finish_word(delta.get("stop_reason")) or answer.finish_reason
         if isinstance(payload.get("usage"), dict):
             answer.usage_parts.update(payload["usage"])
     elif kind == "message_stop":

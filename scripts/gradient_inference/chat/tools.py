@@ -27,7 +27,8 @@ def as_api(function: dict, api: str) -> dict:
 def functions_of(tools: list) -> list:
     """Function definitions from tools in either API's form (as a conversation stores them)."""
     return [{k: v for k, v in t.get("function", t).items() if k != "type"} for t in tools
-            if isinstance(t, dict) and isinstance(t.get("function", t), dict)]
+            if isinstance(t, dict) and isinstance(t.get("function", t), dict)
+            and isinstance(t.get("function", t).get("name"), str)]
 
 
 def load_tools(paths: list, api: str) -> list:

@@ -12,7 +12,7 @@ import _signal
 import sys
 
 from gradient_inference.core.errors import EXIT_FAILURE, EXIT_INTERRUPTED, GradientError, Terminated, UsageError
-from gradient_inference.core.output import flush_stdout, log, report_error, silence_stdout
+from gradient_inference.core.output import flush_stdout, log, printable, report_error, silence_stdout
 
 DEPENDENCIES = ("requests", "urllib3", "bs4", "charset_normalizer", "idna", "certifi", "soupsieve")
 
@@ -107,7 +107,7 @@ def run(work, as_json: bool = False, parser=None) -> int:
     except UsageError as error:
         if parser is None:
             raise
-        parser.error(str(error))
+        parser.error(printable(str(error), sys.stderr))  # a server's tool call id may be in it: masked, escaped
     except GradientError as error:
         report_error(error, as_json)
         return EXIT_FAILURE

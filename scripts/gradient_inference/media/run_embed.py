@@ -6,6 +6,7 @@ Belongs here: turning the embed command's flags into vectors. Does not belong he
 """
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 
@@ -42,6 +43,14 @@ def embeddings_body(model: str, texts: list, dimensions: int | None) -> dict:
     return body
 
 
+def finite_numbers(vector: list) -> bool:
+    """Every element a finite number (math.fsum, in C: a string or a list in it raises TypeError)."""
+    try:
+        return math.isfinite(math.fsum(vector)) and all(math.isfinite(x) for x in (min(vector), max(vector)))
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def embeddings_of(document, expected: int) -> list:
     """The vectors of one answer in input order (by their `index`), checked."""
     data = document.get("data") if isinstance(document, dict) else None
@@ -54,8 +63,8 @@ def embeddings_of(document, expected: int) -> list:
         vector = item.get("embedding") if isinstance(item, dict) else None
         if not isinstance(index, int) or not 0 <= index < expected or ordered[index] is not None:
             raise GradientError("invalid_response", "the embeddings have missing or repeated indexes")
-        if not isinstance(vector, list) or not vector:
-            raise GradientError("invalid_response", f"embedding {index} is not a list of numbers")
+        if not isinstance(vector, list) or not vector or not finite_numbers(vector):
+            raise GradientError("invalid_response", f"embedding {index} is not a list of finite numbers")
         ordered[index] = vector
     return ordered
 
@@ -120,9 +129,11 @@ def embed(args) -> int:
             served.unknown_model_hint(client, "embedding", args.model):
         for start, batch in batches(sent, args.batch_size):
             document, _ = client.post_json("embeddings", embeddings_body(args.model, batch, args.dimensions))
+            if isinstance(document, dict):  # billed: its usage counts whatever else is wrong with the answer
+                add_usage(usage, document.get("usage"))
+                model = document["model"] if isinstance(document.get("model"), str) and document["model"] else model
+                entry.update(usage=usage, model=model)
             vectors += embeddings_of(document, len(batch))
-            model = document["model"] if isinstance(document.get("model"), str) and document["model"] else model
-            add_usage(usage, document.get("usage"))
             if args.verbose:
                 log(f"embedded {start + len(batch)} of {len(sent)}")
         cost, source = cost_for(model, usage)
