@@ -16,7 +16,7 @@ from gradient_inference.core.errors import EXIT_OK
 from gradient_inference.core.output import emit_json, isatty, log, out, warn
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reports import COUNTS, conversations, report, until_bound
-from gradient_inference.ledger.reservations import pending
+from gradient_inference.ledger.reservations import pending, possibly_billed
 from gradient_inference.ledger.store import ledger_path
 
 
@@ -98,7 +98,8 @@ def usage(args) -> int:
                           for c in document["conversations"]) or "no conversations yet")
         return EXIT_OK
     since = time.strftime("%Y-%m-%d", time.gmtime()) if args.today else args.since
-    document = dict(report(since, until_bound(args.until), args.by), pending=pending())
+    document = dict(report(since, until_bound(args.until), args.by), pending=pending(),
+                    possibly_billed=possibly_billed())
     if args.json:
         emit_json(document)
     elif args.csv:
@@ -111,6 +112,11 @@ def usage(args) -> int:
                 f"worst case {worst}, not in the totals above")
     if document["pending"] and not args.json:
         log("fetch a pending batch's results (and its spend) with: gradient_batch.py results BATCH_ID")
+    if document["possibly_billed"]:
+        worst = sum(hold["worst_case_usd"] for hold in document["possibly_billed"])
+        log(f"{len(document['possibly_billed'])} call(s) may have been billed (their process ended after sending, "
+            f"before its row was written): up to ${worst:.6f}, not in the totals above, counted against today's "
+            "daily budget until the day ends (UTC)")
     unpriced = document["total"]["unpriced_calls"]
     if unpriced:
         log(f"{unpriced} call{'s' if unpriced != 1 else ''} have no price, so the costs shown are lower bounds; "

@@ -41,6 +41,11 @@ MIGRATIONS = (
        ALTER TABLE reservations ADD COLUMN priced INTEGER NOT NULL DEFAULT 1""",
     # an answer's tool calls and the tools offered, so that -c --tool-result can answer them
     """ALTER TABLE calls ADD COLUMN tool_turn TEXT""",
+    # a hold's owner (its process's lock file, see ledger.reservations), whether its call was sent,
+    # and whether it outlived its process after sending (kept, counted, until the day ends)
+    """ALTER TABLE reservations ADD COLUMN owner TEXT;
+       ALTER TABLE reservations ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE reservations ADD COLUMN possibly_billed INTEGER NOT NULL DEFAULT 0""",
 )
 NOT_BILLED = "not billed: it failed before an answer"
 COLUMNS = ("ts", "script", "provider", "host", "model", "api", "outcome", "input_tokens", "output_tokens",
@@ -173,6 +178,25 @@ def record(row, path: str | None = None, release=None) -> bool:
         return False
 
 
+def mark_sent(reservation: int, path: str | None = None) -> None:
+    """A budget hold whose call is about to be sent: if its process dies from here on, the call may
+    have been billed, and the hold is kept until the day ends (ledger.reservations). A ledger that
+    cannot be written now leaves the hold as it is, which the budget counts all the same."""
+    import sqlite3
+
+    path = ledger_path() if path is None else path
+    if path is None:
+        return
+    try:
+        database = connect(path)
+        try:
+            database.execute("UPDATE reservations SET sent = 1 WHERE id = ?", (reservation,))
+        finally:
+            database.close()
+    except (sqlite3.Error, OSError, ValueError):
+        pass
+
+
 def row_values(row: dict, stamp: str) -> list:
     """A row's values as stored: every text masked as printed output is (keys of all providers, key
     files, the DigitalOcean token, an MCP authorization), lone surrogates replaced."""
@@ -223,6 +247,8 @@ class Entry:
         self.answered = self.answered or bool(usage) or "cost_usd" in fields
 
     def __enter__(self):
+        if self.reservation is not None:  # from here the call may be sent: its hold outlives a killed process
+            mark_sent(self.reservation)
         return self
 
     def __exit__(self, kind, error, trace):
