@@ -208,7 +208,7 @@ class Client:
 
     def send(self, method: str, url: str, *, json_body=None, authorized: bool = True,
              headers: dict | None = None, what: str | None = None, retry: bool = True,
-             checked: bool = False, **kwargs):
+             checked: bool = False, read_timeout: float | None = None, **kwargs):
         """Send a request and return the streamed response; any failure is a GradientError.
         `what` names the thing fetched ("the pricing page") in the hint of a 404; `retry=False`
         sends it once (the caller retries by api.retry's policy, or not at all). `checked` (a
@@ -236,8 +236,9 @@ class Client:
         started = time.monotonic()
         try:
             session = self.session if retry else self.single()
+            read = self.settings.timeout if read_timeout is None else min(read_timeout, self.settings.timeout)
             response = session.request(method, url, headers=headers, stream=True,
-                                       timeout=(self.connect_timeout, self.settings.timeout), **kwargs)
+                                       timeout=(min(self.connect_timeout, read), read), **kwargs)
         except requests.exceptions.RequestException as exc:
             raise self._transport_error(exc, url) from None
         except (ValueError, UnicodeError):  # a URL from a server that no request can be made of
@@ -311,18 +312,21 @@ class Client:
         return GradientError("connection", f"cannot reach {host}{tries}: {words}",
                              hint="check the network or the base URL")
 
-    def read_json(self, response):
-        """The whole body as JSON, within the timeout and MAX_JSON_BYTES; else invalid_response."""
-        body = read_body(response, time.monotonic() + self.settings.timeout, MAX_JSON_BYTES)
+    def read_json(self, response, read_timeout: float | None = None):
+        """The whole body as JSON, within the timeout (or `read_timeout`, if shorter) and
+        MAX_JSON_BYTES; else invalid_response."""
+        limit = self.settings.timeout if read_timeout is None else min(read_timeout, self.settings.timeout)
+        body = read_body(response, time.monotonic() + limit, MAX_JSON_BYTES)
         return decode_json(body, response.status_code, response.headers.get("content-type", ""))
 
-    def get_json(self, path: str) -> tuple:
-        """GET and read JSON; a body cut off on the way is retried like a connection error."""
+    def get_json(self, path: str, read_timeout: float | None = None) -> tuple:
+        """GET and read JSON; a body cut off on the way is retried like a connection error. With
+        `read_timeout`, each wait (and the whole body) takes at most that long, and nothing is retried."""
         attempt = 0
         while True:
-            response = self.send("GET", self.url(path))
+            response = self.send("GET", self.url(path), read_timeout=read_timeout, retry=read_timeout is None)
             try:
-                return self.read_json(response), response
+                return self.read_json(response, read_timeout), response
             except GradientError as error:
                 wait = retry_wait(attempt, self.settings.max_retries, None, error.type) \
                     if error.type == "connection" else None

@@ -15,9 +15,12 @@ from gradient_inference.chat import schema as structured
 from gradient_inference.chat.bodies import chat_body
 from gradient_inference.chat.inputs import validate_messages
 from gradient_inference.core.errors import UsageError
+from gradient_inference.core.inputs import stdin_state
+from gradient_inference.core.output import log
 from gradient_inference.core.paths import open_regular, why
 
 MAX_LINE_BYTES = 16 << 20
+STDIN_NOTICE = 2.0  # seconds of an idle stdin pipe before the run says what it waits for
 ITEM_FIELDS = ("custom_id", "prompt", "messages", "system", "model", "max_tokens", "temperature", "schema")
 MAX_CUSTOM_ID = 512
 # What the flags give items that do not say: --model, --system, --max-tokens, --temperature, --schema.
@@ -125,11 +128,47 @@ def open_input(path: str | None, stdin):
     if path in (None, "-"):
         if stdin is None or stdin.isatty():
             raise UsageError("give an input file, or pipe JSONL on stdin")
+        if stdin_state(stdin, STDIN_NOTICE) == "silent":  # never a silent wait on a pipe nobody writes to
+            log(f"waiting for JSONL items on stdin (nothing came in {STDIN_NOTICE:g} s; close it or end it with "
+                "Ctrl-D, or give an input file)")
         return getattr(stdin, "buffer", stdin)
     try:
         return os.fdopen(open_regular(path), "rb")
     except OSError as exc:
         raise UsageError(f"cannot read the input {path}: {why(exc)}") from None
+
+
+def count_unread(stream, limit: int = 64 << 20, seconds: float = 1.0) -> tuple:
+    """(non-blank lines still unread on a stdin pipe, whether it was read to its end), without ever
+    waiting on a producer: what the pipe holds now, within `limit` bytes and `seconds`."""
+    import time
+
+    try:
+        fd = stream.fileno()
+        os.set_blocking(fd, False)
+    except (OSError, ValueError, AttributeError):
+        return 0, False
+    count, tail, read, deadline = 0, b"", 0, time.monotonic() + seconds
+    try:
+        while read < limit and time.monotonic() < deadline:
+            try:
+                chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
+            except BlockingIOError:
+                return count, False
+            if chunk is None:
+                return count, False
+            if not chunk:
+                return count + bool(tail.strip()), True
+            read += len(chunk)
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            count += sum(1 for line in lines if line.strip())
+        return count, False
+    finally:
+        try:
+            os.set_blocking(fd, True)
+        except OSError:
+            pass
 
 
 def count_items(path: str | None) -> int | None:

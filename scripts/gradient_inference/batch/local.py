@@ -31,6 +31,8 @@ from gradient_inference.models.prices import cost_usd, describe_source, match_pr
 
 MAX_PAUSE = 900.0  # a server asking for a longer pause (a daily quota) ends the run: resume later
 FATAL_STATUSES = (401, 403)  # no item can succeed: the key is wrong or lacks the right
+BREAKER_TYPES = ("rate_limit", "server", "timeout", "connection")  # failures that say the server, not the item
+BREAKER_MIN = 8  # items in a row that failed alike (at least; twice --concurrency) stop the run
 PROGRESS_EVERY = 0.2
 # How a run goes: concurrency (at most), ordered output, retries per item, --no-log, a live
 # progress line, the budget (models.budget.Budget) and the items' defaults (batch.items.ItemDefaults).
@@ -57,6 +59,8 @@ class LocalRun:
         self.announced_until = 0.0  # the end of the last pause said on stderr
         self.tally = new_tally()
         self.budget, self.stop_reason, self.fatal = Reservations(options.budget), None, None
+        self.streak = (None, 0)  # the failure the last items met in a row, and how many
+        self.taken = 0  # items read from the input, for what a stop leaves
         self.signals = HeldSignals()
         self.started, self.shown, self.live = time.monotonic(), 0.0, options.progress
 
@@ -157,8 +161,27 @@ class LocalRun:
                 entry.update(answer=content)
             return result_line(item, "ok", content, data, answer.usage, cost, finish_reason=answer.finish_reason)
         except GradientError as error:
+            self.count_streak(error)
             return result_line(item, "error", usage=answer.usage if answer else None, cost=cost, error=error,
                                finish_reason=answer.finish_reason if answer else None)
+        finally:
+            if answer is not None:
+                self.count_streak(None)
+
+    def count_streak(self, error: GradientError | None) -> None:
+        """A circuit breaker: when item after item meets the same server failure (only 429s, or the
+        same 5xx) through all its retries, the run stops and leaves the rest for --resume."""
+        kind = (error.type, error.status) if error is not None and error.type in BREAKER_TYPES else None
+        with self.lock:
+            last, count = self.streak
+            self.streak = (kind, count + 1 if kind is not None and kind == last else 1 if kind else 0)
+            limit = max(BREAKER_MIN, 2 * self.options.concurrency)
+            if kind is not None and self.streak[1] >= limit and not self.stop_reason:
+                what = f"HTTP {error.status}" if error.status else error.type.replace("_", " ")
+                self.stop_reason = f"{self.streak[1]} items in a row failed with {what} after their retries"
+                log(f"stopping: {self.stop_reason}; the items not run are left for --resume")
+                self.stopping.set()
+                self.limiter.stop()
 
     def worker(self) -> None:
         while True:
@@ -242,6 +265,7 @@ class LocalRun:
         sequence = 0
         try:
             while (item := self.next_item(items)) is not None:
+                self.taken += 1
                 if item["custom_id"] in self.finished:
                     self.tally["skipped"] += 1
                     continue
@@ -264,7 +288,7 @@ class LocalRun:
                     self.reorder.add(sequence, result_line(item, "error", error=refusal))
                     sequence += 1
                     continue
-                self.stop_reason = self.budget.stop_reason(self.tally["cost_usd"], estimate)
+                self.stop_reason = self.stop_reason or self.budget.stop_reason(self.tally["cost_usd"], estimate)
                 if not self.stop_reason:
                     hold, self.stop_reason = self.budget.reserve(estimate, f"a call to {request[0]}")
                 if self.stop_reason:

@@ -18,7 +18,7 @@ from gradient_inference.batch.files import ENDPOINT, batch_cost, parse_result, r
 from gradient_inference.chat import schema as structured
 from gradient_inference.batch.results import answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, UsageError
-from gradient_inference.core.output import warn
+from gradient_inference.core.output import log, warn
 from gradient_inference.core.urls import is_forbidden_host, is_loopback_host, target
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reservations import pending_holds
@@ -115,19 +115,31 @@ def describe(job: dict) -> str:
 
 def wait(client, batch_id: str, interval: float, progress, max_wait: float) -> dict:
     """Poll until the job reaches a terminal state, showing its progress; a timeout error once
-    `max_wait` seconds have passed (the job goes on on the server)."""
+    `max_wait` seconds have passed, polls included: each poll waits at most the time left, and one
+    that fails for the server's sake is tried again at the next interval while time is left (the
+    job goes on on the server either way)."""
     started = time.monotonic()
+    status = "submitted"
     try:
         while True:
-            job = job_of(client.get_json(f"batches/{batch_id}")[0])
-            done, failed, total = counts(job)
+            left = max_wait - (time.monotonic() - started)
+            try:
+                job = job_of(client.get_json(f"batches/{batch_id}", read_timeout=max(left, 0.1))[0])
+            except GradientError as error:
+                if error.type not in ("timeout", "connection", "server", "rate_limit", "invalid_response"):
+                    raise
+                job = None
+                if left > interval:
+                    log(f"a status poll failed ({error.message}); trying again")
+            if job is not None:
+                done, failed, total = counts(job)
+                status = one_line(str(job.get("status")), 30)
+                progress.update(f"{status} {done + failed}/{total}", time.monotonic() - started)
+                if job.get("status") in TERMINAL:
+                    return job
             elapsed = time.monotonic() - started
-            progress.update(f"{job.get('status')} {done + failed}/{total}", elapsed)
-            if job.get("status") in TERMINAL:
-                return job
             if elapsed + interval > max_wait:
-                raise GradientError("timeout", f"batch {batch_id} is still {one_line(str(job.get('status')), 30)} "
-                                    f"after {elapsed:.0f} s (--max-wait)",
+                raise GradientError("timeout", f"batch {batch_id} is still {status} after {elapsed:.0f} s (--max-wait)",
                                     hint=f"it goes on on the server; its results later: gradient_batch.py results "
                                          f"{batch_id}")
             time.sleep(interval)

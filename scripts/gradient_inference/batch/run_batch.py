@@ -17,7 +17,7 @@ import uuid
 
 from gradient_inference.api.client import Client
 from gradient_inference.batch.files import build_input
-from gradient_inference.batch.items import ItemDefaults, count_items, open_input, read_items, schema_of
+from gradient_inference.batch.items import ItemDefaults, count_items, count_unread, open_input, read_items, schema_of
 from gradient_inference.batch.local import LocalRun, RunOptions
 from gradient_inference.batch.remote import check_id, create, describe, job_of, upload, wait
 from gradient_inference.batch.remote import results as remote_results
@@ -46,7 +46,8 @@ def summary_line(batch_id: str, tally: dict, seconds: float, stop_reason) -> str
         else "lines or ids"  # a remote batch may know only the custom_ids
     parts = [f"{tally['ok']} ok", f"{tally['failed']} failed" + (f" ({label} {where})" if failed else "")]
     if tally.get("left"):
-        parts.append(f"{tally['left']} left" + (f" ({stop_reason})" if stop_reason else ""))
+        parts.append(("at least " if tally.get("left_is_lower_bound") else "") + f"{tally['left']} left"
+                     + (f" ({stop_reason})" if stop_reason else ""))
     if tally.get("cut"):
         parts.append(f"{tally['cut']} of the ok cut at their token limit (finish_reason length)")
     if tally.get("skipped"):
@@ -149,7 +150,9 @@ def run_local(args) -> int:
         tally = run.run(read_items(stream, args.lines, args.template))
     except BaseException:
         if run.tally["ok"] + run.tally["failed"]:
-            run.tally["left"] = items_left(args.input, run.tally)
+            run.tally["left"], exact = items_left(args.input, run.tally, stream, run.taken)
+            if not exact:
+                run.tally["left_is_lower_bound"] = True
             finish(args, batch_id, run.tally, started, run.stop_reason, run.limiter, whole_job(sink, run.tally))
         raise
     finally:
@@ -159,12 +162,15 @@ def run_local(args) -> int:
     return finish(args, batch_id, tally, started, run.stop_reason, run.limiter, whole_job(sink, tally))
 
 
-def items_left(path: str | None, tally: dict) -> int:
-    """At a stop, every item not done: from the input file's count when it is a file (the items
-    not yet read included), else those the run had taken up."""
-    total = count_items(path) if path not in (None, "-") else None
+def items_left(path: str | None, tally: dict, stream, taken: int) -> tuple:
+    """At a stop, (every item not done, whether that count is exact): from the input file's count
+    when it is a file (the items not yet read included); from stdin, those the run had taken up and
+    the items it had read but not finished and the lines the pipe still holds (a lower bound when the producer had not closed it)."""
     done = tally["ok"] + tally["failed"] + tally["skipped"]
-    return max(total - done, tally["left"]) if total is not None else tally["left"]
+    if path not in (None, "-"):
+        return max(count_items(path) - done, tally["left"]), True
+    unread, complete = count_unread(stream)
+    return max(taken - done, tally["left"]) + unread, complete
 
 
 def whole_job(sink, tally: dict) -> dict | None:
