@@ -241,6 +241,41 @@ def streaming_figure(chunks: int) -> dict:
                   note=f"median {statistics.median(delays):.2f} ms, max {delays[-1]:.2f} ms")
 
 
+def terminal_stream_figure(deltas: int) -> dict:
+    """CPU of gradient_chat.py printing a stream of `deltas` small deltas to a terminal (a
+    pseudo-terminal): every delta masked and escaped, as a person watching the answer gets it."""
+    import pty
+
+    events = [{"id": "s", "choices": [{"index": 0, "delta": {"content": f"w{i % 10} "}, "finish_reason": None}]}
+              for i in range(deltas)]
+    body = b"".join(sse(*events))
+    api = FakeAPI().start()
+    api.add("POST", "/v1/chat/completions", Reply(body=body, headers={"Content-Type": "text/event-stream"}))
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen([*INTERPRETER, str(SCRIPTS / "gradient_chat.py"), "--stream", "--no-stdin",
+                                    "--prompt", "Hi", "--model", "m", "--base-url", api.url], stdout=follower,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=clean_env())
+        os.close(follower)
+        received = 0
+        while True:
+            try:
+                piece = os.read(leader, 1 << 16)
+            except OSError:
+                break
+            if not piece:
+                break
+            received += len(piece)
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        os.close(leader)
+        api.stop()
+    if os.waitstatus_to_exitcode(status) != 0 or received < deltas * 3:
+        raise RuntimeError("the terminal stream did not come through")
+    return figure(f"chat stream to a terminal: {deltas:,} deltas", (usage.ru_utime + usage.ru_stime) * 1000, None,
+                  2000.0, "ms", note="CPU time of the command, start-up included; every delta masked and escaped")
+
+
 def pricing_page(size: int) -> str:
     """A pricing page of about `size` bytes: the real layout inside a large docs shell."""
     page = (ROOT / "tests" / "fixtures" / "pricing_2026_tabs.html").read_text()
@@ -459,6 +494,7 @@ def main(argv=None) -> int:
         results = startup_figures(runs, folder, count=not args.quick)
         results += api_figures(runs, count=not args.quick)
         results.append(streaming_figure(10 if args.quick else 50))
+        results.append(terminal_stream_figure(10_000 if args.quick else 100_000))
         results.append(parse_figure(200_000 if args.quick else 1_000_000, runs))
         results += stream_parsing_figures(1 if args.quick else 8, 10_000 if args.quick else 100_000,
                                           1 if args.quick else 5)

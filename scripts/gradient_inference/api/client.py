@@ -18,7 +18,7 @@ from gradient_inference.api.status import decode_json, http_error
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import log, warn
 from gradient_inference.core.text import one_line, whole_characters
-from gradient_inference.core.urls import checked_redirect, target
+from gradient_inference.core.urls import checked_redirect, host_of
 
 USER_AGENT = f"gradient-inference/{__version__}"
 CONNECT_TIMEOUT = 10.0
@@ -39,18 +39,6 @@ FAILURES = (("ssl.SSLError", None), ("socket.gaierror", "the host name could not
 
 def class_names(exc: BaseException) -> set:
     return {f"{kind.__module__}.{kind.__qualname__}" for kind in type(exc).__mro__}
-
-
-def host_of(url: str) -> str:
-    """host[:port] of a URL as urllib3 reads it, never its user:password@; 'the server' when there is none."""
-    try:
-        found = target(url or "")
-    except ValueError:
-        return "the server"
-    if not found.host:
-        return "the server"
-    host = f"[{found.host}]" if ":" in found.host else found.host
-    return host + (f":{found.port}" if found.port else "")
 
 
 def failure_words(exc: BaseException) -> str:

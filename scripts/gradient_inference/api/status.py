@@ -13,7 +13,7 @@ import time
 
 from gradient_inference.api.retry import MAX_RETRY_AFTER, parse_retry_after
 from gradient_inference.core.errors import GradientError
-from gradient_inference.core.jsondata import loads
+from gradient_inference.core.jsondata import TooDeep, TooLarge, loads
 from gradient_inference.core.providers import DO_KEY_HELP
 from gradient_inference.core.text import one_line
 
@@ -111,21 +111,19 @@ def http_error(status: int, reason: str, headers, body: bytes, retries: int,
                          request_id=request_id, hint=hint)
 
 
-def bounded_int(text: str):
-    return int(text) if len(text) <= 18 else float(text)
-
-
 def decode_json(body: bytes, status: int = 200, content_type: str = ""):
+    """An answer's JSON, read by core.jsondata (bounded, depth capped, NaN as null); every way it
+    can fail is invalid_response in words."""
     if looks_like_html(body, content_type):
         title = html_title(body.decode("utf-8", "replace")) or "no title"
         raise GradientError("invalid_response", f"server returned an HTML page ({status}): {title}",
                             hint="the base URL may point at a web page, not the API")
     try:
-        # NaN and Infinity are no JSON: null; an integer of more than 18 digits is read as a float (inf
-        # past the float range), so that no answer builds huge integers for the code after it to trip on
-        return json.loads(body, parse_constant=lambda name: None, parse_int=bounded_int)
-    except RecursionError:
+        return loads(body)
+    except TooDeep:
         raise GradientError("invalid_response", f"server returned JSON nested too deeply to read ({status})") from None
+    except TooLarge as exc:
+        raise GradientError("invalid_response", f"server returned JSON that cannot be read ({status}): {exc}") from None
     except UnicodeDecodeError:
         raise GradientError("invalid_response", f"server returned a body that is not UTF-8 ({status})") from None
     except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import namedtuple
 
 from gradient_inference.chat import schema as structured
@@ -141,8 +142,6 @@ def open_input(path: str | None, stdin):
 def count_unread(stream, limit: int = 64 << 20, seconds: float = 1.0) -> tuple:
     """(non-blank lines still unread on a stdin pipe, whether it was read to its end), without ever
     waiting on a producer: what the pipe holds now, within `limit` bytes and `seconds`."""
-    import time
-
     try:
         fd = stream.fileno()
         os.set_blocking(fd, False)

@@ -30,8 +30,9 @@ EVENTS = {"chat": lambda answer, name, payload: apply_chat_chunk(answer, payload
 LAST_EVENT = {"chat": "[DONE]", "responses": "response.completed", "messages": "message_stop"}
 
 
-def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool) -> Answer:
-    """Read a streamed answer into `answer`, calling on_text and on_reasoning with each delta."""
+def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool, after_read=None) -> Answer:
+    """Read a streamed answer into `answer`, calling on_text and on_reasoning with each delta, and
+    `after_read` once the events of each read from the network are handled."""
     if "json" in response.headers.get("content-type", ""):
         # some servers ignore stream: true and answer in one piece
         document = b"".join(iter_body(response))
@@ -68,6 +69,8 @@ def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool
 
     for chunk in iter_body(response):
         handle(parser.feed(chunk))
+        if after_read is not None:
+            after_read()
     handle(parser.finish())
     if done and (answer.api == "chat" or answer.chunked):
         answer.complete = True
@@ -82,16 +85,23 @@ def stream_answer(response, answer: Answer, on_text, on_reasoning, verbose: bool
 
 
 class StreamPrinter:
-    """Streamed text written as it arrives, made printable on the way: the few characters that
-    could begin a key split across chunks wait for the next chunk. A final newline only when needed."""
+    """Streamed text written as it arrives, made printable on the way: the deltas of one read from
+    the network are printed together (flush()), so that masking, escaping and the write cost once a
+    read, not once a delta; the few characters that could begin a key split across reads wait for
+    the next one. A final newline only when needed."""
 
     def __init__(self, stream, enabled: bool):
-        self.stream, self.enabled, self.last, self.pending = stream, enabled, "\n", ""
+        self.stream, self.enabled, self.last, self.pending, self.queued = stream, enabled, "\n", "", []
 
     def write(self, text: str) -> None:
-        if not (self.enabled and text):
+        if self.enabled and text:
+            self.queued.append(text)
+
+    def flush(self) -> None:
+        if not self.queued:
             return
-        text = mask(self.pending + text)
+        text = mask(self.pending + "".join(self.queued))
+        self.queued.clear()
         cut = secret_start(text)
         text, self.pending = text[:cut], text[cut:]
         if text:
@@ -99,6 +109,7 @@ class StreamPrinter:
             self.last = text[-1]
 
     def end(self) -> None:
+        self.flush()
         if self.pending:
             out(self.pending, self.stream, end="")
             self.last, self.pending = self.pending[-1], ""
@@ -120,8 +131,12 @@ def stream_to(client, path: str, body: dict, answer, echo: bool = True, show_rea
         thoughts.end()
         text.write(delta)
 
+    def after_read() -> None:
+        thoughts.flush()
+        text.flush()
+
     try:
-        stream_answer(response, answer, on_text, thoughts.write, client.settings.verbose)
+        stream_answer(response, answer, on_text, thoughts.write, client.settings.verbose, after_read)
     except GradientError as error:
         error.request_id = error.request_id or request_id_of(response)
         raise

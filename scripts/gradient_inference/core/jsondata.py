@@ -1,5 +1,7 @@
-"""JSON read safely, from the user or a server: nesting capped (deep JSON is refused with words,
-never a RecursionError later on), NaN and Infinity read as null.
+"""JSON read safely, from the user or a server: what a document may build is bounded before it is
+decoded (containers and values counted in C), nesting is capped (deep JSON is refused with words,
+never a RecursionError later on), NaN and Infinity read as null, and integers of more than 18
+digits as floats (so that no document builds huge integers for the code after it to trip on).
 
 Belongs here: decoding JSON text whose shape is not yet trusted. Does not belong here: what a
 document means (each reader checks its own shape) or writing JSON (core.output).
@@ -9,6 +11,25 @@ from __future__ import annotations
 import json
 
 MAX_DEPTH = 100  # no schema, tool, message list or answer this suite reads needs more
+# What one document may unpack to, so that no answer or file takes the process past 256 MB: a
+# 2,000 x 1,024 embeddings answer (43 MB) holds 2 million numbers and 4,000 containers.
+MAX_CONTAINERS = 500_000
+MAX_VALUES = 3_000_000
+
+
+class TooLarge(ValueError):
+    """A document that would build more than the caps allow."""
+
+
+class TooDeep(ValueError):
+    """A document nested more than the depth allowed."""
+
+
+def bounded_int(text: str):
+    return int(text) if len(text) <= 18 else float(text)
+
+
+DECODER = json.JSONDecoder(parse_constant=lambda name: None, parse_int=bounded_int)
 
 
 def too_deep(value, limit: int = MAX_DEPTH) -> bool:
@@ -27,11 +48,17 @@ def too_deep(value, limit: int = MAX_DEPTH) -> bool:
 
 
 def loads(text, limit: int = MAX_DEPTH):
-    """The value of JSON text; ValueError saying what is wrong: not JSON, or nested too deeply."""
+    """The value of JSON text (str or bytes); ValueError saying what is wrong: not JSON (or not
+    UTF-8), too large to unpack (TooLarge) or nested too deeply (TooDeep)."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode(json.detect_encoding(text))  # UnicodeDecodeError is a ValueError
+    containers = text.count("{") + text.count("[")  # an upper bound: brackets inside strings count too
+    if containers > MAX_CONTAINERS or containers + text.count(",") > MAX_VALUES:
+        raise TooLarge(f"it would unpack to more than {MAX_VALUES:,} values or {MAX_CONTAINERS:,} lists and objects")
     try:
-        value = json.loads(text, parse_constant=lambda name: None)
+        value = DECODER.decode(text)
     except RecursionError:
-        raise ValueError(f"it is nested more than {limit} levels deep") from None
-    if too_deep(value, limit):
-        raise ValueError(f"it is nested more than {limit} levels deep")
+        raise TooDeep(f"it is nested more than {limit} levels deep") from None
+    if containers > limit and too_deep(value, limit):  # fewer brackets than the limit cannot nest deeper
+        raise TooDeep(f"it is nested more than {limit} levels deep")
     return value

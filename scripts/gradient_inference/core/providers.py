@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 from collections import namedtuple
 
 from gradient_inference.core.paths import read_regular_file
 
 MAX_KEY_FILE_BYTES = 64 * 1024
+KEY_FILE_RECHECK = 0.25  # seconds: how stale masking's view of the key files may be
 
 Provider = namedtuple("Provider", "base_url key_vars key_file_var key_file max_tokens_field key_help")
 
@@ -72,9 +74,39 @@ def also_mask(variable: str) -> None:
 
 def known_secrets() -> tuple:
     """Every key the process could have sent: all providers' variables and key files (read
-    without blocking, and again only when a file changes), longest first."""
-    names = [name for provider in PROVIDERS.values() for name in provider.key_vars] + [*TOKEN_VARS, *MASKED_AT_RUN_TIME]
-    values = tuple(os.environ.get(name, "").strip() for name in names)
+    without blocking, and again only when a file changes), longest first. Gathered again only when
+    a variable that names or locates one changes, or (for the key files) every KEY_FILE_RECHECK
+    seconds: masking costs the same small amount per streamed delta, however many there are."""
+    return gathered(environ_fingerprint(), int(time.monotonic() / KEY_FILE_RECHECK))
+
+
+def secret_variables() -> list:
+    return [name for provider in PROVIDERS.values() for name in provider.key_vars] + [*TOKEN_VARS, *MASKED_AT_RUN_TIME]
+
+
+@functools.lru_cache(maxsize=8)
+def watched_keys(count: int) -> tuple:
+    """The environment's own keys of every variable masking depends on (the secrets, the key
+    files' variables, HOME), as os.environ stores them; `count` is how many --mcp-auth-env added."""
+    names = secret_variables() + [p.key_file_var for p in PROVIDERS.values() if p.key_file_var] + ["HOME"]
+    encode = getattr(os.environ, "encodekey", None)
+    return tuple(encode(name) if encode else name for name in names)
+
+
+def environ_fingerprint() -> tuple:
+    """The raw values of the watched variables: plain lookups in the mapping behind os.environ
+    (os.environ.get would encode and decode each one, every delta), or os.environ where it has none."""
+    keys = watched_keys(len(MASKED_AT_RUN_TIME))
+    data = getattr(os.environ, "_data", None)
+    if isinstance(data, dict) and getattr(os.environ, "encodekey", None):
+        return tuple(map(data.get, keys))
+    return tuple(os.environ.get(key) for key in keys)
+
+
+@functools.lru_cache(maxsize=4)
+def gathered(fingerprint: tuple, tick: int) -> tuple:
+    """known_secrets() for one state of the environment and one tick of the key-file clock."""
+    values = tuple(os.environ.get(name, "").strip() for name in secret_variables())
     files = []
     for provider in PROVIDERS.values():
         path = key_file_path(provider)

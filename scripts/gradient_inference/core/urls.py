@@ -100,3 +100,16 @@ def checked_redirect(first: str, current: str, location: str, method: str) -> st
     if method != "GET" or host_class(following) != host_class(first):
         raise ValueError(following)
     return following
+
+
+def host_of(url: str) -> str:
+    """host[:port] of a URL as urllib3 reads it, for words: never its user:password@; 'the server'
+    when there is none."""
+    try:
+        found = target(url or "")
+    except ValueError:
+        return "the server"
+    if not found.host:
+        return "the server"
+    host = f"[{found.host}]" if ":" in found.host else found.host
+    return host + (f":{found.port}" if found.port else "")
