@@ -182,7 +182,7 @@ def test_without_max_tokens_the_worst_case_assumes_the_models_largest_answer_and
     assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", PRICED, "--prompt", "q",
                                "--max-cost", "0.01"]) == 1
     err = capsys.readouterr().err
-    assert "(assuming its largest answer, 131,072 tokens, from the catalog) could cost up to $0.091750" in err
+    assert "(assuming its largest answer, 131,072 tokens, from the catalog; --max-tokens lowers it) could cost up to $0.091750" in err
     assert api.calls() == []
 
 
@@ -192,7 +192,7 @@ def test_without_the_catalog_the_vendors_published_limit_is_assumed(api, capsys,
     assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--model", model, "--prompt", "q",
                                "--max-cost", "0.000001"]) == 1
     err = capsys.readouterr().err
-    assert f"(assuming its largest answer, {limit} tokens, from the vendor's published limit as of 2026-12)" in err
+    assert f"(assuming its largest answer, {limit} tokens, from the vendor's published limit as of 2026-12; --max-tokens lowers it)" in err
     assert api.calls() == []
 
 

@@ -138,7 +138,7 @@ def test_the_answer_limit_the_servers_list_announces_wins_over_the_table(api, ca
                                                    "max_output_tokens": 1000, "context_length": 400000}
     assert gradient_chat.main(["--base-url", api.url, "--no-stdin", "--prompt", "q", "--model", "openai-gpt-5",
                                "--max-cost", "0.000001"]) == 1
-    assert "(assuming its largest answer, 1,000 tokens, from the server's model list)" in capsys.readouterr().err
+    assert "(assuming its largest answer, 1,000 tokens, from the server's model list; --max-tokens lowers it)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model, limit", [("anthropic-claude-opus-4.8", "128,000"), ("openai-gpt-5.5", "128,000"),

@@ -17,7 +17,7 @@ from gradient_inference.chat.messages import messages_of, tool_fields
 from gradient_inference.core.defaults import MESSAGES_MAX_TOKENS
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.text import one_line
-from gradient_inference.models.budget import item_limit, worst_case_at
+from gradient_inference.models.budget import assumed_words, item_worst_case
 from gradient_inference.models.prices import batch_row, cost_usd, match_price
 
 MAX_LINES, MAX_BYTES = 50_000, 200 << 20
@@ -68,8 +68,10 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
     """Write the batch's JSONL to `target` (a binary file), checking every item first: problems,
     images, models the Batch API does not take, one provider per batch, at most 50,000 lines and
     200 MB. (provider, lines, worst case in USD at interactive prices or None, custom_id -> input
-    line, custom_id -> schema or None); a UsageError naming the first problems refuses it all."""
+    line, custom_id -> schema or None, the answer limits it assumed in words, why it is unknown or
+    None); a UsageError naming the first problems refuses it all."""
     problems, providers, count, size, schemas, worst, lines, item_schemas = [], {}, 0, 0, {}, 0.0, {}, {}
+    limits, why = set(), None
     for item in items:
         if len(problems) >= 5:  # enough to act on; the rest of the input is not read
             break
@@ -92,7 +94,9 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
         row = match_price(model, rows)
         line = batch_line(item, provider, model, body)
         sent_limit = line["params"]["max_tokens"] if provider == "anthropic" else body.get("max_completion_tokens")
-        estimate = worst_case_at(row, text_chars(body), item_limit(model, row, sent_limit))
+        estimate, limit, unknown = item_worst_case(model, row, text_chars(body), sent_limit)
+        limits |= {limit} if limit else set()
+        why = why or unknown
         worst = None if worst is None or estimate is None else worst + estimate
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
         count, size = count + 1, size + len(data)
@@ -109,7 +113,7 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
         raise UsageError("nothing was uploaded: " + "; ".join(problems[:5]))
     if not count:
         raise UsageError("the input holds no items")
-    return next(iter(providers)), count, worst, lines, item_schemas
+    return next(iter(providers)), count, worst, lines, item_schemas, assumed_words(limits), why
 
 
 # ---------------------------------------------------------------- result files

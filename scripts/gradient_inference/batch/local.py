@@ -26,7 +26,7 @@ from gradient_inference.core.output import log, out
 from gradient_inference.core.runner import HeldSignals
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry, record
-from gradient_inference.models.budget import Reservations, item_limit, worst_case_at
+from gradient_inference.models.budget import Reservations, assumed_words, item_worst_case
 from gradient_inference.models.prices import cost_usd, describe_source, match_price, offline_prices
 
 MAX_PAUSE = 900.0  # a server asking for a longer pause (a daily quota) ends the run: resume later
@@ -71,10 +71,11 @@ class LocalRun:
             self.price_rows[model] = match_price(model, self.prices.models) if self.prices else None
         return self.price_rows[model]
 
-    def estimate(self, model: str, body: dict) -> float | None:
-        row = self.row(model)
-        limit = item_limit(model, row, body.get(self.client.settings.max_tokens_field))
-        return worst_case_at(row, text_chars(body), limit)
+    def estimate(self, model: str, body: dict) -> tuple:
+        """(the item's worst case or None, the answer limit it assumed in words, why it is unknown)."""
+        estimate, limit, why = item_worst_case(model, self.row(model), text_chars(body),
+                                               body.get(self.client.settings.max_tokens_field))
+        return estimate, assumed_words({limit} if limit else set()), why
 
     # -------------------------------------------------------------- one item, in a worker
 
@@ -282,13 +283,13 @@ class LocalRun:
                     self.reorder.add(sequence, result_line(item, "error", error=str(problem)))
                     sequence += 1
                     continue
-                estimate = self.estimate(request[0], request[1])
-                refusal = self.budget.refusal(estimate, request[0])
+                estimate, assumed, why = self.estimate(request[0], request[1])
+                refusal = self.budget.refusal(estimate, request[0], why)
                 if refusal is not None:
                     self.reorder.add(sequence, result_line(item, "error", error=refusal))
                     sequence += 1
                     continue
-                self.stop_reason = self.stop_reason or self.budget.stop_reason(self.tally["cost_usd"], estimate)
+                self.stop_reason = self.stop_reason or self.budget.stop_reason(self.tally["cost_usd"], estimate, assumed)
                 if not self.stop_reason:
                     hold, self.stop_reason = self.budget.reserve(estimate, f"a call to {request[0]}")
                 if self.stop_reason:

@@ -196,11 +196,11 @@ def submit(args) -> tuple:
     stream = open_input(args.input, sys.stdin)
     client = Client(settings_of(args))
     with tempfile.NamedTemporaryFile(prefix="gradient-batch-", suffix=".jsonl") as target:  # 0600, removed at any exit
-        provider, count, worst, lines, schemas = build_input(read_items(stream, args.lines, args.template),
+        provider, count, worst, lines, schemas, assumed, why = build_input(read_items(stream, args.lines, args.template),
                                                              item_defaults(args, client), prices.models if prices else [],
                                                              target)
         target.flush()
-        hold_id = budget.check(budget_of(args), worst, f"this batch of {count} requests")
+        hold_id = budget.check(budget_of(args), worst, f"this batch of {count} requests{assumed}", why)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.splitext(os.path.basename(args.input or "stdin"))[0])[:100]
         name = name or "batch"
         file_id = upload(client, target.name, f"{name}.jsonl", os.path.getsize(target.name))

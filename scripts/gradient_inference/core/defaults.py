@@ -38,6 +38,7 @@ EMBED_BATCH_SIZE = 64
 MESSAGES_MAX_TOKENS = 4096  # the Messages API requires max_tokens: when no answer limit is known for the model
 BATCH_CONCURRENCY = 4
 POLL_INTERVAL = 2.0  # fal jobs
+AUDIO_SECONDS = 10.0  # seconds_total of a fal text-to-audio job when --seconds is not given
 BATCH_POLL_INTERVAL = 30.0  # the Batch API
 BATCH_MAX_WAIT = 86400.0  # --wait at most the Batch API's window, 24 h
 MODEL_TYPES = ("chat", "embedding", "image", "speech", "transcription", "audio", "video", "router", "reranking",

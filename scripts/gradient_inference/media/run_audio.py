@@ -110,10 +110,15 @@ def speech_price_note(model: str) -> str:
             if row is not None and row.get("unit") == "per 1K tokens" else "")
 
 
+def makes_audio(model: str) -> bool:
+    """A fal text-to-audio model (as against a TTS one): it takes a length, and may be priced by it."""
+    return "text-to-audio" in model or "stable-audio" in model
+
+
 def fal_payload(model: str, text: str, seconds: float | None) -> dict:
     """TTS models take `text`; text-to-audio models take `prompt` and `seconds_total`."""
-    if "text-to-audio" in model or "stable-audio" in model:
-        return {"prompt": text, "seconds_total": seconds or 10}
+    if makes_audio(model):
+        return {"prompt": text, "seconds_total": seconds or defaults.AUDIO_SECONDS}
     return {"text": text}
 
 
@@ -165,8 +170,8 @@ def speak(args) -> int:
     spoken = text.strip() if text else ""
     # a text has at most as many tokens as characters: the per-token figure is an upper bound
     quantities = {"per 1K characters": len(spoken) / 1000, "per 1K tokens": len(spoken) / 1000, "per audio": 1}
-    if args.seconds:
-        quantities["per second"] = args.seconds
+    if args.seconds or (args.model and makes_audio(args.model)):
+        quantities["per second"] = args.seconds or defaults.AUDIO_SECONDS  # the length asked for is the length billed
     client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
                                      max_retries=args.max_retries, verbose=args.verbose))
     if not args.request_id:

@@ -48,17 +48,38 @@ def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> 
 
 def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> tuple:
     """(the most a chat call can cost or None, why it cannot be bounded or None, the limit it
-    assumed in words): with no --max-tokens, the model's largest answer as the catalog or the
-    bundled table of vendors' limits knows it."""
+    assumed in words): with no --max-tokens, the model's largest answer as the catalog, the
+    server's model list or the bundled table of vendors' limits knows it."""
     row = offline_row(model_id)
+    served = cached_entry(model_id) if max_tokens is None else None
+    estimate, limit, why = item_worst_case(model_id, row, text_chars, max_tokens, served)
+    return estimate, why, assumed_words({limit} if limit else set())
+
+
+def assumed_words(limits: set) -> str:
+    """The one wording of the answer limits a worst case assumed where no --max-tokens was given:
+    a set of (limit, where it came from), one for a call, several for a batch's models."""
+    if not limits:
+        return ""
+    if len(limits) == 1:
+        limit, source = next(iter(limits))
+        return f" (assuming its largest answer, {limit:,} tokens, from {source}; --max-tokens lowers it)"
+    return (f" (assuming each answer is as long as its model allows, up to {max(l for l, _ in limits):,} tokens; "
+            "--max-tokens lowers it)")
+
+
+def item_worst_case(model_id: str, row: dict | None, text_chars: int, asked: int | None,
+                    served: dict | None = None) -> tuple:
+    """(a call's worst case or None, the (limit, source) it assumed or None, why it is unknown or
+    None) at a price row already found; `served`: the model's entry in the server's list, if known."""
     if row is None or row.get("unit") != TOKEN_UNIT:
-        return None, f"no token price is known for {model_id}", ""
-    limit, source = (max_tokens, None) if max_tokens is not None else output_limit(model_id, row, cached_entry(model_id))
+        return None, None, f"no token price is known for {model_id}"
+    limit, source = (asked, None) if asked else output_limit(model_id, row, served)
     if limit is None:
-        return None, f"no answer limit is known for {model_id}", ""
-    assumed = "" if max_tokens is not None else f" (assuming its largest answer, {limit:,} tokens, from {source})"
+        return None, None, f"no answer limit is known for {model_id}"
     estimate = worst_case_at(row, text_chars, limit)
-    return estimate, None if estimate is not None else f"no price is known for every meter of {model_id}", assumed
+    return estimate, None if asked else (limit, source), None if estimate is not None else \
+        f"no price is known for every meter of {model_id}"
 
 
 def messages_max_tokens(model_id: str) -> int:
@@ -74,11 +95,6 @@ def messages_max_tokens(model_id: str) -> int:
 
 
 # ---------------------------------------------------------------- refusals
-
-def item_limit(model_id: str, row: dict | None, asked: int | None) -> int | None:
-    """A batch item's answer limit: what it asks for, else the model's largest answer."""
-    return asked or output_limit(model_id, row)[0]
-
 
 def is_set(budget: Budget) -> bool:
     return budget.max_cost is not None or budget.daily is not None
@@ -153,19 +169,20 @@ class Reservations:
     def __init__(self, budget: Budget):
         self.budget, self.reserved = budget, 0.0
 
-    def refusal(self, estimate: float | None, model: str) -> GradientError | None:
+    def refusal(self, estimate: float | None, model: str, why: str | None = None) -> GradientError | None:
         """The error line of an item that cannot be priced under a budget, or None."""
         if estimate is None and is_set(self.budget) and not self.budget.allow_unpriced:
-            return unpriced(f"a call to {model}")
+            return unpriced(f"a call to {model}", why)
         return None
 
-    def stop_reason(self, spent: float, estimate: float | None) -> str | None:
-        """Why no more items may start under --max-cost, given what the run has spent, or None."""
+    def stop_reason(self, spent: float, estimate: float | None, assumed: str = "") -> str | None:
+        """Why no more items may start under --max-cost, given what the run has spent, or None;
+        `assumed`: assumed_words() of the item's answer limit, when it gave none."""
         budget = self.budget
         if estimate is None or budget.max_cost is None:
             return None
         if spent + self.reserved + estimate > budget.max_cost:
-            return f"--max-cost ${budget.max_cost:g} would be passed"
+            return f"--max-cost ${budget.max_cost:g} would be passed{assumed}"
         return None
 
     def reserve(self, estimate: float | None, what: str) -> tuple:

@@ -126,7 +126,8 @@ def row_prices(cells: list, names: list, roles: dict) -> dict | None:
 def rows_from_table(header: list, body: list, provider: str, verbose: bool = False, section: bool = False) -> list:
     """Pricing rows of one table, found by header words and $ cells, not by ids or classes.
     `section`: the label is a section heading ("Image and Audio Generation"), which names a
-    provider for token prices at most; a per-unit row there keeps the vendor its id names, if any."""
+    provider for token prices at most. A per-unit row never takes the label: it keeps the vendor
+    its id names, if any."""
     names = [one_line(h).lower() for h in header]
     roles = column_roles(names)
     rows = []
@@ -138,7 +139,9 @@ def rows_from_table(header: list, body: list, provider: str, verbose: bool = Fal
         if roles["provider"] is not None and roles["provider"] < len(cells):
             row_provider = one_line(cells[roles["provider"]], 60)
         prices = row_prices(cells, names, roles)
-        if prices and section and roles["provider"] is None and prices.get("unit") != TOKEN_UNIT:
+        if prices and roles["provider"] is None and prices.get("unit") != TOKEN_UNIT:
+            # a heading or tab above per-unit prices ("Image and Audio Generation") is no vendor: the
+            # vendor comes from the model's id (models.known.attach_known_ids), else stays empty
             row_provider = model.split("/", 1)[0] if "/" in model else ""
         if prices:
             rows.append(make_row(row_provider, model, prices))
