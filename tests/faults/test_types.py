@@ -146,3 +146,19 @@ def test_stored_tool_turns_of_any_type_are_a_damaged_conversation_not_a_tracebac
         code = gradient_chat.main(["--base-url", api.url, "--no-stdin", "-c", "--tool-result", "c1=x"])
         err = capsys.readouterr().err
         assert code in (1, 2) and "Traceback" not in err, stored
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"tags": {"type": "object", "additionalProperties": {"enum": ["a", "b"]}}}},
+    {"type": "object", "properties": {"pairs": {"type": "array", "items": [{"type": "string", "minLength": 2}]}}},
+    {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}}}])
+def test_without_jsonschema_a_rich_schema_says_once_that_only_the_basics_were_checked(monkeypatch, capsys, schema):
+    import sys
+
+    from gradient_inference.chat import schema as structured
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # as if it were not installed
+    structured.basics_only.cache_clear()
+    for _ in range(3):
+        structured.check({}, schema, "{}")
+    assert capsys.readouterr().err.count("only the basics of --schema were checked") == 1

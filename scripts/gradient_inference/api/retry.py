@@ -9,7 +9,6 @@ numbers (a clock and a random source can be given, for tests). Does not belong h
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -23,8 +22,10 @@ ANNOUNCE_WAIT = 2.0  # waits longer than this are announced on stderr
 
 
 def uniform() -> float:
-    """A number in [0, 1) for jitter, from os.urandom: random's import would cost every start-up."""
-    return int.from_bytes(os.urandom(4), "big") / 2 ** 32
+    """A number in [0, 1) for jitter."""
+    import random  # here, not at the top: only a wait needs it, and start-up does without
+
+    return random.random()
 
 
 def backoff_seconds(retries_taken: int, rand=None) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import namedtuple
 
 from gradient_inference.api.client import Client, request_id_of
 from gradient_inference.api.usage import normalize_usage
@@ -99,7 +100,13 @@ def record_answer(entry, answer, request: ChatRequest) -> tuple:
     return cost, price_source
 
 
-def chat(args) -> int:
+# What a chat call is made of, once its flags, inputs and conversation are read.
+Gathered = namedtuple("Gathered", "conversation_id request pinned prompt history schema tools api")
+
+
+def gather(args) -> Gathered:
+    """The call the flags ask for, checked before anything is sent: the conversation it continues,
+    the prompt and turns, tool results, the schema or the tools, and the API."""
     check_stop(args.stop)
     if args.conversation is not None and not args.conversation.strip():
         raise UsageError("--conversation needs an id (gradient_usage.py --conversations lists them); "
@@ -126,78 +133,98 @@ def chat(args) -> int:
         check_messages_api(request, args.schema_mode)
     tools = tool_extra(request.tool, request.tool_choice, "responses" if api == "responses" else "chat",
                        offered) if schema is None else {}
-    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
-                                     max_retries=args.max_retries, verbose=args.verbose))
-    request = request._replace(model=served.choose_default(client, "chat", request.model, pinned))  # after usage checks
+    return Gathered(conversation_id, request, pinned, prompt, history, schema, tools, api)
+
+
+def ready_request(client, call: Gathered):
+    """The request with its model (the default only while the server lists it) and, for the
+    Messages API, which requires it, its max_tokens; a warning for images sent to a text model."""
+    request = call.request._replace(model=served.choose_default(client, "chat", call.request.model, call.pinned))
     if request.image:
         warn_without_vision(request.model)
-    if request.messages_api and request.max_tokens is None:  # the Messages API requires it
+    if request.messages_api and request.max_tokens is None:
         request = request._replace(max_tokens=budget.messages_max_tokens(request.model))
-    limits, reservation = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), None
-    worst = why = assumed = None
-    if budget.is_set(limits):
-        chars = text_chars(prompt, request.system, history)
-        worst, why, assumed = budget.chat_worst_case(request.model, chars, request.max_tokens)
-        reservation = budget.check(limits, worst, f"this call to {request.model}{assumed}", why)
+    return request
+
+
+def attempt(client, args, call: Gathered, request, streaming: bool, forms: list, reservation) -> tuple:
+    """One call and its ledger row: (answer, response, cost, price source, data, duration, form)."""
+    started = time.monotonic()
+    turns = ([{"role": "system", "content": request.system}] if request.system else []) + call.history + (
+        [{"role": "user", "content": call.prompt}] if call.prompt is not None else [])
+    with Entry("chat", request.model, call.api, client.settings, skip=args.no_log, reservation=reservation) as entry:
+        entry.update(conversation_id=call.conversation_id, messages=turns, requested_model=request.model)
+        filled = []
+        try:
+            answer, response, form = ask(client, request, call.prompt, call.history, streaming, forms,
+                                         not args.json and call.schema is None, args.show_reasoning, filled)
+        except BaseException:  # the usage a stream cut short (or Ctrl-C, SIGTERM) had reported was billed
+            if filled and any(value is not None for value in filled[-1].usage.values()):
+                record_answer(entry, filled[-1], request)
+            raise
+        entry.update(request_id=request_id_of(response))
+        cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
+        if answer.tool_calls and call.schema is None:  # what -c --tool-result answers, and the tools to offer again
+            entry.update(tool_turn={"tool_calls": assistant_turn(answer)["tool_calls"],
+                                    "tools": functions_of(call.tools.get("tools") or [])})
+        try:
+            data = structured.answer_data(answer, call.schema, bool(args.schema_multi)) if call.schema else None
+        except GradientError as error:
+            error.form = form  # which way of asking got this answer, for send()
+            raise
+        if call.schema is None:
+            check_answer(answer)
+    return answer, response, cost, price_source, data, round((time.monotonic() - started) * 1000)
+
+
+def send(client, args, call: Gathered, request, streaming: bool, hold) -> tuple:
+    """The call, and on a local server that answered response_format with prose, once more with
+    the schema as a forced tool (re-held under the budget); what attempt() returns."""
     local = is_loopback_url(client.settings.base_url) and not args.provider
-    streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not schema)
-    turns = ([{"role": "system", "content": request.system}] if request.system else []) + history + (
-        [{"role": "user", "content": prompt}] if prompt is not None else [])
-
-    answered_with = []  # the form each attempt's answer came from
-
-    def attempt(forms: list, reservation) -> tuple:
-        """One call and its ledger row: (answer, response, cost, price source, data, duration)."""
-        started = time.monotonic()
-        with Entry("chat", request.model, api, client.settings, skip=args.no_log, reservation=reservation) as entry:
-            entry.update(conversation_id=conversation_id, messages=turns, requested_model=request.model)
-            filled = []
-            try:
-                answer, response, form = ask(client, request, prompt, history, streaming, forms,
-                                             not args.json and schema is None, args.show_reasoning, filled)
-                answered_with.append(form)
-            except BaseException:  # the usage a stream cut short (or Ctrl-C, SIGTERM) had reported was billed
-                if filled and any(value is not None for value in filled[-1].usage.values()):
-                    record_answer(entry, filled[-1], request)
-                raise
-            entry.update(request_id=request_id_of(response))
-            cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
-            if answer.tool_calls and schema is None:  # what -c --tool-result answers, and the tools to offer again
-                entry.update(tool_turn={"tool_calls": assistant_turn(answer)["tool_calls"],
-                                        "tools": functions_of(tools.get("tools") or [])})
-            data = structured.answer_data(answer, schema, bool(args.schema_multi)) if schema else None
-            if schema is None:
-                check_answer(answer)
-        return answer, response, cost, price_source, data, round((time.monotonic() - started) * 1000)
-
-    forms = structured.forms(schema, api, args.schema_mode, local) if schema else [tools]
+    forms = structured.forms(call.schema, call.api, args.schema_mode, local) if call.schema else [call.tools]
     try:
         with served.unknown_model_hint(client, "chat", request.model):
-            answer, response, cost, price_source, data, duration_ms = attempt(forms, reservation)
+            return attempt(client, args, call, request, streaming, forms, hold())
     except GradientError as error:
-        if not (local and answered_with and ignored_format(error, answered_with[-1], args.schema_mode)):
+        form = getattr(error, "form", None)
+        if not (local and form is not None and ignored_format(error, form, args.schema_mode)):
             raise
         warn("the server answered response_format with text that is not JSON (it may ignore the field); "
              "asking once more with the schema as a forced tool")
-        reservation = budget.check(limits, worst, f"this call to {request.model}{assumed}", why) \
-            if budget.is_set(limits) else None
-        answer, response, cost, price_source, data, duration_ms = attempt([structured.tool_request(schema, api)],
-                                                                          reservation)
+        return attempt(client, args, call, request, streaming, [structured.tool_request(call.schema, call.api)], hold())
+
+
+def show(args, call: Gathered, request, answer, response, cost, price_source, data, duration_ms, streaming) -> None:
+    """The answer as --json, the schema's data, or text (unless it streamed), and --usage."""
     if args.show_reasoning and not answer.reasoning:
         thought = answer.usage.get("reasoning_tokens")
         log(f"no reasoning text returned ({thought} reasoning tokens)" if thought
             else "the model returned no reasoning text")
-    calls = calls_out(answer) if answer.tool_calls and schema is None else None
+    calls = calls_out(answer) if answer.tool_calls and call.schema is None else None
     if args.json:
         document = dict(envelope(answer, cost, request_id_of(response), duration_ms), requested_model=request.model,
                         cost_is_estimate=is_estimate(price_source),
-                        conversation_id=conversation_id, assistant_turn=assistant_turn(answer))
-        document.update({"data": data} if schema else {}, **({"tool_calls": calls} if calls else {}))
+                        conversation_id=call.conversation_id, assistant_turn=assistant_turn(answer))
+        document.update({"data": data} if call.schema else {}, **({"tool_calls": calls} if calls else {}))
         emit_json(document)
-    elif schema is not None:
+    elif call.schema is not None:
         out(json_text(data, None, sys.stdout))
     else:
         print_answer(answer, calls, streaming)
     if args.usage:
         log(usage_line(answer.usage, cost, price_source))
+
+
+def chat(args) -> int:
+    call = gather(args)
+    client = Client(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
+                                     max_retries=args.max_retries, verbose=args.verbose))
+    request = ready_request(client, call)  # after every usage check: it may ask the server for its models
+    limits = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced)
+    worst, why, assumed = budget.chat_worst_case(request.model, text_chars(call.prompt, request.system, call.history),
+                                                 request.max_tokens) if budget.is_set(limits) else (None, None, "")
+    hold = lambda: budget.check(limits, worst, f"this call to {request.model}{assumed}", why)  # noqa: E731
+    streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not call.schema)
+    answer, response, cost, price_source, data, duration_ms = send(client, args, call, request, streaming, hold)
+    show(args, call, request, answer, response, cost, price_source, data, duration_ms, streaming)
     return EXIT_OK

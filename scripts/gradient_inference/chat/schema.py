@@ -168,11 +168,16 @@ def basics_only() -> None:
 
 
 def rich(schema) -> bool:
+    """Whether a schema asks for more than the basics checked here, anywhere in it (a property's,
+    an item's or additionalProperties' schema, a list of schemas)."""
     basic = {"type", "properties", "required", "items", "description", "title", "additionalProperties", "$schema"}
-    if isinstance(schema, dict):
-        return bool(set(schema) - basic) or any(rich(v) for v in (schema.get("properties") or {}).values()) or \
-            rich(schema.get("items"))
-    return False
+    if isinstance(schema, list):
+        return any(rich(part) for part in schema)
+    if not isinstance(schema, dict):
+        return False
+    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    return bool(set(schema) - basic) or any(rich(v) for v in properties.values()) or rich(schema.get("items")) or \
+        rich(schema.get("additionalProperties"))
 
 
 def answer_data(answer, schema: dict, multi: bool):

@@ -1,5 +1,6 @@
-"""Time without datetime (slow to import): ISO 8601 and HTTP dates read into seconds since the
-epoch, and UTC times written back.
+"""Time without importing datetime at start-up: ISO 8601 times read into seconds since the epoch
+(the price cache's, the catalog's), UTC times written back, and HTTP dates read by email.utils
+where a Retry-After needs one.
 
 Belongs here: pure date arithmetic the price cache, the catalog and Retry-After share. Does not
 belong here: anything that reads a clock for a decision (the caller passes `now`).
@@ -10,9 +11,6 @@ import re
 import time
 
 ISO_TIME = (r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
-HTTP_DATE = (r"(?:[A-Za-z]{3,9},\s*)?(\d{1,2})[ -]([A-Za-z]{3})[ -](\d{2}|\d{4}) (\d\d):(\d\d):(\d\d) GMT|"
-             r"[A-Za-z]{3} ([A-Za-z]{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4})")
-MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def days_from_civil(year: int, month: int, day: int) -> int:
@@ -47,16 +45,14 @@ def iso_utc(timestamp: float) -> str:
 
 def http_date(text: str) -> float | None:
     """Seconds since the epoch of an HTTP date (RFC 9110: IMF-fixdate, and the obsolete RFC 850
-    and asctime forms a server may still send); None if it is not one."""
-    match = re.fullmatch(HTTP_DATE, text.strip())
-    if match is None:
+    and asctime forms a server may still send), read by email.utils; None if it is not one."""
+    from datetime import timezone  # here, not at the top: only a Retry-After date needs them
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if match.group(1):
-        day, month, year, hour, minute, second = match.group(1, 2, 3, 4, 5, 6)
-        year = int(year) + (0 if len(year) == 4 else 2000 if int(year) < 70 else 1900)
-    else:
-        month, day, hour, minute, second, year = match.group(7, 8, 9, 10, 11, 12)
-    month = month.lower()
-    if month not in MONTHS:
-        return None
-    return parse_time(f"{int(year):04d}-{MONTHS.index(month) + 1:02d}-{int(day):02d}T{hour}:{minute}:{second}Z")
+    if moment.tzinfo is None:  # asctime carries no zone: HTTP dates are always GMT
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

@@ -9,7 +9,6 @@ or any command's output.
 """
 from __future__ import annotations
 
-import _thread
 import os
 import re
 import time
@@ -137,28 +136,13 @@ def whole(value) -> int | None:
 
 def in_threads(work, items: list, workers: int) -> list:
     """work(item) for every item, `workers` at a time, results in the items' order; work must
-    not raise (it returns its error). `_thread` is the C module under threading, whose import
-    (like concurrent.futures') would cost the cached-price path of the pricing command."""
-    results, lock, done = [None] * len(items), _thread.allocate_lock(), _thread.allocate_lock()
-    pending, running = iter(range(len(items))), [min(workers, len(items))]
+    not raise (it returns its error)."""
+    from concurrent.futures import ThreadPoolExecutor  # here: the cached-price path never fetches cards
 
-    def worker():
-        while True:
-            with lock:
-                index = next(pending, None)
-                if index is None:
-                    running[0] -= 1
-                    if not running[0]:
-                        done.release()
-                    return
-            results[index] = work(items[index])
-
-    if items:
-        done.acquire()
-        for _ in range(running[0]):
-            _thread.start_new_thread(worker, ())
-        done.acquire()
-    return results
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 def quoted(text: str) -> str:
