@@ -8,7 +8,7 @@
 OpenAI-style /audio/speech and /audio/transcriptions, and fal-ai/... models through async-invoke.
 
 examples:
-  gradient_audio.py speak --text "Hello from the ocean" --output hello.mp3
+  gradient_audio.py speak "Hello from the ocean" --output hello.mp3     the text as an argument (or --text)
   echo "Read me aloud" | gradient_audio.py speak --model MODEL --voice nova --format wav
   gradient_audio.py speak --model fal-ai/elevenlabs/tts/multilingual-v2 --text "Bonjour"
   gradient_audio.py speak --model fal-ai/stable-audio-25/text-to-audio --text "rain on a tin roof" --seconds 8
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     speech.add_argument("-m", "--model", help=f"speech model id, or a fal-ai/... TTS or audio model (env "
                                               f"GRADIENT_SPEECH_MODEL; default {defaults.SPEECH_MODEL}, or the next "
                                               "current one when the server no longer lists it)")
-    speech.add_argument("-t", "--text", help="the text; '-' or no --text reads stdin")
+    cli.add_text_argument(speech, "text", "--text", "the text to speak")
+    speech.add_argument("-t", "--text", help="the text; '-' or no text reads stdin")
     speech.add_argument("--voice", default="alloy", help="voice name (default %(default)s)")
     speech.add_argument("--format", choices=SPEECH_FORMATS, default="mp3", help="audio format (default mp3)")
     speech.add_argument("--seconds", type=cli.positive_float,
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv)
     from gradient_inference.media import run_audio
 
     return run(lambda: getattr(run_audio, args.handler)(args), args.json, parser)

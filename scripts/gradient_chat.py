@@ -6,7 +6,7 @@
 """Chat with a model on DigitalOcean's Serverless Inference API: chat completions or the Responses API.
 
 examples:
-  gradient_chat.py --prompt "Explain serverless inference in one paragraph."
+  gradient_chat.py "Explain serverless inference in one paragraph."    the prompt as an argument (or --prompt)
   gradient_chat.py --model llama3.3-70b-instruct --system "Be terse." --prompt "Haiku on clouds"
   git diff | gradient_chat.py --prompt "Review this diff"        stdin goes before the prompt
   gradient_chat.py --prompt - < question.txt                      the prompt from stdin
@@ -29,6 +29,7 @@ from gradient_inference.core.runner import run
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.command_parser(__doc__)
+    cli.add_text_argument(parser, "prompt", "--prompt", "the user's message")
     parser.add_argument("-p", "--prompt", metavar="TEXT",
                         help="the user's message; '-' reads it from stdin. Piped stdin with a prompt "
                              "goes before it, separated by a blank line")
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv)
     from gradient_inference.chat.run_chat import chat
 
     return run(lambda: chat(args), args.json, parser)

@@ -11,8 +11,8 @@ with --pairs, the most alike pairs of inputs, {"a", "b", "text_a", "text_b", "sc
 terminal both are a table.
 
 examples:
-  gradient_models.py --type embedding --ids                 find an embedding model id first
-  gradient_embed.py --model MODEL --input "first text" --input "second text"
+  gradient_embed.py "first text" "second text"              texts as arguments (or --input), the default model
+  gradient_models.py --type embedding --ids                 the embedding model ids, for --model
   cut -f2 notes.tsv | gradient_embed.py --model MODEL > vectors.jsonl      one text per line
   gradient_embed.py --model MODEL --input-file docs.txt --batch-size 32 --usage
   gradient_embed.py --model MODEL --input "hello" --json | jq '.dimensions'
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--model", help=f"embedding model id (env GRADIENT_EMBED_MODEL; default "
                                               f"{defaults.EMBED_MODEL}, or the next current one when the server "
                                               "no longer lists it)")
+    cli.add_text_argument(parser, "input", "--input", "texts to embed", many=True)
     parser.add_argument("-i", "--input", action="append", default=[], metavar="TEXT",
                         help="a text to embed (repeatable); without it, one text per line of stdin")
     parser.add_argument("--input-file", metavar="PATH",
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv)
     from gradient_inference.media.run_embed import embed
 
     return run(lambda: embed(args), args.json, parser)

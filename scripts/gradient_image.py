@@ -6,7 +6,7 @@
 """Generate images on DigitalOcean's Serverless Inference API: synchronous models and fal async-invoke.
 
 examples:
-  gradient_image.py --prompt "A lobster analyzing candlestick charts"
+  gradient_image.py "A lobster analyzing candlestick charts"       the prompt as an argument (or --prompt)
   gradient_image.py --prompt "Logo, flat" --n 3 --format webp --output logo.webp   logo-1.webp ... logo-3.webp
   gradient_image.py --model fal-ai/flux/schnell --prompt "A foggy harbor at dawn" --size 1024x768
   gradient_image.py --model fal-ai/flux/schnell --request-id 7f3c...    keep waiting on an earlier job
@@ -32,6 +32,7 @@ def size_arg(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.command_parser(__doc__)
+    cli.add_text_argument(parser, "prompt", "--prompt", "what to draw")
     parser.add_argument("-p", "--prompt", metavar="TEXT", help="what to draw; '-' reads it from stdin")
     parser.add_argument("-m", "--model", help=f"image model (env GRADIENT_IMAGE_MODEL; default {defaults.IMAGE_MODEL}, "
                                               "or the next current one when the server no longer lists it); "
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv)
     from gradient_inference.media.run_image import generate
 
     return run(lambda: generate(args), args.json, parser)

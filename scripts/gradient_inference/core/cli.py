@@ -93,6 +93,27 @@ def words(values: list) -> list:
     return [word for value in values for word in value.split()]
 
 
+def add_text_argument(parser: argparse.ArgumentParser, dest: str, flag: str, what: str, many: bool = False) -> None:
+    """The text as a positional argument too (`gradient_chat.py "question"`, as llm takes it): merged
+    into the flag's `dest` by parse_args(); giving both is a usage error."""
+    parser.add_argument("text_argument", nargs="*" if many else "?", metavar="TEXT",
+                        help=f"{what}; the same as {flag}")
+    parser.set_defaults(text_into=(dest, flag, many))
+
+
+def parse_args(parser: argparse.ArgumentParser, argv=None):
+    """parser.parse_args, with a positional text (add_text_argument) merged into its flag."""
+    args = parser.parse_args(argv)
+    into = getattr(args, "text_into", None)
+    given = getattr(args, "text_argument", None)
+    if into and given not in (None, []):
+        dest, flag, many = into
+        if getattr(args, dest):
+            parser.error(f"give the text once: as an argument or with {flag}, not both")
+        setattr(args, dest, list(given) if many else given)
+    return args
+
+
 def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = defaults.TIMEOUT,
                     needs_key: bool = True, budget: bool = False) -> None:
     """The flags every script shares, and with `budget` those of the scripts whose calls cost
