@@ -105,3 +105,17 @@ def test_a_batch_from_stdin_stopped_by_sigterm_counts_the_lines_the_pipe_still_h
     written = len((tmp_path / "out.jsonl").read_text().splitlines())
     assert process.returncode == 143 and summary["left"] == 40 - written, summary
     assert "left_is_lower_bound" not in summary  # the pipe was closed: the count is exact
+
+
+def test_a_batch_refused_by_its_budget_leaves_no_output_file_and_an_empty_one_is_no_obstacle(api, capsys, tmp_path):
+    (tmp_path / "in.jsonl").write_text('"a"\n')
+    output = tmp_path / "opus.jsonl"
+    code = gradient_batch.main([str(tmp_path / "in.jsonl"), "--base-url", api.url, "--model", "openai-gpt-oss-120b",
+                                "--output", str(output), "--daily-budget", "0.000001"])
+    assert code == 1 and not output.exists() and api.calls("POST") == []
+    capsys.readouterr()
+    output.write_text("")  # an empty file from an earlier run: the retry needs no --force
+    api.json("POST", CHAT, ANSWER)
+    assert gradient_batch.main([str(tmp_path / "in.jsonl"), "--base-url", api.url, "--model", "m",
+                                "--output", str(output)]) == 0
+    assert json.loads(output.read_text())["status"] == "ok"

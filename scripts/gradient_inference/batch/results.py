@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 
 from gradient_inference.batch.items import MAX_LINE_BYTES
@@ -80,6 +81,15 @@ def count(tally: dict, document: dict) -> None:
 # ---------------------------------------------------------------- output
 
 
+def empty_file(path: str) -> bool:
+    """A regular file of no bytes (never a link, which the sink refuses anyway)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == 0
+
+
 class Sink:
     """Result lines, each one write() of a whole line: on stdout, or appended to a file that a
     killed run leaves holding only whole lines (a cut last line is removed on --resume)."""
@@ -122,7 +132,10 @@ class Sink:
 
     @classmethod
     def to_file(cls, path: str, resume: bool, force: bool) -> "Sink":
-        if os.path.lexists(path) and not (resume or force):
+        """Lines appended to `path`. An empty file there is as good as none (a run that sent
+        nothing leaves none behind, see close()), so a retry needs no --force."""
+        empty = empty_file(path)
+        if os.path.lexists(path) and not (resume or force or empty):
             raise UsageError(f"{path} exists: --resume continues that run, --force starts it over")
         if os.path.islink(path):
             raise GradientError("io", f"cannot write the output {path}: it is a symbolic link; name the file itself")
@@ -136,6 +149,7 @@ class Sink:
         except OSError as exc:
             raise GradientError("io", f"cannot write the output {path}: {why(exc)}") from None
         sink = cls(fd, None, path)
+        sink.remove_if_empty = empty or not os.path.getsize(path)  # ours to remove if nothing is written
         if resume:
             sink.finished = sink.read_finished()
         elif force:
@@ -190,9 +204,13 @@ class Sink:
             raise GradientError("io", f"cannot write to {where}: {why(exc)}") from None
 
     def close(self) -> None:
-        """The file closed; a `whole` file that was not committed is removed."""
+        """The file closed; a `whole` file that was not committed is removed, and so is an output
+        file the run found empty or made and wrote nothing to (a run that sent nothing)."""
         if self.path is not None:
+            nothing = getattr(self, "remove_if_empty", False) and self.fd is not None and not os.fstat(self.fd).st_size
             os.close(self.fd)
+            if nothing:
+                remove_quietly(self.path)
         remove_quietly(self.temporary)
 
 
