@@ -35,7 +35,8 @@ SUBCOMMAND_HELP = {
                "  gradient_batch.py results BATCH_ID --input prompts.jsonl -o out.jsonl",
     "cancel": "cancel a Batch API job; what finished stays available.\n\nexamples:\n"
               "  gradient_batch.py cancel BATCH_ID",
-    "list": "list your Batch API jobs, newest first.\n\nexamples:\n  gradient_batch.py list --status in_progress\n"
+    "list": "list your Batch API jobs, newest first.\n\nexamples:\n  gradient_batch.py list --status running           "
+            "every job not yet finished (validating, in progress, finalizing, cancelling)\n"
             "  gradient_batch.py list --json | jq -r '.data[].batch_id'"}
 
 
@@ -84,7 +85,8 @@ def build_subparser(name: str) -> argparse.ArgumentParser:
     else:
         parser.add_argument("--limit", type=cli.int_in_range(1, 100), default=20, help="how many (default 20)")
         parser.add_argument("--status", metavar="STATE", help="only jobs in this state (validating, in_progress, "
-                                                              "completed, failed, expired, cancelled...)")
+                                                              "completed, failed, expired, cancelled...); running: "
+                                                              "every job not yet finished")
     if name == "results":
         parser.add_argument("-o", "--output", metavar="FILE", help="write result lines to FILE")
         parser.add_argument("--force", action="store_true", help="replace --output FILE when it exists")

@@ -407,3 +407,12 @@ def test_every_subcommand_help_ends_with_examples(name, capsys):
         gradient_batch.main([name, "--help"])
     after = capsys.readouterr().out.split("examples:", 1)[1]
     assert "gradient_batch.py " + name in after
+
+
+def test_list_status_running_finds_every_job_not_yet_finished(api, capsys):
+    jobs = [{"batch_id": f"batch_{state}", "status": state} for state in
+            ("validating", "in_progress", "finalizing", "cancelling", "completed", "failed", "expired", "cancelled")]
+    api.json("GET", "/v1/batches", {"object": "list", "data": jobs})
+    assert main(api, "list", "--status", "running", "--json") == 0
+    found = [job["status"] for job in json.loads(capsys.readouterr().out)["data"]]
+    assert found == ["validating", "in_progress", "finalizing", "cancelling"]

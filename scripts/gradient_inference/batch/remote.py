@@ -26,6 +26,16 @@ from gradient_inference.ledger.store import call_row, record, rows
 from gradient_inference.models.prices import match_price, offline_prices
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+RUNNING = "running"  # list --status running: every job not yet finished (validating, in_progress, finalizing, cancelling...)
+
+
+def status_matches(status, wanted: str | None) -> bool:
+    """Whether a job's status is the one asked for; `running` is any that is not yet terminal."""
+    if wanted is None:
+        return True
+    if wanted == RUNNING:
+        return str(status) not in TERMINAL
+    return str(status) == wanted
 BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 

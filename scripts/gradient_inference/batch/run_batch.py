@@ -19,7 +19,7 @@ from gradient_inference.api.client import Client
 from gradient_inference.batch.files import build_input
 from gradient_inference.batch.items import ItemDefaults, count_items, count_unread, open_input, read_items, schema_of
 from gradient_inference.batch.local import LocalRun, RunOptions
-from gradient_inference.batch.remote import check_id, create, describe, job_of, upload, wait
+from gradient_inference.batch.remote import check_id, create, describe, job_of, status_matches, upload, wait
 from gradient_inference.batch.remote import results as remote_results
 from gradient_inference.batch.results import Sink
 from gradient_inference.core import defaults
@@ -252,7 +252,7 @@ def show(args, client) -> int:
         jobs = [job_of(job) for job in (document.get("data") if isinstance(document, dict) else None) or []
                 if isinstance(job, dict)]
         jobs = [dict(job, id=job["batch_id"]) for job in jobs  # one id field, as every batch output has it
-                if args.status is None or str(job.get("status")) == args.status]
+                if status_matches(job.get("status"), args.status)]
         if args.json:
             emit_json(dict(document if isinstance(document, dict) else {}, data=jobs))
         for job in [] if args.json else jobs:
