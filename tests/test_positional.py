@@ -59,3 +59,17 @@ def test_the_short_form_comes_first_in_help(script):
     for name in ("gradient_chat", "gradient_image", "gradient_embed"):
         examples = script(name, "--help").stdout.decode().split("examples:")[1].strip().splitlines()
         assert '"' in examples[0].split(".py", 1)[1].split("--")[0], (name, examples[0])
+
+
+def test_no_stdin_says_once_that_waiting_stdin_is_ignored(api, script, tmp_path):
+    api.json("POST", "/v1/chat/completions", ANSWER)
+    question = tmp_path / "q.txt"
+    question.write_text("a whole document the user meant to send")
+    with open(question, "rb") as stdin:
+        done = script("gradient_chat", "--base-url", api.url, "--no-stdin", "--prompt", "Summarise", stdin=stdin)
+    assert done.returncode == 0 and done.stderr.decode().count("which --no-stdin ignores") == 1
+    piped = script("gradient_chat", "--base-url", api.url, "--no-stdin", "--prompt", "Summarise", input=b"piped text")
+    assert piped.returncode == 0 and b"which --no-stdin ignores" in piped.stderr
+    quiet = script("gradient_chat", "--base-url", api.url, "--no-stdin", "--prompt", "Summarise")  # /dev/null
+    assert quiet.returncode == 0 and quiet.stderr == b""
+    assert all(call.json["messages"][-1]["content"] == "Summarise" for call in api.calls("POST"))

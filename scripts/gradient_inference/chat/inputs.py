@@ -19,7 +19,7 @@ from gradient_inference.chat.bodies import chat_body, responses_body
 from gradient_inference.chat.messages import messages_body
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.jsondata import loads
-from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_stdin, read_text_input, sniff_image, \
+from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_stdin, stdin_has_data, read_text_input, sniff_image, \
     stdin_state
 from gradient_inference.core.clock import parse_time
 from gradient_inference.core.output import log, warn
@@ -114,6 +114,8 @@ def gather_inputs(prompt: str | None, messages: str | None, no_stdin: bool, stdi
             prompt = f"{piped.rstrip()}\n\n{prompt}" if prompt else piped
         elif state == "silent" and prompt is not None:
             warn(f"stdin sent nothing within {STDIN_WAIT:g} s and was ignored (--no-stdin skips the wait)")
+    elif no_stdin and not stdin_used and stdin_has_data(stdin):
+        warn("stdin holds data, which --no-stdin ignores: only the prompt is sent")
     if prompt is None and not history and not answering:
         raise UsageError("give --prompt TEXT, pipe text on stdin, or use --messages FILE")
     if prompt is not None and not prompt.strip():

@@ -67,6 +67,24 @@ def stdin_state(stream, wait: float) -> str:
     return "ready" if ready else "silent"
 
 
+def stdin_has_data(stream) -> bool:
+    """Whether stdin holds something right now, for a warning that it is ignored: a regular file
+    with bytes, or a pipe with a byte ready (one byte is read: stdin is not used anyway). Never waits."""
+    if stream is None or stream.isatty():
+        return False
+    try:
+        fd = stream.fileno()
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode):
+            return info.st_size > 0
+        if not stat.S_ISFIFO(info.st_mode) and not stat.S_ISSOCK(info.st_mode):
+            return False  # /dev/null and other devices
+        ready, _, _ = select.select([fd], [], [], 0)
+        return bool(ready) and bool(os.read(fd, 1))
+    except (OSError, ValueError):
+        return False
+
+
 def read_stdin(stream) -> str:
     """All of stdin, up to MAX_TEXT_BYTES (a usage error beyond that)."""
     if hasattr(stream, "buffer"):
