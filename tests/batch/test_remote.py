@@ -4,6 +4,7 @@ files, cancel, list; and refusal of what the Batch API cannot take, before any u
 from __future__ import annotations
 
 import json
+import time
 import os
 import sqlite3
 
@@ -416,3 +417,27 @@ def test_list_status_running_finds_every_job_not_yet_finished(api, capsys):
     assert main(api, "list", "--status", "running", "--json") == 0
     found = [job["status"] for job in json.loads(capsys.readouterr().out)["data"]]
     assert found == ["validating", "in_progress", "finalizing", "cancelling"]
+
+
+def test_a_remote_total_is_summed_unrounded_and_rounded_once(api, capsys, tmp_path, monkeypatch):
+    """3 tokens at $0.0046667 per 1M cost $1.4e-08 a line, shown rounded as $1e-08: 100 lines add
+    up to $1.4e-06, where the rounded lines would sum to $1e-06."""
+    cache = tmp_path / "prices.json"
+    cache.write_text(json.dumps({"schema_version": 2, "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                 "url": None, "models": [{"provider": "OpenAI", "model": "m", "model_id": "m",
+                                                          "input_price": 0.0046667, "output_price": 0.0046667,
+                                                          "unit": "per 1M tokens"}]}))
+    cache.chmod(0o600)
+    monkeypatch.setenv("GRADIENT_PRICING_CACHE", str(cache))
+    line = {"custom_id": "x", "response": {"status_code": 200, "body": {
+        "model": "m", "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 1}}}}
+    api.json("GET", f"/v1/batches/{BATCH_ID}/results", {"batch_id": BATCH_ID, "result_available": True,
+                                                        "output_file_url": api.origin + "/files/out.jsonl?sig=1"})
+    api.add("GET", "/files/out.jsonl", Reply(body="".join(json.dumps(dict(line, custom_id=f"c{i}")) + "\n"
+                                                          for i in range(100))))
+    assert main(api, "results", BATCH_ID, "--output", str(tmp_path / "o.jsonl"), "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cost_usd"] == round(100 * 3 * 0.0046667 / 1e6, 8) == 1.4e-06
+    per_line = [json.loads(text)["cost_usd"] for text in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert per_line[0] == 1e-08 and round(sum(per_line), 8) == 1e-06

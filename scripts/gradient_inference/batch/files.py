@@ -184,12 +184,12 @@ def parse_result(raw: bytes) -> tuple:
                                               status=status if isinstance(status, int) else None)
 
 
-def batch_cost(row, usage: dict) -> tuple:
+def batch_cost(row, usage: dict, exact: bool = False) -> tuple:
     """(USD, price source) at the row's batch prices where the catalog gives them, else at its
-    interactive prices, which overstate a batch's cost."""
+    interactive prices, which overstate a batch's cost; `exact`: unrounded, for a total."""
     if row is None:
         return None, None
     at_batch = batch_row(row)
     if at_batch is not None:
-        return cost_usd(at_batch, usage), "batch prices"
-    return cost_usd(row, usage), "interactive prices (no batch price known; a batch costs less)"
+        return cost_usd(at_batch, usage, exact), "batch prices"
+    return cost_usd(row, usage, exact), "interactive prices (no batch price known; a batch costs less)"

@@ -174,9 +174,9 @@ def result_links(client, batch_id: str) -> dict:
 
 
 def read_result(raw, lines: dict | None, prices, schemas: dict | None = None) -> tuple | None:
-    """(result line, ledger row) of one line of a result file, read as a local run reads its
-    answers: with the item's schema (custom_id -> schema, where known) its forced tool call gives
-    `data`, checked; None when the line cannot be read."""
+    """(result line, ledger row, its cost unrounded or None) of one line of a result file, read as
+    a local run reads its answers: with the item's schema (custom_id -> schema, where known) its
+    forced tool call gives `data`, checked; None when the line cannot be read."""
     try:
         if raw is None:
             raise GradientError("invalid_response", "a result line is too long")
@@ -184,13 +184,14 @@ def read_result(raw, lines: dict | None, prices, schemas: dict | None = None) ->
     except GradientError:
         return None
     item["line"] = lines.get(item["custom_id"]) if lines is not None else item["line"]
-    usage = cost = source = content = data = model = finish = None
+    usage = cost = exact = source = content = data = model = finish = None
     if status == "ok":
         try:
             answer = answer_of(document, document.get("model") or "")
             usage, model, finish = answer.usage, answer.model, answer.finish_reason
             row = match_price(model, prices.models) if prices and model else None
             cost, source = batch_cost(row, usage)
+            exact = batch_cost(row, usage, exact=True)[0]
             schema = (schemas or {}).get(item["custom_id"])
             if schema is None and schemas is None and answer.tool_calls and not answer.content and \
                     answer.tool_calls[0]["name"] == structured.TOOL_NAME:
@@ -202,7 +203,7 @@ def read_result(raw, lines: dict | None, prices, schemas: dict | None = None) ->
             status, error = "error", problem
     return result_line(item, status, content, data, usage, cost, error, finish), call_row(
         "batch", model, "batch", usage=usage, outcome="ok" if status == "ok" else error.type, cost_usd=cost,
-        price_source=source, answer=content)
+        price_source=source, answer=content), exact
 
 
 def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None,
@@ -213,7 +214,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
     links = result_links(client, batch_id)
     recorded = no_log or bool(rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
                                    (batch_id,)))
-    prices, tally, seen = offline_prices(), dict(new_tally(), unexpected=0), set()
+    prices, tally, seen, exact_total = offline_prices(), dict(new_tally(), unexpected=0), set(), 0.0
     with tempfile.TemporaryFile() as spool:  # the rows, kept on disk (not in memory) until the end
         for key in ("output_file_url", "error_file_url"):
             if not links.get(key):
@@ -231,9 +232,11 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
                 seen.add(custom_id)
                 sink.write(found[0])
                 count(tally, found[0])
+                exact_total += found[2] or 0.0
                 if not recorded:
                     row = dict(found[1], batch_id=batch_id, provider=settings.provider_name)
                     spool.write(json.dumps(row).encode() + b"\n")
+        tally["cost_usd"] = round(exact_total, 8)  # summed unrounded, rounded once (each line shows its own, rounded)
         spool.seek(0)
         if not recorded:  # the job's pending hold ends in the same transaction as its rows come in
             record((json.loads(line) for line in spool), release=pending_holds(batch_id))

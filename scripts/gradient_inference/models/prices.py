@@ -205,9 +205,10 @@ def query_matches(query: str, row: dict) -> bool:
     return any(wanted in hay for hay in haystacks) or match_price(query, [row]) is not None
 
 
-def cost_usd(row: dict, usage: dict) -> float | None:
+def cost_usd(row: dict, usage: dict, exact: bool = False) -> float | None:
     """USD for a call's tokens: cached reads at the cache-read price and tokens newly written to
-    the cache at the write price (1 h or 5 min), where the row has them; the rest at the input price."""
+    the cache at the write price (1 h or 5 min), where the row has them; the rest at the input price.
+    Rounded to 8 places, or `exact` for a total that is summed first and rounded once."""
     input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
     if row is None or None in (input_tokens, output_tokens):
         return None
@@ -224,7 +225,8 @@ def cost_usd(row: dict, usage: dict) -> float | None:
         if tokens and price is not None and tokens <= plain:
             total += tokens * price
             plain -= tokens
-    return round((total + plain * (row["input_price"] or 0.0)) / 1_000_000, 8)
+    value = (total + plain * (row["input_price"] or 0.0)) / 1_000_000
+    return value if exact else round(value, 8)
 
 
 def unpriced_cache_tokens(row: dict | None, usage: dict) -> int:
