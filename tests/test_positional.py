@@ -73,3 +73,16 @@ def test_no_stdin_says_once_that_waiting_stdin_is_ignored(api, script, tmp_path)
     quiet = script("gradient_chat", "--base-url", api.url, "--no-stdin", "--prompt", "Summarise")  # /dev/null
     assert quiet.returncode == 0 and quiet.stderr == b""
     assert all(call.json["messages"][-1]["content"] == "Summarise" for call in api.calls("POST"))
+
+
+def test_names_written_other_than_asked_are_said(api, workdir, capsys):
+    from conftest import JPEG
+
+    api.json("POST", "/v1/images/generations", {"data": [{"b64_json": base64.b64encode(JPEG).decode()}] * 2})
+    assert gradient_image.main(["a fox", "--base-url", api.url, "--output", "fox.png", "--n", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["fox-1.jpg", "fox-2.jpg"]
+    assert "wrote fox-1.jpg, fox-2.jpg (not fox.png" in captured.err
+    api.routes[("POST", "/v1/images/generations")] = [Reply(json={"data": [{"b64_json": base64.b64encode(tiny_png()).decode()}]})]
+    assert gradient_image.main(["a fox", "--base-url", api.url, "--output", "exact.png"]) == 0
+    assert "wrote" not in capsys.readouterr().err  # the name asked for: nothing to say

@@ -149,3 +149,12 @@ class OutputFile:
         if self.handle is not None:
             self.handle.close()
         remove_quietly(self.temporary)
+
+
+def renamed_note(asked: str | None, written: list) -> str | None:
+    """When the files written are not named as --output asked (another suffix for the real format,
+    numbering for several files), the words that say which names were written; else None."""
+    if not asked or os.path.isdir(asked) or written == [asked]:
+        return None
+    return f"wrote {', '.join(written)} (not {asked}: " + (
+        "several files are numbered" if len(written) > 1 else "its suffix follows the real format") + ")"

@@ -18,7 +18,7 @@ from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.providers import DEFAULT_PROVIDER
 from gradient_inference.core.inputs import STDIN_WAIT, decode_text, read_local_file, read_stdin, stdin_state
-from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths
+from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths, renamed_note
 from gradient_inference.core.output import emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
@@ -207,6 +207,9 @@ def speak(args) -> int:
                    "request_id": request_id, "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         out(saved["path"])
+    note = renamed_note(args.output, [saved["path"]])
+    if note:
+        log(note)
     if args.usage:
         log(f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})")
     return EXIT_OK
