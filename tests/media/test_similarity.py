@@ -158,3 +158,23 @@ def test_query_as_a_subprocess(vector_api, script):
                   input="cats purr\nmarkets dropped\n")
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["text"] for line in done.stdout.splitlines()] == ["markets dropped", "cats purr"]
+
+
+def test_pairs_over_hundreds_of_inputs_show_progress_on_a_terminal(api, capsys, monkeypatch):
+    import json as _json
+
+    import gradient_embed
+    from gradient_inference.media import run_embed
+
+    count = 320
+    api.json("POST", "/v1/embeddings", {"data": [{"index": i, "embedding": [1.0, i / count]} for i in range(count)]})
+    monkeypatch.setattr(run_embed, "isatty", lambda stream: stream is run_embed.sys.stderr)  # stderr a terminal
+    assert gradient_embed.main(["--base-url", api.url, "--model", "e", "--pairs", "--top", "1", "--batch-size", "400",
+                                *[f"t{i}" for i in range(count)], "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "comparing pairs 100%" in captured.err and "comparing pairs 50%" in captured.err
+    assert len(_json.loads(captured.out)["pairs"]) == 1
+    monkeypatch.setattr(run_embed, "isatty", lambda stream: False)  # a pipe: nothing said
+    assert gradient_embed.main(["--base-url", api.url, "--model", "e", "--pairs", "--top", "1", "--batch-size", "400",
+                                *[f"t{i}" for i in range(count)], "--json"]) == 0
+    assert "comparing pairs" not in capsys.readouterr().err

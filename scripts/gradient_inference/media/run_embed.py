@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import shutil
 import sys
+import time
 
 from gradient_inference.api.client import Client
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.inputs import STDIN_WAIT, read_stdin, read_text_input, stdin_state
-from gradient_inference.core.output import emit_json, isatty, log, out
+from gradient_inference.core.output import Progress, emit_json, isatty, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media import similarity
@@ -69,6 +70,9 @@ def embeddings_of(document, expected: int) -> list:
     return ordered
 
 
+PAIRS_PROGRESS_FROM = 300  # inputs: --pairs over fewer ends in well under a second
+
+
 def add_usage(total: dict, usage) -> dict:
     found = normalize_usage(usage)
     for key in ("input_tokens", "total_tokens"):
@@ -97,11 +101,32 @@ def read_inputs(args) -> list:
     return texts
 
 
+def pairs_progress(count: int):
+    """For --pairs over many inputs on a terminal: (on_row for similarity.closest_pairs, its
+    Progress to close), the share of pairs compared shown as it grows; (None, None) otherwise."""
+    if count < PAIRS_PROGRESS_FROM or not isatty(sys.stderr):
+        return None, None
+    progress, started, shown = Progress(sys.stderr), time.monotonic(), [-1]
+
+    def on_row(done: int, total: int) -> None:
+        share = done * (2 * total - done - 1) * 100 // max(total * (total - 1), 1)  # pairs compared so far
+        if share != shown[0]:
+            shown[0] = share
+            progress.update(f"comparing pairs {share}%", time.monotonic() - started)
+    return on_row, progress
+
+
 def similarity_rows(texts: list, vectors: list, query: str | None, pairs: bool, top: int | None) -> list:
     """Ranked rows for --query (the query's vector is the last one) or --pairs."""
     if query is not None:
         return similarity.ranked_rows(texts, similarity.rank(vectors[-1], vectors[:-1], top))
-    return similarity.pair_rows(texts, similarity.closest_pairs(vectors, top or similarity.PAIRS_TOP))
+    on_row, progress = pairs_progress(len(vectors))
+    try:
+        found = similarity.closest_pairs(vectors, top or similarity.PAIRS_TOP, on_row)
+    finally:
+        if progress is not None:
+            progress.close()
+    return similarity.pair_rows(texts, found)
 
 
 def print_rows(rows: list) -> None:

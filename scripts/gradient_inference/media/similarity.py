@@ -67,9 +67,10 @@ def rank(query: list, vectors: list, top: int | None = None) -> list:
     return [(index, score) for score, index in chosen]
 
 
-def closest_pairs(vectors: list, top: int = PAIRS_TOP) -> list:
+def closest_pairs(vectors: list, top: int = PAIRS_TOP, on_row=None) -> list:
     """[(a, b, score)] with a < b: the `top` most alike pairs of vectors, best first. A bounded
-    heap keeps memory at `top` pairs whatever the count of inputs."""
+    heap keeps memory at `top` pairs whatever the count of inputs. `on_row(done, count)` is called
+    after each vector is compared with those after it (for progress)."""
     check_pair_count(len(vectors))
     same_dimensions(vectors)
     units = [unit(v, f"embedding {i}") for i, v in enumerate(vectors)]
@@ -81,6 +82,8 @@ def closest_pairs(vectors: list, top: int = PAIRS_TOP) -> list:
                 heapq.heappush(heap, entry)
             elif entry > heap[0]:
                 heapq.heapreplace(heap, entry)
+        if on_row is not None:
+            on_row(a + 1, len(units))
     return [(-a, -b, score) for score, a, b in sorted(heap, reverse=True)]
 
 
