@@ -305,3 +305,15 @@ def test_an_answer_that_is_json_but_misfits_is_not_retried(api, capsys):
     api.json("POST", CHAT, text_answer('{"title": "Alien"}'))
     assert run(api, "--schema", MOVIE) == 1
     assert "lacks the field 'year'" in capsys.readouterr().err and len(api.calls("POST", CHAT)) == 1
+
+
+def test_fields_on_separate_lines_may_hold_commas_and_a_stray_comma_says_how(capsys):
+    from gradient_inference.chat import schema as short
+
+    found = short.parse_short("label: positive, negative or neutral\nconfidence float")
+    assert found["properties"] == {"label": {"type": "string", "description": "positive, negative or neutral"},
+                                   "confidence": {"type": "number"}}
+    assert short.parse_short("title,\nyear int")["required"] == ["title", "year"]  # commas that only separate
+    with pytest.raises(short.UsageError) as caught:
+        short.parse_short("label: positive, negative or neutral, confidence float")
+    assert "give one field a line" in str(caught.value)

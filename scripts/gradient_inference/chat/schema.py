@@ -26,15 +26,20 @@ MAX_SCHEMA_BYTES = 1 << 20
 
 
 def parse_short(text: str) -> dict:
-    """`name [type][: description]` fields, by commas or newlines; types str (default), int,
+    """`name [type][: description]` fields, by commas, or (as llm's form has it) one a line when
+    the text has several lines, so that a description may hold commas; types str (default), int,
     float, bool; every field required."""
     properties = {}
-    for part in re.split(r"[,\n]", text):
+    lines = "\n" in text.strip()
+    for part in text.split("\n") if lines else text.split(","):
+        part = part.rstrip().rstrip(",") if lines else part  # `title,` on its line: the comma only separates
         if not part.strip():
             continue
         match = FIELD.fullmatch(part)
         if not match:
-            raise UsageError(f"--schema: {part.strip()!r} is not `name [type][: description]`")
+            comma = "" if lines else ("; a comma ends a field: to keep commas in a description, give one field a line "
+                                      "(--schema $'label: positive, negative or neutral\\nconfidence float')")
+            raise UsageError(f"--schema: {part.strip()!r} is not `name [type][: description]`{comma}")
         name, kind, description = match.groups()
         if kind and kind not in SHORT_TYPES:
             raise UsageError(f"--schema: {kind!r} is not a type: use {', '.join(SHORT_TYPES)}")
