@@ -141,7 +141,8 @@ def test_a_batch_id_cannot_reach_another_path(api, capsys):
 @pytest.mark.parametrize("items, words", [
     ([{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}],
      "text only"),
-    ([{"prompt": "x", "model": "llama3.3-70b-instruct"}], "OpenAI and Anthropic models"),
+    ([{"prompt": "x", "model": "llama3.3-70b-instruct"}], "does not take llama3.3-70b-instruct"),
+    ([{"prompt": "x", "model": "openai-gpt-oss-20b"}], "does not take openai-gpt-oss-20b"),  # open-weight: not OpenAI's
     ([{"prompt": "x", "model": "openai-gpt-5-mini"}, {"prompt": "y", "model": "anthropic-claude-sonnet-4"}],
      "one provider"),
     (["fine", {"prompt": 5}], "line 2: prompt must be a string"),
@@ -156,7 +157,8 @@ def test_what_the_batch_api_cannot_take_is_refused_before_any_upload(api, capsys
 def test_too_many_lines_or_bytes_are_refused_before_any_upload(api, capsys, tmp_path, monkeypatch, limit, value):
     monkeypatch.setattr(batch_files, limit, value)
     with pytest.raises(SystemExit) as stop:
-        main(api, "--remote", jsonl(tmp_path / "in.jsonl", *[f"prompt {i}" for i in range(5)]))
+        main(api, "--remote", jsonl(tmp_path / "in.jsonl", *[f"prompt {i}" for i in range(5)]), "--model",
+             "openai-gpt-5-mini")
     assert stop.value.code == 2 and "split the input" in capsys.readouterr().err and not api.requests
 
 

@@ -133,7 +133,7 @@ def test_the_models_command_offers_exactly_the_catalogs_types():
 
 
 @pytest.mark.parametrize("model_id, kind, capabilities", [
-    ("openai-gpt-5", "chat", ["vision", "tools", "reasoning"]),
+    ("openai-gpt-5", "chat", ["vision", "tools", "reasoning", "batch"]),
     ("openai-gpt-oss-120b", "chat", ["tools", "reasoning"]),
     ("fal-ai/flux/schnell", "image", []),
     ("fal-ai/some-new/tts/v3", "speech", []),

@@ -268,3 +268,21 @@ def test_the_current_ids_are_typed(api, capsys, model_id, kind):
     captured = capsys.readouterr()
     assert [m["id"] for m in _json.loads(captured.out)["models"]] == [model_id]
     assert "does not know" not in captured.err
+
+
+def test_one_answer_on_what_the_batch_api_takes(api, capsys):
+    """--capability batch, --remote and --estimate --batch ask models.known.batch_provider: offline,
+    OpenAI's and Anthropic's own models, not the open-weight gpt-oss or Llama; the catalog's word wins."""
+    from gradient_inference.models.known import batch_provider
+
+    listed = ["anthropic-claude-haiku-4.5", "llama3.3-70b-instruct", "openai-gpt-5-mini", "openai-gpt-oss-20b",
+              "openai-gpt-image-2"]
+    api.json("GET", "/v1/models", {"data": [{"id": i} for i in listed]})
+    assert gradient_models.main(["--base-url", api.url, "--capability", "batch", "--ids"]) == 0
+    taken = capsys.readouterr().out.split()
+    assert taken == ["anthropic-claude-haiku-4.5", "openai-gpt-5-mini"]
+    assert [m for m in listed if batch_provider(m)] == taken
+    catalog_llama = {"model_id": "llama3.3-70b-instruct", "source": "catalog", "batch_input_price": 0.3,
+                     "batch_output_price": 0.3, "capabilities": []}
+    assert batch_provider("llama3.3-70b-instruct", catalog_llama) == "openai"  # the catalog says it is taken
+    assert batch_provider("openai-gpt-5-mini", {"source": "catalog", "capabilities": []}) is None  # or not

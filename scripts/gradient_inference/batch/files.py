@@ -18,6 +18,7 @@ from gradient_inference.core.defaults import MESSAGES_MAX_TOKENS
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.text import one_line
 from gradient_inference.models.budget import assumed_words, item_worst_case
+from gradient_inference.models.known import batch_provider
 from gradient_inference.models.prices import batch_row, cost_usd, match_price
 
 MAX_LINES, MAX_BYTES = 50_000, 200 << 20
@@ -28,13 +29,8 @@ ENDPOINT = "/v1/chat/completions"
 
 
 def provider_of(model: str, rows: list) -> str | None:
-    """openai or anthropic for a model the Batch API takes; None for one known to be neither."""
-    for prefix in ("openai", "anthropic"):
-        if model.startswith(prefix + "-"):
-            return prefix
-    row = match_price(model, rows)
-    maker = (row or {}).get("provider", "").lower()
-    return maker if maker in ("openai", "anthropic") else None if row else "openai"
+    """openai or anthropic for a model the Batch API takes (models.known.batch_provider decides); None otherwise."""
+    return batch_provider(model, match_price(model, rows))
 
 
 def has_image(messages) -> bool:
@@ -88,7 +84,8 @@ def build_input(items, item_defaults, rows: list, target) -> tuple:
             continue
         provider = provider_of(model, rows)
         if provider is None:
-            problems.append(f"line {item['line']}: the Batch API takes OpenAI and Anthropic models, not {model}")
+            problems.append(f"line {item['line']}: the Batch API does not take {model} (it takes OpenAI's and "
+                            "Anthropic's own models; gradient_models.py --capability batch lists them)")
             continue
         providers.setdefault(provider, item["line"])
         row = match_price(model, rows)

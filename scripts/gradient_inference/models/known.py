@@ -163,6 +163,26 @@ def retired_on(model_id: str | None, name: str = "") -> str | None:
                  if folded and sorted(page_name(retired.split("-", 1)[1]).split()) == sorted(folded.split())), None)
 
 
+def batch_provider(model_id: str | None, row: dict | None = None) -> str | None:
+    """The one answer on what the Batch API takes: "openai" or "anthropic" (the format its lines
+    take) for a model it takes, else None. The catalog's word where a catalog row is known (batch
+    prices, or a batch capability); else DigitalOcean's documented rule (do-inference-api.md, "Batch
+    inference"): OpenAI's and Anthropic's own chat models, not the open-weight gpt-oss that
+    DigitalOcean serves itself, nor an image model."""
+    if not model_id:
+        return None
+    family = "anthropic" if model_id.startswith("anthropic-") else "openai"
+    if row is not None and row.get("source") == "catalog":
+        taken = row.get("batch_input_price") is not None or "batch" in (row.get("capabilities") or ())
+        return family if taken else None
+    kind = known_model(model_id)[0]
+    if model_id.startswith("anthropic-") and kind in ("chat", "unknown"):
+        return "anthropic"
+    if model_id.startswith("openai-") and not model_id.startswith("openai-gpt-oss") and kind in ("chat", "unknown"):
+        return "openai"
+    return None
+
+
 def lacks_vision(model_id: str, rows: list) -> bool:
     """True only when it is known: a catalog row with capabilities but no vision, or a chat model
     of the bundled table listed without it."""
@@ -212,8 +232,10 @@ def describe_model(model_id: str, rows: list | None) -> dict:
     """`type` and `capabilities` of a model id, and from the catalog its name and limits."""
     row = next((r for r in rows or [] if r.get("model_id") == model_id), None)
     if row is not None:
-        return {"type": row.get("type") or "unknown", "capabilities": list(row.get("capabilities") or []),
+        capabilities = [c for c in row.get("capabilities") or [] if c != "batch"]
+        return {"type": row.get("type") or "unknown",
+                "capabilities": capabilities + (["batch"] if batch_provider(model_id, row) else []),
                 "name": row.get("model"), "context_window": row.get("context_window"),
                 "max_output_tokens": row.get("max_output_tokens")}
     kind, capabilities, _ = known_model(model_id)
-    return {"type": kind, "capabilities": capabilities}
+    return {"type": kind, "capabilities": capabilities + (["batch"] if batch_provider(model_id) else [])}

@@ -16,7 +16,7 @@ from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.models.catalog import catalog_token, fetch_catalog
-from gradient_inference.models.known import attach_known_ids, describe_model
+from gradient_inference.models.known import attach_known_ids, batch_provider, describe_model
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, batch_row, cache_path, check_row_count,
                                               cost_usd, describe_source, diff_prices, is_fresh, match_price,
@@ -67,7 +67,7 @@ def estimate_rows(rows: list, input_tokens: int, output_tokens: int, at_batch: b
         if not at_batch:
             row["estimated_cost_usd"] = interactive
             continue
-        batch = batch_row(row) if token_priced else None
+        batch = batch_row(row) if token_priced and batch_provider(row.get("model_id") or row["model"], row) else None
         row["estimated_cost_usd"] = cost_usd(batch, tokens) if batch else None
         row["interactive_cost_usd"] = interactive
         row["batch_saving"] = (round(1 - row["estimated_cost_usd"] / interactive, 4)
@@ -203,8 +203,9 @@ def pricing(args) -> int:
                    and r["estimated_cost_usd"] is None]
         if missing:
             log(f"no batch price known for {len(missing)} model(s): {one_line(', '.join(missing), 400)}; they are ranked "
-                "after the rest at interactive prices (the Batch API takes OpenAI and Anthropic models; "
-                "DIGITALOCEAN_ACCESS_TOKEN gives the catalog's batch prices)")
+                "after the rest at interactive prices (the Batch API takes OpenAI's and Anthropic's own models, as "
+                "gradient_models.py --capability batch lists them; DIGITALOCEAN_ACCESS_TOKEN gives the catalog's "
+                "batch prices)")
     if not rows:
         log(f"no price matches {args.model!r}" if args.model else "no prices to show")
     if args.json:
