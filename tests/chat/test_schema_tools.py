@@ -317,3 +317,28 @@ def test_fields_on_separate_lines_may_hold_commas_and_a_stray_comma_says_how(cap
     with pytest.raises(short.UsageError) as caught:
         short.parse_short("label: positive, negative or neutral, confidence float")
     assert "give one field a line" in str(caught.value)
+
+
+def test_a_server_seen_ignoring_response_format_is_asked_with_the_tool_at_once_for_a_day(api, capsys):
+    """Pay once: after one prose answer to response_format, later --schema calls to the same local
+    server go straight to the forced tool; a day later it is asked the usual way again."""
+    import os
+
+    api.add("POST", CHAT, Reply(json=text_answer("Sure! Alien, 1979.")),
+            Reply(json=tool_answer('{"title": "Alien", "year": 1979, "rating": 8.5}')))
+    assert run(api, "--schema", MOVIE, "--json") == 0
+    capsys.readouterr()
+    api.routes[("POST", CHAT)] = [Reply(json=tool_answer('{"title": "Heat", "year": 1995, "rating": 8.3}'))]
+    assert run(api, "--schema", MOVIE, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["data"]["title"] == "Heat"
+    third = api.calls("POST", CHAT)[2].json
+    assert "response_format" not in third and third["tool_choice"]["function"]["name"] == chat_schema.TOOL_NAME
+    assert len(api.calls("POST", CHAT)) == 3  # paid once for the prose, never again
+    path = os.environ["GRADIENT_MODELS_CACHE"]
+    document = json.loads(open(path).read())
+    document["quirks"][api.url]["ignores_response_format"] = "2020-01-01T00:00:00Z"  # a day later
+    with open(path, "w") as handle:
+        json.dump(document, handle)
+    api.routes[("POST", CHAT)] = [Reply(json=tool_answer('{"title": "Ran", "year": 1985, "rating": 8.2}'))]
+    run(api, "--schema", MOVIE, "--json")
+    assert "response_format" in api.calls("POST", CHAT)[3].json

@@ -100,6 +100,8 @@ def record_answer(entry, answer, request: ChatRequest) -> tuple:
     return cost, price_source
 
 
+IGNORES_FORMAT = "ignores_response_format"  # a local server's quirk, remembered a day (models.served)
+
 # What a chat call is made of, once its flags, inputs and conversation are read.
 Gathered = namedtuple("Gathered", "conversation_id request pinned prompt history schema tools api")
 
@@ -182,6 +184,8 @@ def send(client, args, call: Gathered, request, streaming: bool, hold) -> tuple:
     the schema as a forced tool (re-held under the budget); what attempt() returns."""
     local = is_loopback_url(client.settings.base_url) and not args.provider
     forms = structured.forms(call.schema, call.api, args.schema_mode, local) if call.schema else [call.tools]
+    if call.schema and local and args.schema_mode is None and served.has_quirk(client.settings.base_url, IGNORES_FORMAT):
+        forms = [structured.tool_request(call.schema, call.api)]  # seen ignoring response_format today: paid once
     try:
         with served.unknown_model_hint(client, "chat", request.model):
             return attempt(client, args, call, request, streaming, forms, hold())
@@ -190,7 +194,8 @@ def send(client, args, call: Gathered, request, streaming: bool, hold) -> tuple:
         if not (local and form is not None and ignored_format(error, form, args.schema_mode)):
             raise
         warn("the server answered response_format with text that is not JSON (it may ignore the field); "
-             "asking once more with the schema as a forced tool")
+             "asking once more with the schema as a forced tool, as later calls to it today will at once")
+        served.remember_quirk(client.settings.base_url, IGNORES_FORMAT)
         return attempt(client, args, call, request, streaming, [structured.tool_request(call.schema, call.api)], hold())
 
 

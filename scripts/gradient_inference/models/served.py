@@ -107,19 +107,51 @@ def read_cache(path: str) -> dict:
     return kept
 
 
+def read_quirks(path: str) -> dict:
+    """{base URL: {quirk: when it was seen}}: what servers were seen to do, kept with their lists."""
+    try:
+        document = json.loads(read_regular_file(path, MAX_CACHE_BYTES, follow_links=False, own=True))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    quirks = document.get("quirks") if isinstance(document, dict) else None
+    return {base: {k: v for k, v in seen.items() if isinstance(v, str) and parse_time(v) is not None}
+            for base, seen in (quirks.items() if isinstance(quirks, dict) else ()) if isinstance(seen, dict)}
+
+
+def save(path: str, servers: dict, quirks: dict) -> None:
+    """The cache document written atomically: the newest MAX_SERVERS lists and their servers' quirks."""
+    newest = sorted(servers, key=lambda base: parse_time(servers[base]["fetched_at"]) or 0)[-MAX_SERVERS:]
+    document = {"schema_version": SCHEMA_VERSION,
+                "servers": {base: {"fetched_at": servers[base]["fetched_at"], "data": servers[base]["models"]}
+                            for base in newest},
+                "quirks": dict(list(quirks.items())[-MAX_SERVERS:])}
+    try:
+        write_json_atomic(path, document, indent=None)
+    except OSError as exc:
+        log(f"could not write the model list cache {path}: {why(exc)}")
+
+
 def remember(base_url: str, models: list, now: float | None = None) -> None:
     """Put a server's list in the cache (atomically); failure only says so with --verbose."""
     path = cache_path()
     servers = read_cache(path)
     servers[base_url] = {"fetched_at": iso_utc(time.time() if now is None else now), "models": models}
-    newest = sorted(servers, key=lambda base: parse_time(servers[base]["fetched_at"]) or 0)[-MAX_SERVERS:]
-    document = {"schema_version": SCHEMA_VERSION,
-                "servers": {base: {"fetched_at": servers[base]["fetched_at"], "data": servers[base]["models"]}
-                            for base in newest}}
-    try:
-        write_json_atomic(path, document, indent=None)
-    except OSError as exc:
-        log(f"could not write the model list cache {path}: {why(exc)}")
+    save(path, servers, read_quirks(path))
+
+
+def remember_quirk(base_url: str, quirk: str) -> None:
+    """What a server was seen to do (it ignores response_format, say), kept a day like its list."""
+    path = cache_path()
+    quirks = read_quirks(path)
+    quirks.setdefault(base_url, {})[quirk] = iso_utc(time.time())
+    save(path, read_cache(path), quirks)
+
+
+def has_quirk(base_url: str, quirk: str, now: float | None = None) -> bool:
+    """Whether the server was seen doing it within the day. Never a request."""
+    seen = parse_time(read_quirks(cache_path()).get(base_url, {}).get(quirk))
+    age = (time.time() if now is None else now) - (seen or 0)
+    return seen is not None and -3600 < age < defaults.MODELS_MAX_AGE_HOURS * 3600
 
 
 def fresh_list(base_url: str, now: float | None = None) -> list | None:
