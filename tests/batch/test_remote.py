@@ -443,3 +443,24 @@ def test_a_remote_total_is_summed_unrounded_and_rounded_once(api, capsys, tmp_pa
     assert summary["cost_usd"] == round(100 * 3 * 0.0046667 / 1e6, 8) == 1.4e-06
     per_line = [json.loads(text)["cost_usd"] for text in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert per_line[0] == 1e-08 and round(sum(per_line), 8) == 1e-06
+
+
+def test_results_of_a_cancelled_job_count_what_did_not_run_and_leave_it_for_a_local_run(api, capsys, tmp_path):
+    api.json("GET", f"/v1/batches/{BATCH_ID}", job("cancelled", 2, 0, total=5))
+    api.json("GET", f"/v1/batches/{BATCH_ID}/results", {"batch_id": BATCH_ID, "result_available": True,
+                                                        "output_file_url": api.origin + "/files/out.jsonl?sig=1"})
+    api.add("GET", "/files/out.jsonl", Reply(body="".join(json.dumps(output_line(c, c)) + "\n" for c in ("a", "b"))))
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"custom_id": c, "prompt": f"say {c}"}) + "\n" for c in "abcde"))
+    output = tmp_path / "out.jsonl"
+    code = main(api, "results", BATCH_ID, "--input", str(source), "--output", str(output), "--json")
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert code == 1 and (summary["ok"], summary["left"], summary["job_status"]) == (2, 3, "cancelled")
+    assert "3 item(s) of batch" in captured.err and "did not run (the job is cancelled)" in captured.err
+    left = [json.loads(line) for line in (tmp_path / "out.jsonl.left.jsonl").read_text().splitlines()]
+    assert left == [{"custom_id": c, "prompt": f"say {c}"} for c in "cde"] and summary["left_file"].endswith(".left.jsonl")
+    api.add("POST", "/v1/chat/completions", Reply(json={"id": "c", "model": "m", "choices": [
+        {"index": 0, "message": {"content": "ok"}, "finish_reason": "stop"}], "usage": {}}))
+    assert main(api, summary["left_file"], "--model", "m", "--output", str(tmp_path / "rest.jsonl")) == 0
+    assert len((tmp_path / "rest.jsonl").read_text().splitlines()) == 3  # the local run takes the file as it is

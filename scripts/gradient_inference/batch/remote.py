@@ -207,14 +207,15 @@ def read_result(raw, lines: dict | None, prices, schemas: dict | None = None) ->
 
 
 def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | None = None,
-            schemas: dict | None = None) -> dict:
+            schemas: dict | None = None, seen: set | None = None) -> dict:
     """Download the result and error files and write one result line per request (its input line
     from `lines`, custom_id -> line, where given). The ledger gets a row per request once the
     whole download is in, in one transaction, and only once per batch. The tallies."""
     links = result_links(client, batch_id)
     recorded = no_log or bool(rows("SELECT id FROM calls WHERE batch_id = ? AND api = 'batch' LIMIT 1",
                                    (batch_id,)))
-    prices, tally, seen, exact_total = offline_prices(), dict(new_tally(), unexpected=0), set(), 0.0
+    prices, tally, exact_total = offline_prices(), dict(new_tally(), unexpected=0), 0.0
+    seen = set() if seen is None else seen  # the custom_ids the result files answered (the caller's, if given)
     with tempfile.TemporaryFile() as spool:  # the rows, kept on disk (not in memory) until the end
         for key in ("output_file_url", "error_file_url"):
             if not links.get(key):

@@ -8,6 +8,7 @@ here: the flags (scripts/gradient_batch.py), the run itself (batch.local) or the
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import sys
@@ -19,13 +20,14 @@ from gradient_inference.api.client import Client
 from gradient_inference.batch.files import build_input
 from gradient_inference.batch.items import ItemDefaults, count_items, count_unread, open_input, read_items, schema_of
 from gradient_inference.batch.local import LocalRun, RunOptions
-from gradient_inference.batch.remote import check_id, create, describe, job_of, status_matches, upload, wait
+from gradient_inference.batch.remote import check_id, counts, create, describe, job_of, status_matches, upload, wait
 from gradient_inference.batch.remote import results as remote_results
 from gradient_inference.batch.results import Sink
 from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_FAILURE, EXIT_OK, GradientError, Terminated, UsageError
 from gradient_inference.core.output import Progress, emit_json, isatty, log, out, warn
 from gradient_inference.core.settings import resolve_settings
+from gradient_inference.core.paths import write_lines_atomic
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reservations import keep_for_batch, pending_holds
 from gradient_inference.models import budget, served
@@ -222,27 +224,57 @@ def wait_until_done(client, batch_id: str, interval: float, max_wait: float) -> 
     return job
 
 
-def download(args, client, batch_id: str, sent: tuple | None = None) -> dict:
+def download(args, client, batch_id: str, sent: tuple | None = None, job: dict | None = None) -> dict:
     """The job's results as result lines on stdout or --output, with their input lines and schemas
-    (from the input just sent, or from `results --input FILE`); the tallies."""
-    lines = schemas = None
+    (from the input just sent, or from `results --input FILE`); the tallies. Items a cancelled or
+    expired job never ran are counted as left, and with --input and --output written to
+    OUTPUT.left.jsonl, an input a local run takes."""
+    if job is None:
+        try:  # how many requests the job had: a failure here costs only the count of those that did not run
+            job = job_of(client.get_json(f"batches/{batch_id}")[0])
+        except GradientError:
+            job = {}
+    lines = schemas = items = None
     if sent is not None:
         lines, schemas = sent
     elif getattr(args, "input", None):
-        lines, schemas, cache = {}, {}, {}
+        lines, schemas, cache, items = {}, {}, {}, []
         for item in read_items(open_input(args.input, sys.stdin)):
             lines[item["custom_id"]] = item["line"]
+            items.append(item)
             try:
                 schemas[item["custom_id"]] = schema_of(item.get("schema"), cache)
             except UsageError:
                 schemas[item["custom_id"]] = None
-    sink = Sink.open(args.output, False, args.force, whole=True)
+    sink, seen = Sink.open(args.output, False, args.force, whole=True), set()
     try:
-        tally = dict(remote_results(client, batch_id, sink, client.settings, args.no_log, lines, schemas), left=0)
+        tally = dict(remote_results(client, batch_id, sink, client.settings, args.no_log, lines, schemas, seen), left=0)
         sink.commit()
-        return tally
     finally:
         sink.close()
+    total = counts(job)[2] or (len(lines) if lines is not None else 0)
+    tally["left"] = max(total - len(seen), 0)
+    if tally["left"]:
+        tally["job_status"] = str(job.get("status"))
+        left_file = write_left(args.output, items, seen) if items is not None and args.output else None
+        tally["left_file"] = left_file
+        log(f"{tally['left']} item(s) of batch {batch_id} did not run (the job is {one_line(tally['job_status'], 30)}): "
+            + (f"run them locally with: gradient_batch.py {left_file} --model MODEL --output OUT" if left_file else
+               "give `results --input FILE --output OUT` to get a file of them for a local run"))
+    return tally
+
+
+def write_left(output: str, items: list, seen: set) -> str | None:
+    """The input items no result answered, as JSONL beside the output (OUTPUT.left.jsonl)."""
+    path = output + ".left.jsonl"
+    keep = ("custom_id", "prompt", "messages", "system", "model", "max_tokens", "temperature", "schema")
+    try:
+        write_lines_atomic(path, (json.dumps({k: item[k] for k in keep if item.get(k) is not None}, ensure_ascii=False)
+                           for item in items if item["custom_id"] not in seen))
+    except OSError as exc:
+        warn(f"could not write {path}: {exc.strerror or exc}")
+        return None
+    return path
 
 
 def show(args, client) -> int:
@@ -285,8 +317,8 @@ def run_remote(args) -> int:
             log(f"submitted {count} requests ({provider}); follow it with: gradient_batch.py status {batch_id}")
         return EXIT_OK
     started = time.monotonic()
-    wait_until_done(client, batch_id, args.poll_interval, args.max_wait)
-    return finish(args, batch_id, download(args, client, batch_id, sent), started)
+    job = wait_until_done(client, batch_id, args.poll_interval, args.max_wait)
+    return finish(args, batch_id, download(args, client, batch_id, sent, job), started)
 
 
 def run_subcommand(args) -> int:

@@ -57,20 +57,31 @@ def new_temporary(folder: str, prefix: str, suffix: str) -> tuple:
     return tempfile.mkstemp(suffix, prefix, folder)
 
 
-def write_json_atomic(path: str, document, indent: int | None = 1) -> None:
-    """`document` as JSON at `path`, whole or not at all: a temporary file in the same folder,
-    flushed to disk, then os.replace; no temporary file is left at any exit. OSError on failure."""
+def write_atomic(path: str, write) -> None:
+    """A text file at `path`, whole or not at all: `write(handle)` fills a temporary file in the
+    same folder, flushed to disk, then os.replace; no temporary file is left at any exit. OSError
+    on failure."""
     temporary = None
     try:
         fd, temporary = new_temporary(os.path.dirname(os.path.abspath(path)), ".gradient-", ".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=indent)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
         temporary = None
     finally:  # also on Ctrl-C and SIGTERM: no stray temporary file, the old one untouched
         remove_quietly(temporary)
+
+
+def write_json_atomic(path: str, document, indent: int | None = 1) -> None:
+    """`document` as JSON at `path`, whole or not at all (write_atomic)."""
+    write_atomic(path, lambda handle: json.dump(document, handle, indent=indent))
+
+
+def write_lines_atomic(path: str, lines) -> None:
+    """Lines of text at `path`, whole or not at all (write_atomic)."""
+    write_atomic(path, lambda handle: handle.writelines(line + "\n" for line in lines))
 
 
 def remove_quietly(path: str | None) -> None:
