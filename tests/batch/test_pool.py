@@ -99,3 +99,22 @@ def test_idle_reports_when_every_request_has_ended():
     assert not limiter.idle(0.05)
     threading.Timer(0.1, limiter.release, (started, "ok")).start()
     assert limiter.idle(2)
+
+
+def test_an_announced_quota_paces_the_starts_without_waiting_for_a_429():
+    """x-ratelimit-limit-requests 60 a minute, 2 remaining when the server counted a request that
+    started at t=0, one request started since: 1 token now, refilled at 1 a second."""
+    from gradient_inference.batch.pool import Limiter
+
+    now = [0.0]
+    limiter = Limiter(8, clock=lambda: now[0])
+    first = limiter.acquire()
+    now[0] = 0.01
+    limiter.acquire()  # started after the first: the server had not counted it
+    now[0] = 0.05
+    limiter.announce(60, 2, first)
+    assert limiter.rate == 1.0 and round(limiter.tokens, 3) == round(2 - 1 + 0.05, 3)
+    limiter.acquire()  # the token there is
+    assert limiter.tokens < 1  # the next must wait for the refill: it would not start now
+    now[0] = 2.0
+    assert limiter.refill(now[0]) >= 1  # a second later (or more) one more may start

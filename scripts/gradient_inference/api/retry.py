@@ -97,6 +97,21 @@ def rate_limit_wait(headers, now: float | None = None) -> float | None:
     return longest
 
 
+def announced_rate(headers) -> tuple | None:
+    """(requests a minute, requests remaining) as a server announces them in every answer
+    (x-ratelimit-limit-requests and x-ratelimit-remaining-requests, DigitalOcean's per-minute
+    quota), or None when it does not."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        limit = float(lowered["x-ratelimit-limit-requests"])
+        remaining = float(lowered["x-ratelimit-remaining-requests"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (0 < limit < 1e9 and 0 <= remaining < 1e9):
+        return None
+    return limit, remaining
+
+
 def sane_wait(seconds: float) -> float | None:
     """A wait a server asked for, or None when it is no wait at all (negative, NaN, over a year)."""
     return seconds if 0 <= seconds <= MAX_WAIT else None

@@ -17,7 +17,7 @@ import time
 from collections import deque, namedtuple
 
 from gradient_inference.api.client import request_id_of
-from gradient_inference.api.retry import ANNOUNCE_WAIT, jittered, parse_retry_after, rate_limit_wait, retry_wait
+from gradient_inference.api.retry import announced_rate, ANNOUNCE_WAIT, jittered, parse_retry_after, rate_limit_wait, retry_wait
 from gradient_inference.batch.items import request_of, text_chars
 from gradient_inference.batch.pool import Limiter, Stopped
 from gradient_inference.batch.results import Reorder, answer_of, checked, count, new_tally, result_line
@@ -89,10 +89,13 @@ class LocalRun:
             try:
                 response = self.client.send("POST", self.client.url("chat/completions"), json_body=body, retry=False)
                 document = self.client.read_json(response)
-                outcome, pause = "ok", self.paced(jittered(rate_limit_wait(response.headers)))
+                outcome, pause = "ok", self.quota(response.headers, started)
                 return document, response
             except GradientError as error:
                 headers = error.headers or {}
+                announced = announced_rate(headers)
+                if announced is not None:
+                    self.limiter.announce(*announced, started)
                 throttled = error.status in (429, 503)
                 outcome = "throttled" if throttled else "other"
                 asked = parse_retry_after(headers)
@@ -115,6 +118,15 @@ class LocalRun:
                 self.tally["throttled"] += throttled
             if not throttled and self.stopping.wait(wait):
                 raise Stopped()
+
+    def quota(self, headers, started: float) -> float | None:
+        """After an answer: the rate the server announces keeps the pace (no pause needed when it
+        says none remain: the limiter waits for the next token); else a pause until its reset."""
+        announced = announced_rate(headers)
+        if announced is not None:
+            self.limiter.announce(*announced, started)
+            return None
+        return self.paced(jittered(rate_limit_wait(headers)))
 
     def paced(self, pause: float | None) -> float | None:
         """A pause the server asked for (Retry-After, or a rate limit that resets later, after a

@@ -1,6 +1,8 @@
 """Pacing many calls at once: a concurrency window that halves when the server says it is
 overloaded (429, 503) and grows back by one request per window of successes (AIMD, as TCP does),
-pauses the server asks for (Retry-After, a rate-limit reset), and a stop that wakes every waiter.
+pauses the server asks for (Retry-After, a rate-limit reset), a pace kept under the rate a server
+announces in its answers (a token bucket refilled at its per-minute limit, set to what it says
+remains), and a stop that wakes every waiter.
 
 Belongs here: deciding when the next request may start, thread-safe and without I/O (a clock
 can be given, for tests). Does not belong here: sending requests (api.client), reading headers
@@ -8,6 +10,7 @@ or the retry policy (api.retry), or what a batch does with answers (batch.local)
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 
@@ -29,6 +32,10 @@ class Limiter:
         self.cuts, self.lowest = 0, ceiling
         self.stopped = False
         self._changed = threading.Condition()
+        self.rate = None  # requests a second the server announced, once it has
+        self.tokens = self.capacity = 0.0
+        self.tokens_at = 0.0
+        self.starts = collections.deque(maxlen=4096)  # when recent requests started
 
     @property
     def allowed(self) -> int:
@@ -43,11 +50,36 @@ class Limiter:
                 now = self.clock()
                 if now < self.paused_until:
                     self._changed.wait(min(self.paused_until - now, 1.0))
-                elif self.in_flight < self.allowed:
-                    self.in_flight += 1
-                    return now
-                else:
+                elif self.in_flight >= self.allowed:
                     self._changed.wait(1.0)
+                elif self.rate is not None and self.refill(now) < 1:
+                    self._changed.wait(min((1 - self.tokens) / self.rate, 1.0))
+                else:
+                    self.in_flight += 1
+                    if self.rate is not None:
+                        self.tokens -= 1
+                    self.starts.append(now)
+                    return now
+
+    def refill(self, now: float) -> float:
+        """The announced rate's tokens, refilled since they were last counted (under the lock)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.tokens_at) * self.rate)
+        self.tokens_at = now
+        return self.tokens
+
+    def announce(self, per_minute: float, remaining: float, started: float) -> None:
+        """What an answer to a request started at `started` says of the server's quota: from now
+        requests start at most at that rate, and no more than remained when the server counted it
+        (as it arrived), less those started since, plus what the rate refilled since."""
+        with self._changed:
+            now = self.clock()
+            later = sum(1 for moment in self.starts if moment > started)
+            self.rate = per_minute / 60.0
+            self.capacity = max(self.capacity, remaining, 1.0)
+            estimate = remaining - later + (now - started) * self.rate  # the server counted it as it arrived
+            self.tokens = estimate if self.tokens_at == 0.0 else min(self.refill(now), estimate)
+            self.tokens_at = now
+            self._changed.notify_all()
 
     def release(self, started: float, outcome: str, wait: float | None = None) -> None:
         """A request ended. A throttled one halves the window once per episode: requests that
