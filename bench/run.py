@@ -393,6 +393,56 @@ def peak_rss_kb(argv, env) -> int:
     return int(peak)
 
 
+def report_figure(count: int, folder: str, repeats: int) -> dict:
+    """`gradient_usage.py --by day --since 365d` on a generated ledger of `count` calls over a year,
+    against the same aggregates as one raw SQLite GROUP BY from the same Python: the CPU of the
+    report (its SQL, the totals made from the groups, the rounding) over the query alone."""
+    import random
+    import sqlite3
+
+    from gradient_inference.ledger import reports, store
+
+    path = os.path.join(folder, "year.db")
+    rng = random.Random(5)
+    start = time.time() - 365 * 86400
+    models = ["openai-gpt-oss-120b", "llama3.3-70b-instruct", "anthropic-claude-haiku-4.5", "openai-gpt-5.4-mini"]
+    rows = [(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + i * 365 * 86400 / count)), "chat",
+             rng.choice(models), "ok" if rng.random() > 0.02 else "server", rng.randint(10, 4000), rng.randint(1, 800),
+             rng.choice((None, 0, 128)), rng.choice((None, round(rng.random() / 1000, 8))), "prices: catalog")
+            for i in range(count)]
+    database = store.connect(path)
+    with database:
+        database.executemany("INSERT INTO calls (ts, script, model, outcome, input_tokens, output_tokens, cached_tokens, "
+                             "cost_usd, price_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    database.close()
+    since = time.strftime("%Y-%m-%d", time.gmtime(start))
+    old = os.environ.get("GRADIENT_USAGE_DB")
+    os.environ["GRADIENT_USAGE_DB"] = path
+    try:
+        def report():
+            reports.report(since, None, "day")
+
+        def raw():
+            connection = sqlite3.connect(path)
+            connection.execute(
+                "SELECT substr(ts, 1, 10) AS key, COUNT(*), SUM(outcome != 'ok'), SUM(input_tokens), SUM(output_tokens), "
+                "SUM(cached_tokens), TOTAL(cost_usd), SUM(cost_usd IS NULL), "
+                "SUM(instr(COALESCE(price_source, ''), 'an upper bound') > 0) FROM calls WHERE ts >= ? "
+                "GROUP BY key ORDER BY key", (since,)).fetchall()
+            connection.close()
+
+        report(), raw()  # warm the page cache
+        report_ms, raw_ms = fastest_ms(report, repeats), fastest_ms(raw, repeats)
+    finally:
+        if old is None:
+            os.environ.pop("GRADIENT_USAGE_DB", None)
+        else:
+            os.environ["GRADIENT_USAGE_DB"] = old
+    return figure(f"usage report by day over a year ({count:,} calls)", report_ms, raw_ms, 1.2, "ms",
+                  note=f"CPU of the report {report_ms:.0f} ms against the raw GROUP BY {raw_ms:.0f} ms; fastest of "
+                       f"{repeats}")
+
+
 def memory_figure(image_mb: int, folder: str) -> dict:
     image = b"\x89PNG\r\n\x1a\n" + os.urandom(image_mb * 1024 * 1024 - 8)
     body = json.dumps({"data": [{"b64_json": base64.b64encode(image).decode()}]}).encode()
@@ -500,6 +550,7 @@ def main(argv=None) -> int:
                                           1 if args.quick else 5)
         results.append(similarity_figure(200 if args.quick else 2000, 1024, 1 if args.quick else 5))
         results.append(memory_figure(2 if args.quick else 20, folder))
+        results.append(report_figure(50_000 if args.quick else 1_000_000, folder, 1 if args.quick else 5))
     results += batch_figures.figures(args.quick, clean_env(GRADIENT_NO_LOG="1"), figure)
     if args.json:
         json.dump({"machine": machine, "quick": args.quick, "results": results}, sys.stdout, indent=2)

@@ -15,11 +15,11 @@ def test_bench_quick_produces_every_figure():
     assert done.returncode in (0, 1, 3), done.stderr.decode()[-2000:]
     report = json.loads(done.stdout)
     figures = [r["figure"] for r in report["results"]]
-    assert len(figures) == 20
+    assert len(figures) == 21
     assert sum(f.endswith("--help") for f in figures) == 8
     for name in ("fresh cache", "gradient_models.py --json", "gradient_chat.py --json", "streaming delay",
                  "pricing page", "peak memory", "without a newline", "deltas into one answer",
-                 "requests/min", "no limit", "ranked against a query", "to a terminal"):
+                 "requests/min", "no limit", "ranked against a query", "to a terminal", "usage report by day"):
         assert any(name in f for f in figures), name
     for result in report["results"]:
         assert isinstance(result["value"], float) and result["pass"] in (True, False, None)
