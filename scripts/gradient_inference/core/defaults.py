@@ -24,6 +24,9 @@ CHAT_MODEL = PREFERRED_MODELS["chat"][0]  # chat and batch
 IMAGE_MODEL = PREFERRED_MODELS["image"][0]
 EMBED_MODEL = PREFERRED_MODELS["embedding"][0]
 SPEECH_MODEL = PREFERRED_MODELS["speech"][0]
+# The words that mark a cost as an upper bound in a ledger row's price_source (cached tokens priced as
+# input, no cache price known): models.prices writes them, ledger.reports counts them
+ESTIMATE_MARK = "an upper bound"
 MODELS_CACHE = "/tmp/gradient_models_cache.json"  # the servers' model lists (env GRADIENT_MODELS_CACHE)
 MODELS_MAX_AGE_HOURS = 24.0
 TIMEOUT = 120.0  # seconds a read may take (env GRADIENT_TIMEOUT)

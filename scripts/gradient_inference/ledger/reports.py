@@ -7,6 +7,7 @@ Belongs here: the read-only queries over the ledger. Does not belong here: writi
 from __future__ import annotations
 
 
+from gradient_inference.core.defaults import ESTIMATE_MARK
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.jsondata import loads
 from gradient_inference.core.text import one_line
@@ -15,8 +16,6 @@ from gradient_inference.ledger.store import rows
 GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
 COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "unpriced_calls",
           "estimated_calls")
-# how models.prices marks a cost whose cached tokens were priced as input (no cache price known)
-ESTIMATE_MARK = "an upper bound"
 
 
 def conversation(conversation_id: str | None, path: str | None = None) -> list:

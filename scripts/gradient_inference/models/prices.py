@@ -15,11 +15,11 @@ from collections import namedtuple
 
 from gradient_inference.core import defaults
 from gradient_inference.core.clock import parse_time
+from gradient_inference.core.defaults import ESTIMATE_MARK
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.paths import read_regular_file, why, write_json_atomic
 from gradient_inference.core.text import one_line
-from gradient_inference.ledger.reports import ESTIMATE_MARK
 
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pricing_snapshot.json")
 SCHEMA_VERSION = 2  # 2 added model_id, cache-write, reasoning and batch prices, source; 1 is still read
