@@ -198,6 +198,7 @@ def api_figures(runs: int, count: bool) -> list:
                 ("gradient_chat.py --json (local server)",
                  [*INTERPRETER, str(SCRIPTS / "gradient_chat.py"), "--json", "--no-stdin", "--prompt", "Hi",
                   "--base-url", api.url], [*INTERPRETER, "-c", bare_post], "bare requests.post")):
+            child_usage(argv, clean_env())  # once first: the model list cached, as after the day's first call
             counts = (instructions(argv, clean_env()), instructions(baseline, clean_env())) if count else None
             figures.append(timed_figure(name, paired_runs(argv, baseline, runs=runs), 1.3, baseline_name,
                                         counts=counts))

@@ -77,7 +77,9 @@ class Limiter:
             self.rate = per_minute / 60.0
             self.capacity = max(self.capacity, remaining, 1.0)
             estimate = remaining - later + (now - started) * self.rate  # the server counted it as it arrived
-            self.tokens = estimate if self.tokens_at == 0.0 else min(self.refill(now), estimate)
+            # servers say what remains as a whole number (the floor): once counting, the client's own
+            # count stands unless the server shows it is more than a token too high
+            self.tokens = estimate if self.tokens_at == 0.0 else min(self.refill(now), estimate + 1)
             self.tokens_at = now
             self._changed.notify_all()
 
