@@ -10,7 +10,7 @@ or the retry policy (api.retry), or what a batch does with answers (batch.local)
 """
 from __future__ import annotations
 
-import collections
+import bisect
 import threading
 import time
 
@@ -35,7 +35,7 @@ class Limiter:
         self.rate = None  # requests a second the server announced, once it has
         self.tokens = self.capacity = 0.0
         self.tokens_at = 0.0
-        self.starts = collections.deque(maxlen=4096)  # when recent requests started
+        self.starts = []  # when recent requests started, in order (appended under the lock)
 
     @property
     def allowed(self) -> int:
@@ -59,6 +59,8 @@ class Limiter:
                     if self.rate is not None:
                         self.tokens -= 1
                     self.starts.append(now)
+                    if len(self.starts) > 8192:  # keep the recent half: answers come for recent requests
+                        del self.starts[:4096]
                     return now
 
     def refill(self, now: float) -> float:
@@ -73,7 +75,7 @@ class Limiter:
         (as it arrived), less those started since, plus what the rate refilled since."""
         with self._changed:
             now = self.clock()
-            later = sum(1 for moment in self.starts if moment > started)
+            later = len(self.starts) - bisect.bisect_right(self.starts, started)  # started since: in order
             self.rate = per_minute / 60.0
             self.capacity = max(self.capacity, remaining, 1.0)
             estimate = remaining - later + (now - started) * self.rate  # the server counted it as it arrived
