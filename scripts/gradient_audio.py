@@ -9,6 +9,7 @@ OpenAI-style /audio/speech and /audio/transcriptions, and fal-ai/... models thro
 
 examples:
   gradient_audio.py speak "Hello from the ocean" --output hello.mp3     the text as an argument (or --text)
+  gradient_audio.py speak "Welcome aboard" --instructions "a warm, slow voice"   DigitalOcean's voice design
   echo "Read me aloud" | gradient_audio.py speak --model MODEL --voice nova --format wav
   gradient_audio.py speak --model fal-ai/elevenlabs/tts/multilingual-v2 --text "Bonjour"
   gradient_audio.py speak --model fal-ai/stable-audio-25/text-to-audio --text "rain on a tin roof" --seconds 8
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_text_argument(speech, "text", "--text", "the text to speak")
     speech.add_argument("-t", "--text", help="the text; '-' or no text reads stdin")
     speech.add_argument("--voice", default="alloy", help="voice name (default %(default)s)")
+    speech.add_argument("--instructions", metavar="TEXT",
+                        help="the voice design, for models that take one (qwen3-tts-voicedesign: \"a calm, low "
+                             "voice, slow\"); not for fal models")
     speech.add_argument("--format", choices=SPEECH_FORMATS, default="mp3", help="audio format (default mp3)")
     speech.add_argument("--seconds", type=cli.positive_float,
                         help="length for text-to-audio fal models (seconds_total, default 10)")

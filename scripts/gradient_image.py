@@ -15,19 +15,12 @@ examples:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from gradient_inference.core import cli, defaults
 from gradient_inference.core.runner import run
 
 FORMATS = ("png", "jpeg", "webp")
-
-
-def size_arg(text: str) -> str:
-    if text == "auto" or re.fullmatch(r"[1-9]\d{1,4}x[1-9]\d{1,4}", text):
-        return text
-    raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (like 1024x1024) or auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--model", help=f"image model (env GRADIENT_IMAGE_MODEL; default {defaults.IMAGE_MODEL}, "
                                               "or the next current one when the server no longer lists it); "
                                               "fal-ai/... models run through async-invoke")
-    parser.add_argument("--size", type=size_arg, metavar="WxH", help="WIDTHxHEIGHT or auto, e.g. 1024x1024")
+    parser.add_argument("--size", type=cli.dimensions(), metavar="WxH", help="WIDTHxHEIGHT or auto, e.g. 1024x1024")
     parser.add_argument("--n", type=cli.int_in_range(1, 10), default=1, help="how many images, 1-10 (default 1)")
     parser.add_argument("--quality", help="quality, as the model understands it (low, medium, high, auto...)")
     parser.add_argument("--format", choices=FORMATS, help="image format, sent as output_format")

@@ -30,6 +30,10 @@ COMMANDS = sorted(set(re.findall(r'^gradient-[a-z]+ = "(gradient_[a-z]+):main"$'
 # DigitalOcean's OpenAPI description: the workplace's copy, else the one vendored in tests/contracts.
 DO_SPEC = next((path for path in (ROOT.parent / "shared" / "contracts" / "do-inference-openapi.yaml",
                                   ROOT / "tests" / "contracts" / "do-inference-openapi.yaml") if path.exists()))
+# The paths DigitalOcean added after that description (video, speech, the prepaid balance, catalog filters).
+DO_ADDITIONS = next((path for path in (
+    ROOT.parent / "shared" / "contracts" / "do-inference-openapi-2026-12-additions.yaml",
+    ROOT / "tests" / "contracts" / "do-inference-openapi-2026-12-additions.yaml") if path.exists()))
 
 FAKE_KEY = "sk-do-FAKEKEY-7c1e9b4d2a-never-print-me"
 ISOLATED_PREFIXES = ("GRADIENT_", "DIGITALOCEAN_", "VULTR_", "GITEE_", "OPENDATASKY_")

@@ -11,7 +11,7 @@ from gradient_inference.media import run_embed as media_run_embed
 from gradient_inference.media import run_image as media_run_image
 import gradient_embed
 import gradient_image
-from conftest import DO_SPEC, ROOT
+from conftest import DO_ADDITIONS, DO_SPEC, ROOT
 
 SPEC = ROOT.parent / "shared" / "contracts" / "openai-openapi.yaml"
 DATA_URL = "data:image/png;base64,iVBORw0KGgo="
@@ -164,3 +164,31 @@ def test_the_fake_messages_answers_fit_digitaloceans_spec(check_do):
     check_do("messages_create_response", fakes.message(fakes.tool_use("toolu_1", "weather", {"city": "Paris"}),
                                                        stop="tool_use"))
     check_do("messages_stream_event", fakes.START)
+
+
+# ---------------------------------------------------------------- the 2026-12 additions
+
+
+@pytest.fixture(scope="module")
+def check_additions():
+    return spec_validator(DO_ADDITIONS)
+
+
+@pytest.mark.parametrize("args", [("wan2-2-t2v-a14b", "A fox", None, None), ("wan2-2-t2v-a14b", "x", "1280x720", 16)])
+def test_video_bodies_fit_the_additions(check_additions, args):
+    from gradient_inference.media import run_video
+
+    check_additions("video_create_request", run_video.video_body(*args))
+
+
+def test_the_additions_check_rejects_a_wrong_video_body(check_additions):
+    import jsonschema
+
+    with pytest.raises(jsonschema.ValidationError):
+        check_additions("video_create_request", {"model": "m", "prompt": "x", "fps": 0})
+
+
+def test_speech_bodies_fit_the_additions(check_additions):
+    check_additions("create_speech_request", media_run_audio.speech_body("qwen3-tts-voicedesign", "Hi", "alloy", "mp3",
+                                                                        "a calm voice"))
+    check_additions("create_speech_request", media_run_audio.speech_body("tts-1", "Hi", "alloy", "wav"))

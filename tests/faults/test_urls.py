@@ -11,7 +11,7 @@ import gradient_batch
 import gradient_models
 from conftest import FAKE_KEY
 from fakeapi import Reply
-from gradient_inference.batch.remote import check_url
+from gradient_inference.core.urls import presigned_url
 from gradient_inference.core import urls
 from gradient_inference.core.errors import GradientError
 
@@ -60,7 +60,7 @@ def test_lookalikes_are_not_loopback(host):
                                   "0.0.0.0", "0", "0x0", "[::]", "224.0.0.1", "3758096385"])
 def test_every_spelling_of_a_metadata_or_unspecified_address_is_refused_for_a_transfer(host):
     with pytest.raises(GradientError) as caught:
-        check_url(f"https://{host}/latest/meta-data?sig=1", "result file URL")
+        presigned_url(f"https://{host}/latest/meta-data?sig=1", "result file URL")
     assert "link-local, multicast or unspecified" in caught.value.message
 
 

@@ -176,6 +176,27 @@ def test_speak_defaults_to_the_current_speech_model(api, workdir, capsys):
     assert api.calls("POST", "/v1/audio/speech")[0].json["model"] == "qwen3-tts-voicedesign"
 
 
+def test_speak_sends_the_voice_design(api, workdir, capsys):
+    api.add("POST", "/v1/audio/speech", Reply(json={"data": [{"b64_json": base64.b64encode(MP3).decode()}]}))
+    assert run_audio(api, "speak", "Welcome aboard", "--instructions", "a warm, slow voice", "--output", "w.mp3") == 0
+    assert api.calls()[0].json == {"model": "qwen3-tts-voicedesign", "input": "Welcome aboard", "voice": "alloy",
+                                   "response_format": "mp3", "instructions": "a warm, slow voice"}
+    assert (workdir / "w.mp3").read_bytes() == MP3
+
+
+@pytest.mark.parametrize("model, instructions, words", [
+    ("fal-ai/elevenlabs/tts/multilingual-v2", "calm", "is not taken by fal-ai/elevenlabs/tts/multilingual-v2"),
+    ("tts-1", "calm", "is not taken by tts-1"),
+    ("qwen3-tts-voicedesign", "  ", "--instructions is empty"),
+])
+def test_instructions_a_model_cannot_take_are_a_usage_error_before_sending(api, workdir, capsys, model,
+                                                                          instructions, words):
+    with pytest.raises(SystemExit) as exit_:
+        run_audio(api, "speak", "Hi", "--model", model, "--instructions", instructions)
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
+    assert api.calls() == []
+
+
 def test_transcription_404_on_digitalocean_names_the_providers_that_have_one(api, workdir, capsys):
     (workdir / "talk.mp3").write_bytes(MP3)
     api.add("POST", "/v1/audio/transcriptions", Reply(404, json={"error": {"message": "Not Found"}}))

@@ -19,7 +19,7 @@ from gradient_inference.chat import schema as structured
 from gradient_inference.batch.results import answer_of, checked, count, new_tally, result_line
 from gradient_inference.core.errors import GradientError, UsageError
 from gradient_inference.core.output import log, warn
-from gradient_inference.core.urls import is_forbidden_host, is_loopback_host, target
+from gradient_inference.core.urls import presigned_url
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.reservations import pending_holds
 from gradient_inference.ledger.store import call_row, record, rows
@@ -48,35 +48,13 @@ def check_id(batch_id: str) -> str:
     return batch_id
 
 
-def check_url(url, what: str) -> str:
-    """A presigned URL from the server, judged as urllib3 will read it: https (plain http only to
-    this machine, since it carries the prompts or their answers), never another scheme, never one
-    that parsers read differently, and never a link-local, multicast or unspecified address (a
-    cloud's metadata service, say) in any spelling."""
-    if not isinstance(url, str):
-        raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
-    try:
-        scheme, _, host, _, _ = target(url)
-    except ValueError as exc:
-        raise GradientError("invalid_response", f"the server's {what} cannot be used: {exc}") from None
-    if scheme not in ("http", "https"):
-        raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
-    if not host or is_forbidden_host(host):
-        raise GradientError("invalid_response", f"the server's {what} points at {one_line(host or 'no host', 80)}, "
-                            "an address nothing should be sent to (link-local, multicast or unspecified)")
-    if scheme == "http" and not is_loopback_host(host):
-        raise GradientError("invalid_response", f"the server's {what} is plain http to {one_line(host, 80)}: the "
-                            "batch's prompts and answers go only over https", hint="report it to the provider")
-    return url
-
-
 def upload(client, path: str, file_name: str, size: int) -> str:
     """The file intent, then the PUT of the file to its presigned URL, without Authorization:
     the URL carries its own signature. Retried (from the file's start) like any call. The file id."""
     document, _ = client.post_json("batches/files", {"file_name": file_name})
     if not isinstance(document, dict) or not isinstance(document.get("file_id"), str):
         raise GradientError("invalid_response", "the file intent has no file_id")
-    url = check_url(document.get("upload_url"), "upload URL")
+    url = presigned_url(document.get("upload_url"), "upload URL")
     attempt = 0
     while True:  # each try sends the file again from its start, so the session's own retries are off
         with open(path, "rb") as stream:
@@ -220,7 +198,7 @@ def results(client, batch_id: str, sink, settings, no_log: bool, lines: dict | N
         for key in ("output_file_url", "error_file_url"):
             if not links.get(key):
                 continue
-            response = client.send("GET", check_url(links[key], "result file URL"), authorized=False, checked=True)
+            response = client.send("GET", presigned_url(links[key], "result file URL"), authorized=False, checked=True)
             for raw in result_lines(iter_body(response, time.monotonic() + client.settings.timeout * 10)):
                 found = read_result(raw, lines, prices, schemas)
                 if found is None:  # a line no request can be matched to: counted, never the end of the download

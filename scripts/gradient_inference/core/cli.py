@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re  # argparse has loaded it already
 import sys
 
 from gradient_inference import __version__
@@ -85,6 +86,17 @@ def int_in_range(low: int, high: int | None = None):
             bounds = f"from {low} to {high}" if high != MAX_WHOLE else f"{low} or more, up to 10^15"
             raise argparse.ArgumentTypeError(f"{(text if len(text) <= 24 else text[:21] + '...')!r} must be {bounds}")
         return value
+    return convert
+
+
+def dimensions(allow_auto: bool = True):
+    """An argparse type: WIDTHxHEIGHT (like 1024x1024), or `auto` where the model may choose."""
+    def convert(text: str) -> str:
+        if (allow_auto and text == "auto") or re.fullmatch(r"[1-9]\d{1,4}x[1-9]\d{1,4}", text):
+            return text
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (like 1280x720)"
+                                         + (" or auto" if allow_auto else ""))
+
     return convert
 
 

@@ -17,13 +17,15 @@ PREFERRED_MODELS = {
     "image": ("openai-gpt-image-2", "stable-diffusion-3.5-large", "fal-ai/flux/schnell", "fal-ai/fast-sdxl"),
     "embedding": ("qwen3-embedding-0.6b", "gte-large-en-v1.5", "all-mini-lm-l6-v2", "multi-qa-mpnet-base-dot-v1"),
     "speech": ("qwen3-tts-voicedesign", "fal-ai/elevenlabs/tts/multilingual-v2"),
+    "video": ("wan2-2-t2v-a14b",),
 }
 MODEL_VARS = {"chat": "GRADIENT_MODEL", "image": "GRADIENT_IMAGE_MODEL", "embedding": "GRADIENT_EMBED_MODEL",
-              "speech": "GRADIENT_SPEECH_MODEL"}
+              "speech": "GRADIENT_SPEECH_MODEL", "video": "GRADIENT_VIDEO_MODEL"}
 CHAT_MODEL = PREFERRED_MODELS["chat"][0]  # chat and batch
 IMAGE_MODEL = PREFERRED_MODELS["image"][0]
 EMBED_MODEL = PREFERRED_MODELS["embedding"][0]
 SPEECH_MODEL = PREFERRED_MODELS["speech"][0]
+VIDEO_MODEL = PREFERRED_MODELS["video"][0]
 # The words that mark a cost as an upper bound in a ledger row's price_source (cached tokens priced as
 # input, no cache price known): models.prices writes them, ledger.reports counts them
 ESTIMATE_MARK = "an upper bound"
@@ -41,6 +43,9 @@ EMBED_BATCH_SIZE = 64
 MESSAGES_MAX_TOKENS = 4096  # the Messages API requires max_tokens: when no answer limit is known for the model
 BATCH_CONCURRENCY = 4
 POLL_INTERVAL = 2.0  # fal jobs
+VIDEO_POLL_INTERVAL = 5.0  # a video takes minutes
+VIDEO_MAX_WAIT = 1800.0  # --max-wait of a video job: then the job keeps running, and `fetch ID` picks it up
+VIDEO_KEPT_HOURS = 2.0  # DigitalOcean keeps a finished video this long (do-platform-2026-12.md)
 AUDIO_SECONDS = 10.0  # seconds_total of a fal text-to-audio job when --seconds is not given
 BATCH_POLL_INTERVAL = 30.0  # the Batch API
 BATCH_MAX_WAIT = 86400.0  # --wait at most the Batch API's window, 24 h

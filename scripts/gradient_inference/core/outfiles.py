@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from gradient_inference.core.errors import GradientError
+from gradient_inference.core.output import log
 from gradient_inference.core.paths import new_temporary, remove_quietly, why
 
 UNIQUE_TRIES = 100  # default names: name-2 ... name-100 before giving up
@@ -158,3 +159,10 @@ def renamed_note(asked: str | None, written: list) -> str | None:
         return None
     return f"wrote {', '.join(written)} (not {asked}: " + (
         "several files are numbered" if len(written) > 1 else "its suffix follows the real format") + ")"
+
+
+def say_renamed(asked: str | None, written: list) -> None:
+    """renamed_note() on stderr, when there is one."""
+    note = renamed_note(asked, written)
+    if note:
+        log(note)

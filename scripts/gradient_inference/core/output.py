@@ -49,6 +49,11 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
+def cost_words(cost, price_source: str) -> str:
+    """A unit-priced call's cost for --usage: the figure and where its price came from, or why there is none."""
+    return f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})"
+
+
 def warn(message: str) -> None:
     log(f"warning: {message}")
 
@@ -112,5 +117,7 @@ class Progress:
         self.last = status
 
     def close(self) -> None:
+        """End a live line (once: closing again prints nothing)."""
         if self.live and self.last is not None:
             out("", self.stream)
+        self.last = None

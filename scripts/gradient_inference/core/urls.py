@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+from gradient_inference.core.errors import GradientError
+from gradient_inference.core.text import one_line
+
 Target = namedtuple("Target", "scheme userinfo host port path")
 # Characters on which URL parsers disagree when they stand before the path: a backslash (WHATWG and
 # urllib3 end the authority there, RFC 3986 does not), white space and control characters.
@@ -100,6 +103,28 @@ def checked_redirect(first: str, current: str, location: str, method: str) -> st
     if method != "GET" or host_class(following) != host_class(first):
         raise ValueError(following)
     return following
+
+
+def presigned_url(url, what: str) -> str:
+    """A presigned URL from the server (a batch file's, a video's), judged as urllib3 will read it:
+    https (plain http only to this machine, since it carries the user's data), never another scheme, never one
+    that parsers read differently, and never a link-local, multicast or unspecified address (a
+    cloud's metadata service, say) in any spelling."""
+    if not isinstance(url, str):
+        raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
+    try:
+        scheme, _, host, _, _ = target(url)
+    except ValueError as exc:
+        raise GradientError("invalid_response", f"the server's {what} cannot be used: {exc}") from None
+    if scheme not in ("http", "https"):
+        raise GradientError("invalid_response", f"the server's {what} is not an http(s) URL")
+    if not host or is_forbidden_host(host):
+        raise GradientError("invalid_response", f"the server's {what} points at {one_line(host or 'no host', 80)}, "
+                            "an address nothing should be sent to (link-local, multicast or unspecified)")
+    if scheme == "http" and not is_loopback_host(host):
+        raise GradientError("invalid_response", f"the server's {what} is plain http to {one_line(host, 80)}: the "
+                            "user's data goes only over https", hint="report it to the provider")
+    return url
 
 
 def host_of(url: str) -> str:

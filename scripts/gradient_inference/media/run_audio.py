@@ -18,8 +18,8 @@ from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.providers import DEFAULT_PROVIDER
 from gradient_inference.core.inputs import STDIN_WAIT, decode_text, read_local_file, read_stdin, stdin_state
-from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths, renamed_note
-from gradient_inference.core.output import emit_json, log, out
+from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths, say_renamed
+from gradient_inference.core.output import cost_words, emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media.jobs import submit_job, wait_for_job
@@ -65,9 +65,18 @@ def extensions_for(requested: str | None) -> dict:
     return dict(AUDIO_EXTENSIONS, ogg=".opus" if requested == "opus" else ".ogg")
 
 
-def speech_body(model: str, text: str, voice: str, audio_format: str) -> dict:
-    """POST /audio/speech (OpenAI style)."""
-    return {"model": model, "input": text, "voice": voice, "response_format": audio_format}
+def speech_body(model: str, text: str, voice: str, audio_format: str, instructions: str | None = None) -> dict:
+    """POST /audio/speech (OpenAI style; create_speech_request): the voice design in `instructions` when given."""
+    body = {"model": model, "input": text, "voice": voice, "response_format": audio_format}
+    if instructions:
+        body["instructions"] = instructions
+    return body
+
+
+def takes_instructions(model: str) -> bool:
+    """Whether a speech model takes a voice design: DigitalOcean's own TTS and OpenAI's newer ones do;
+    fal jobs and OpenAI's tts-1 family have no such field."""
+    return not model.startswith("fal-ai/") and not model.removeprefix("openai-").startswith("tts-1")
 
 
 def speech_audio(document) -> bytes:
@@ -178,6 +187,9 @@ def speak(args) -> int:
         args.model = served.choose_default(client, "speech", *defaults.model_choice("speech", args.model))
     elif not args.model:
         raise UsageError("--request-id waits for a fal job: give its --model too")
+    if args.instructions is not None and (not args.instructions.strip() or not takes_instructions(args.model)):
+        raise UsageError(f"--instructions (a voice design) is not taken by {args.model}" if args.instructions.strip()
+                         else "--instructions is empty")
     reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced),
                                unit_cost_for(args.model, quantities)[0], f"speech from {args.model}")
     output = OutputFile(target, args.force, sniff_audio, extensions_for(args.format),
@@ -195,7 +207,7 @@ def speak(args) -> int:
                                     request_id=request_id)
             saved = client.save(client.send("GET", url, authorized=False), output)
         else:
-            body = speech_body(args.model, text.strip(), args.voice, args.format)
+            body = speech_body(args.model, text.strip(), args.voice, args.format, args.instructions)
             response = client.send("POST", client.url("audio/speech"), json_body=body)
             request_id = request_id_of(response)
             saved = save_speech(client, response, output)
@@ -207,11 +219,9 @@ def speak(args) -> int:
                    "request_id": request_id, "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         out(saved["path"])
-    note = renamed_note(args.output, [saved["path"]])
-    if note:
-        log(note)
+    say_renamed(args.output, [saved["path"]])
     if args.usage:
-        log(f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})")
+        log(cost_words(cost, price_source))
     return EXIT_OK
 
 

@@ -19,8 +19,8 @@ from gradient_inference.api.usage import normalize_usage
 from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.inputs import read_stdin, sniff_image
-from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths, renamed_note
-from gradient_inference.core.output import emit_json, log, out
+from gradient_inference.core.outfiles import OutputFile, check_targets, planned_paths, say_renamed
+from gradient_inference.core.output import cost_words, emit_json, log, out
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media.jobs import submit_job, wait_for_job
@@ -218,10 +218,8 @@ def generate(args) -> int:
                    "duration_ms": round((time.monotonic() - started) * 1000)})
     else:
         out("".join(f["path"] + "\n" for f in saved), end="")
-    note = renamed_note(args.output, [f["path"] for f in saved])
-    if note:
-        log(note)
+    say_renamed(args.output, [f["path"] for f in saved])
     if args.usage:
         log(f"{len(saved)} image{'s' if len(saved) != 1 else ''}, "
-            + (f"cost ${cost:.6f} ({price_source})" if cost is not None else f"cost unknown ({price_source})"))
+            + cost_words(cost, price_source))
     return EXIT_OK
