@@ -259,7 +259,8 @@ def test_job_statuses_from_a_server_are_made_printable(api, tmp_path, capsys, mo
     api.json("POST", "/v1/async-invoke", {"request_id": "r1"})
     api.add("GET", "/v1/async-invoke/r1/status", Reply(json={"status": "RUN\x1b[2JNING"}),
             Reply(json={"status": "COMPLETED"}))
-    api.json("GET", "/v1/async-invoke/r1", {"output": {"images": [{"url": api.origin + "/f.png"}]}})
+    api.add("GET", "/v1/async-invoke/r1", Reply(404),  # the older pair: the status is read on /status
+            Reply(json={"output": {"images": [{"url": api.origin + "/f.png"}]}}))
     api.add("GET", "/f.png", Reply(body=PNG))
     assert gradient_image.main(["--base-url", api.url, "--model", "fal-ai/x", "--prompt", "x", "--output",
                                 str(tmp_path / "a.png"), "--poll-interval", "0.01"]) == 0

@@ -194,19 +194,30 @@ def test_prompt_from_stdin(api, workdir, script):
 FAL = "fal-ai/flux/schnell"
 
 
-def fal_routes(api, statuses, result=None, request_id="req-fal-1"):
-    api.add("POST", "/v1/async-invoke", Reply(202, json={"request_id": request_id, "status": "QUEUED"}))
-    api.add("GET", f"/v1/async-invoke/{request_id}/status", *[Reply(json={"status": s}) for s in statuses])
-    api.json("GET", f"/v1/async-invoke/{request_id}", result or {
+def fal_routes(api, statuses, result=None, request_id="req-fal-1", single=False):
+    """A fal job that answers `statuses` in turn, then its result: on GET async-invoke/{id} alone
+    (`single`, DigitalOcean's status object), else on the older pair (/status, then the result,
+    with GET async-invoke/{id} missing while the job runs)."""
+    result = result or {
         "request_id": request_id, "status": "COMPLETED",
         "output": {"images": [{"url": api.origin + "/fal/1.png", "content_type": "image/png"},
-                              {"url": api.origin + "/fal/2.jpg", "content_type": "image/jpeg"}]}})
+                              {"url": api.origin + "/fal/2.jpg", "content_type": "image/jpeg"}]}}
+    api.add("POST", "/v1/async-invoke", Reply(202, json={"request_id": request_id, "status": "QUEUED"}))
+    if single:
+        api.add("GET", f"/v1/async-invoke/{request_id}",
+                *[Reply(json={"request_id": request_id, "model_id": FAL, "status": s, "created_at": "2026-12-07T10:00:00Z",
+                              "output": None, "error": None}) for s in statuses[:-1]], Reply(json=result))
+    else:
+        api.add("GET", f"/v1/async-invoke/{request_id}/status", *[Reply(json={"status": s}) for s in statuses])
+        api.add("GET", f"/v1/async-invoke/{request_id}", Reply(404, json={"error": {"message": "not found"}}),
+                Reply(json=result))
     api.add("GET", "/fal/1.png", Reply(body=PNG, headers={"Content-Type": "image/png"}))
     api.add("GET", "/fal/2.jpg", Reply(body=JPEG, headers={"Content-Type": "image/jpeg"}))
 
 
-def test_fal_flow_with_progress_and_downloads(api, keyed, workdir, capsys):
-    fal_routes(api, ["QUEUED", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED"])
+@pytest.mark.parametrize("single", [True, False], ids=["status-object", "older-pair"])
+def test_fal_flow_with_progress_and_downloads(api, keyed, workdir, capsys, single):
+    fal_routes(api, ["QUEUED", "IN_PROGRESS", "IN_PROGRESS", "COMPLETED"], single=single)
     code = run_image(api, "--model", FAL, "--prompt", "harbor", "--n", "2", "--size", "1024x768",
                      "--format", "png", "--poll-interval", "0.01", "--output", "fal.png", "--json")
     captured = capsys.readouterr()
@@ -222,10 +233,13 @@ def test_fal_flow_with_progress_and_downloads(api, keyed, workdir, capsys):
     assert document["request_id"] == "req-fal-1"
     assert (workdir / "fal-2.jpg").read_bytes() == JPEG
     assert "Authorization" not in api.calls("GET", "/fal/1.png")[0].headers
+    assert bool(api.calls("GET", "/v1/async-invoke/req-fal-1/status")) is not single
 
 
-def test_fal_failed_exits_1_with_the_reason(api, workdir, capsys):
-    fal_routes(api, ["IN_PROGRESS", "FAILED"], result={"status": "FAILED", "error": "NSFW content detected"})
+@pytest.mark.parametrize("single", [True, False], ids=["status-object", "older-pair"])
+def test_fal_failed_exits_1_with_the_reason(api, workdir, capsys, single):
+    fal_routes(api, ["IN_PROGRESS", "FAILED"], result={"status": "FAILED", "error": "NSFW content detected"},
+               single=single)
     assert run_image(api, "--model", FAL, "--prompt", "x", "--poll-interval", "0.01") == 1
     err = capsys.readouterr().err
     assert "the job req-fal-1 failed: NSFW content detected" in err
@@ -251,6 +265,21 @@ def test_fal_429_on_submit_is_retried(api, workdir, monkeypatch, capsys):
     fal_routes(api, ["COMPLETED"])
     assert run_image(api, "--model", FAL, "--prompt", "x", "--poll-interval", "0.01") == 0
     assert len(api.calls("POST", "/v1/async-invoke")) == 2
+
+
+@pytest.mark.parametrize("words, state", [("IN_QUEUE", "waiting"), ("queued", "waiting"), ("in_progress", "waiting"),
+                                          ("Completed", "done"), ("SUCCEEDED", "done"), ("ERROR", "failed"),
+                                          ("cancelled", "failed"), ("SOMETHING_NEW", "waiting")])
+def test_both_status_vocabularies_are_understood(words, state):
+    from gradient_inference.media import jobs
+
+    assert jobs.state_of(jobs.status_of({"status": words})) == state
+
+
+def test_fals_own_vocabulary_on_the_status_object(api, workdir, capsys):
+    fal_routes(api, ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"], single=True)
+    assert run_image(api, "--model", FAL, "--prompt", "x", "--poll-interval", "0.01", "--output", "v.png") == 0
+    assert len(api.calls("GET", "/v1/async-invoke/req-fal-1")) == 3
 
 
 def test_fal_without_images_is_invalid(api, workdir, capsys):

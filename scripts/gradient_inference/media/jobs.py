@@ -12,7 +12,11 @@ from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import Progress, log
 from gradient_inference.core.text import one_line
 
-JOB_DONE_STATES = ("COMPLETED", "FAILED")
+# Both vocabularies: DigitalOcean's (QUEUED, IN_PROGRESS, COMPLETED, FAILED) and fal's own (IN_QUEUE,
+# IN_PROGRESS, COMPLETED, ERROR), in any case; any other word means the job is not finished.
+DONE_WORDS = frozenset({"COMPLETED", "COMPLETE", "SUCCEEDED", "SUCCESS", "OK", "DONE"})
+FAILED_WORDS = frozenset({"FAILED", "FAILURE", "ERROR", "CANCELLED", "CANCELED"})
+NO_SINGLE_PATH = (404, 405, 501)  # GET async-invoke/{id} is not offered before the job ends: poll /status
 
 
 def failure_reason(document) -> str | None:
@@ -27,6 +31,21 @@ def failure_reason(document) -> str | None:
     return None
 
 
+def status_of(document) -> str:
+    """The job's status word, upper case: its `status`, else COMPLETED for a result that has an
+    output (the older result shape has no status), else UNKNOWN."""
+    if not isinstance(document, dict):
+        return "UNKNOWN"
+    word = document.get("status")
+    if isinstance(word, str) and word.strip():
+        return word.strip().upper()
+    return "COMPLETED" if document.get("output") is not None else "UNKNOWN"
+
+
+def state_of(word: str) -> str:
+    return "done" if word in DONE_WORDS else "failed" if word in FAILED_WORDS else "waiting"
+
+
 def submit_job(client, model_id: str, payload: dict) -> str:
     submitted, _ = client.post_json("async-invoke", {"model_id": model_id, "input": payload})
     request_id = submitted.get("request_id") if isinstance(submitted, dict) else None
@@ -36,19 +55,35 @@ def submit_job(client, model_id: str, payload: dict) -> str:
     return request_id
 
 
+def poll(client, request_id: str, single: bool) -> tuple:
+    """(document, whether the single path answered): GET async-invoke/{id} (the status object with
+    the output once finished, as DigitalOcean's SDK reads it) while the server offers it, else the
+    older GET async-invoke/{id}/status."""
+    if single:
+        try:
+            return client.get_json(f"async-invoke/{request_id}")[0], True
+        except GradientError as error:
+            if error.status not in NO_SINGLE_PATH:
+                raise
+            if client.settings.verbose:
+                log(f"async-invoke/{request_id} is not there while the job runs ({error.status}); polling its /status")
+    return client.get_json(f"async-invoke/{request_id}/status")[0], False
+
+
 def wait_for_job(client, request_id: str, interval: float, progress: Progress | None = None) -> dict:
-    """Poll /async-invoke/{id}/status until COMPLETED or FAILED (at most --timeout), then fetch
-    the result. FAILED and the time limit are errors that name the request id."""
+    """Poll the job until it is finished (at most --timeout), then return its result. A failed job
+    and the time limit are errors that name the request id."""
     progress = progress or Progress()
     timeout = client.settings.timeout
     started = time.monotonic()
+    single = True
     try:
         while True:
-            status_doc, _ = client.get_json(f"async-invoke/{request_id}/status")
-            status = str(status_doc.get("status", "UNKNOWN")).upper() if isinstance(status_doc, dict) else "UNKNOWN"
+            document, single = poll(client, request_id, single)
+            status = status_of(document)
             elapsed = time.monotonic() - started
             progress.update(status, elapsed)
-            if status in JOB_DONE_STATES:
+            if state_of(status) != "waiting":
                 break
             if elapsed + interval > timeout:
                 raise GradientError("timeout", f"the job {request_id} is still {status} after {elapsed:.0f} s",
@@ -56,8 +91,8 @@ def wait_for_job(client, request_id: str, interval: float, progress: Progress | 
             time.sleep(interval)
     finally:
         progress.close()
-    result, _ = client.get_json(f"async-invoke/{request_id}")
-    if status == "FAILED" or (isinstance(result, dict) and str(result.get("status", "")).upper() == "FAILED"):
-        reason = failure_reason(status_doc) or failure_reason(result) or "no reason given"
+    result = document if single else client.get_json(f"async-invoke/{request_id}")[0]
+    if state_of(status) == "failed" or state_of(status_of(result)) == "failed":
+        reason = failure_reason(document) or failure_reason(result) or "no reason given"
         raise GradientError("server", f"the job {request_id} failed: {reason}", request_id=request_id)
     return result
