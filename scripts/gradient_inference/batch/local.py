@@ -26,8 +26,9 @@ from gradient_inference.core.output import log, out
 from gradient_inference.core.runner import HeldSignals
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry, record
-from gradient_inference.models.budget import Reservations, assumed_words, item_worst_case
+from gradient_inference.models.budget import Reservations, assumed_words, is_set, item_worst_case, router_worst_case
 from gradient_inference.models.prices import cost_usd, describe_source, match_price, offline_prices
+from gradient_inference.models.routers import candidates_of, is_router, picked_model
 
 MAX_PAUSE = 900.0  # a server asking for a longer pause (a daily quota) ends the run: resume later
 FATAL_STATUSES = (401, 403)  # no item can succeed: the key is wrong or lacks the right
@@ -55,6 +56,7 @@ class LocalRun:
         self.finished, self.total = finished, total
         self.prices = offline_prices()
         self.price_rows, self.schemas, self.lock = {}, {}, threading.Lock()
+        self.router_candidates = {}
         self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
         self.announced_until = 0.0  # the end of the last pause said on stderr
         self.tally = new_tally()
@@ -72,10 +74,25 @@ class LocalRun:
         return self.price_rows[model]
 
     def estimate(self, model: str, body: dict) -> tuple:
-        """(the item's worst case or None, the answer limit it assumed in words, why it is unknown)."""
-        estimate, limit, why = item_worst_case(model, self.row(model), text_chars(body),
-                                               body.get(self.client.settings.max_tokens_field))
+        """(the item's worst case or None, the answer limit it assumed in words, why it is unknown);
+        a router's item at its most expensive candidate."""
+        def one(name):
+            return item_worst_case(name, self.row(name), text_chars(body), body.get(self.client.settings.max_tokens_field))
+
+        if is_router(model):
+            estimate, limit, why, _ = router_worst_case(model, self.candidates(model), one)
+        else:
+            estimate, limit, why = one(model)
         return estimate, assumed_words({limit} if limit else set()), why
+
+    def candidates(self, model: str) -> list | None:
+        """A router's candidate models, read once a run (only under a budget: nothing else needs them)."""
+        with self.lock:
+            if model not in self.router_candidates:
+                settings = self.client.settings
+                self.router_candidates[model] = candidates_of(model, settings.timeout, settings.max_retries,
+                                                              settings.verbose) if is_set(self.options.budget) else None
+            return self.router_candidates[model]
 
     # -------------------------------------------------------------- one item, in a worker
 
@@ -166,6 +183,7 @@ class LocalRun:
                     raise
                 entry.update(request_id=request_id_of(response))
                 answer = answer_of(document, model)
+                answer.model = picked_model(model, answer.model, response.headers) or answer.model
                 row = self.row(answer.model)  # the model that answered, as chat prices it
                 cost = cost_usd(row, answer.usage) if row else None
                 entry.update(usage=answer.usage, model=answer.model, cost_usd=cost,

@@ -27,7 +27,7 @@ from gradient_inference.core.output import emit_json, json_text, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.urls import is_loopback_url
 from gradient_inference.ledger.store import Entry
-from gradient_inference.models import budget, served
+from gradient_inference.models import budget, routers, served
 from gradient_inference.models.prices import cost_for, is_estimate, usage_line
 
 
@@ -93,7 +93,8 @@ def ignored_format(error: GradientError, form: dict, schema_mode: str | None) ->
 def record_answer(entry, answer, request: ChatRequest) -> tuple:
     """(USD or None, where the price came from) of an answer, priced by the model that served it
     (a cached or bundled price, never a live scrape), written into its ledger row."""
-    cost, price_source = cost_for(answer.model, answer.usage)
+    cost, price_source = (None, "unpriced: the router did not say which model it picked") \
+        if routers.is_router(answer.model) else cost_for(answer.model, answer.usage)
     cost = search_cost(cost, answer.raw_usage, bool(request.web_search or request.web_search_max))
     entry.update(usage=answer.usage, model=answer.model, cost_usd=cost, price_source=price_source,
                  answer=answer.content)
@@ -165,6 +166,7 @@ def attempt(client, args, call: Gathered, request, streaming: bool, forms: list,
                 record_answer(entry, filled[-1], request)
             raise
         entry.update(request_id=request_id_of(response))
+        answer.model = routers.picked_model(request.model, answer.model, response.headers) or answer.model
         cost, price_source = record_answer(entry, answer, request)  # before any check: the answer was billed
         if answer.tool_calls and call.schema is None:  # what -c --tool-result answers, and the tools to offer again
             entry.update(tool_turn={"tool_calls": assistant_turn(answer)["tool_calls"],
@@ -226,8 +228,10 @@ def chat(args) -> int:
                                      max_retries=args.max_retries, verbose=args.verbose))
     request = ready_request(client, call)  # after every usage check: it may ask the server for its models
     limits = budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced)
+    candidates = routers.candidates_of(request.model, args.timeout, args.max_retries, args.verbose) \
+        if budget.is_set(limits) and routers.is_router(request.model) else None
     worst, why, assumed = budget.chat_worst_case(request.model, text_chars(call.prompt, request.system, call.history),
-                                                 request.max_tokens) if budget.is_set(limits) else (None, None, "")
+                                                 request.max_tokens, candidates) if budget.is_set(limits) else (None, None, "")
     hold = lambda: budget.check(limits, worst, f"this call to {request.model}{assumed}", why)  # noqa: E731
     streaming = args.stream if args.stream is not None else (sys.stdout.isatty() and not args.json and not call.schema)
     answer, response, cost, price_source, data, duration_ms = send(client, args, call, request, streaming, hold)

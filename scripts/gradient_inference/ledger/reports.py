@@ -13,7 +13,10 @@ from gradient_inference.core.jsondata import loads
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import rows
 
-GROUPS = {"day": "substr(ts, 1, 10)", "model": "COALESCE(model, '-')", "script": "script"}
+# A router's calls are grouped by the model it picked, named with the router they were sent to.
+GROUPS = {"day": "substr(ts, 1, 10)", "script": "script",
+          "model": "COALESCE(model, '-') || CASE WHEN requested_model LIKE 'router:%' AND "
+                   "requested_model != COALESCE(model, '') THEN ' via ' || requested_model ELSE '' END"}
 COUNTS = ("calls", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd", "unpriced_calls",
           "estimated_calls")
 

@@ -16,6 +16,7 @@ from gradient_inference.core.paths import why
 from gradient_inference.ledger.reservations import hold
 from gradient_inference.models.known import output_limit
 from gradient_inference.models.prices import TOKEN_UNIT, offline_row
+from gradient_inference.models.routers import NO_CANDIDATES, is_router
 from gradient_inference.models.served import cached_entry
 
 # The budget flags: --max-cost (this call or run), --daily-budget (today's spend, UTC) and
@@ -46,14 +47,37 @@ def worst_case_at(row: dict | None, text_chars: int, max_output: int | None) -> 
                  / 1_000_000, 8)
 
 
-def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None) -> tuple:
+def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None, candidates: list | None = None) -> tuple:
     """(the most a chat call can cost or None, why it cannot be bounded or None, the limit it
     assumed in words): with no --max-tokens, the model's largest answer as the catalog, the
-    server's model list or the bundled table of vendors' limits knows it."""
-    row = offline_row(model_id)
-    served = cached_entry(model_id) if max_tokens is None else None
-    estimate, limit, why = item_worst_case(model_id, row, text_chars, max_tokens, served)
+    server's model list or the bundled table of vendors' limits knows it. A router's call costs
+    at most what its most expensive candidate (`candidates`) could; unknown candidates leave it unpriced."""
+    def one(model):
+        return item_worst_case(model, offline_row(model), text_chars, max_tokens,
+                               cached_entry(model) if max_tokens is None else None)
+
+    if is_router(model_id):
+        estimate, limit, why, dearest = router_worst_case(model_id, candidates, one)
+        return estimate, why, assumed_words({limit} if limit else set()) + (
+            f" at its most expensive candidate, {dearest}" if dearest else "")
+    estimate, limit, why = one(model_id)
     return estimate, why, assumed_words({limit} if limit else set())
+
+
+def router_worst_case(model_id: str, candidates: list | None, worst_of) -> tuple:
+    """(worst case, the limit it assumed, why it is unknown, the candidate it is priced at) of a
+    router's call: the largest of its candidates' worst cases (worst_of(model) gives each as
+    item_worst_case does); unknown when the candidates are, or when any of them cannot be bounded."""
+    if not candidates:
+        return None, None, NO_CANDIDATES, None
+    dearest = None
+    for candidate in candidates:
+        estimate, limit, why = worst_of(candidate)
+        if estimate is None:
+            return None, None, f"{model_id} may pick {candidate}, and {why}", None
+        if dearest is None or estimate > dearest[0]:
+            dearest = (estimate, limit, None, candidate)
+    return dearest
 
 
 def assumed_words(limits: set) -> str:

@@ -10,14 +10,15 @@ import time
 
 from gradient_inference.api.client import Client, request_id_of
 from gradient_inference.core.cli import words
-from gradient_inference.core.errors import EXIT_OK
-from gradient_inference.core.output import emit_json, log, out
+from gradient_inference.core.errors import EXIT_OK, GradientError
+from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry
-from gradient_inference.models.catalog import catalog_rows
+from gradient_inference.models.catalog import catalog_rows, catalog_token
 from gradient_inference.models.known import KNOWN_AS_OF, describe_model
 from gradient_inference.models.prices import describe_source, match_price, offline_prices
+from gradient_inference.models.routers import fetch_routers, is_router
 from gradient_inference.models.served import parse_models, remember
 
 COLUMNS = ("ID", "TYPE", "OWNED BY", "CREATED")
@@ -43,11 +44,14 @@ def format_price(value) -> str:
 
 
 def render_table(models: list, with_prices: bool = False) -> str:
-    header = COLUMNS + (PRICE_COLUMNS if with_prices else ())
+    routes = any(model.get("candidates") for model in models)  # a router's candidates, when they were read
+    header = COLUMNS + (("ROUTES TO",) if routes else ()) + (PRICE_COLUMNS if with_prices else ())
     rows = [header]
     for model in models:
         row = (one_line(model["id"], 200), one_line(model.get("type") or "unknown", 20),
                one_line(model["owned_by"] or "-", 60), format_date(model["created"]))
+        if routes:
+            row += (", ".join(one_line(c, 80) for c in model.get("candidates") or []) or "-",)
         if with_prices:
             pricing = model.get("pricing") or {}
             row += (format_price(pricing.get("input_price")), format_price(pricing.get("output_price")))
@@ -75,6 +79,22 @@ def attach_types(models: list, timeout: float, max_retries: int, verbose: bool) 
     return "catalog" if rows else "bundled table"
 
 
+def attach_candidates(models: list, timeout: float, max_retries: int, verbose: bool) -> None:
+    """Each listed router's candidate models, read from the control plane when a DigitalOcean API
+    token is set and a router is listed (None where they are not known)."""
+    listed = [model for model in models if is_router(model["id"])]
+    if not listed:
+        return
+    found = None
+    if catalog_token() is not None:
+        try:
+            found = {router["id"]: router["candidates"] for router in fetch_routers(timeout, max_retries, verbose)}
+        except GradientError as error:
+            warn(f"the routers' candidate models could not be read ({error.message})")
+    for model in listed:
+        model["candidates"] = found.get(model["id"]) if found is not None else None
+
+
 def unknown_note(unknown: list) -> str:
     """What an answer built from the bundled table leaves out, in words."""
     listed = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
@@ -98,6 +118,7 @@ def list_models(args) -> int:
     models = [model for model in models if (not args.types or model["type"] in args.types)
               and all(c in model["capabilities"] for c in args.capabilities)]
     prices_source = attach_prices(models) if args.prices else None
+    attach_candidates(models, args.timeout, args.max_retries, args.verbose)
     filtered = bool(args.types or args.capabilities)
     unknown = [model["id"] for model in listed if model["type"] == "unknown"] \
         if filtered and types_source == "bundled table" else []

@@ -18,6 +18,7 @@ from gradient_inference.core.text import one_line
 from gradient_inference.models.catalog import catalog_token, fetch_catalog
 from gradient_inference.models.known import attach_known_ids, batch_provider, describe_model
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
+from gradient_inference.models.routers import candidates_of, is_router
 from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, age_seconds, batch_row, cache_path, check_row_count,
                                               cost_usd, describe_source, diff_prices, is_fresh, match_price,
                                               query_matches, read_cache, read_snapshot, write_cache)
@@ -170,6 +171,29 @@ def available_rows(settings, rows: list) -> list:
     return [row for row in rows if id(row) in keep]
 
 
+def router_rows(args, rows: list) -> list:
+    """--model router:NAME: the price rows of the router's candidate models (a call costs what the
+    model it picks costs), read with a DigitalOcean API token; a usage error without one."""
+    candidates = candidates_of(args.model, args.timeout, args.max_retries, args.verbose)
+    if candidates is None:
+        raise GradientError("config", f"the candidate models of {args.model} are not known",
+                            hint="set DIGITALOCEAN_ACCESS_TOKEN to read the account's routers")
+    found = [match_price(model_id, rows) for model_id in candidates]
+    unknown = [model_id for model_id, row in zip(candidates, found) if row is None]
+    if unknown:
+        log(f"no price is known for {len(unknown)} of {args.model}'s candidates: {one_line(', '.join(unknown), 300)}")
+    return [row for row in found if row is not None]
+
+
+def router_range(model_id: str, rows: list) -> str:
+    """What one call to a router costs, from its cheapest to its dearest candidate."""
+    costs = sorted(r["estimated_cost_usd"] for r in rows if r.get("estimated_cost_usd") is not None)
+    if not costs:
+        return f"no cost of a call to {model_id} can be estimated"
+    return (f"a call to {model_id} costs what the model it picks costs: from ${costs[0]:.6f} to ${costs[-1]:.6f} "
+            f"among {len(costs)} priced candidate(s)")
+
+
 def pricing(args) -> int:
     path = cache_path(args.cache_file)
     prices, before, problem = load_prices(args, path)
@@ -186,7 +210,9 @@ def pricing(args) -> int:
         elif changes:
             out(render_changes(changes))
         return EXIT_OK
-    rows = [r for r in prices.models if (not args.model or query_matches(args.model, r))
+    router = router_rows(args, prices.models) if is_router(args.model) else None
+    rows = [r for r in (router if router is not None else prices.models)
+            if (router is not None or not args.model or query_matches(args.model, r))
             and all(c in capabilities_of(r) for c in args.capabilities)]
     if args.available:
         rows = available_rows(resolve_settings(provider=args.provider, base_url=args.base_url, timeout=args.timeout,
@@ -206,6 +232,8 @@ def pricing(args) -> int:
                 "after the rest at interactive prices (the Batch API takes OpenAI's and Anthropic's own models, as "
                 "gradient_models.py --capability batch lists them; DIGITALOCEAN_ACCESS_TOKEN gives the catalog's "
                 "batch prices)")
+    if router is not None and args.estimate:
+        log(router_range(args.model, rows))
     if not rows:
         log(f"no price matches {args.model!r}" if args.model else "no prices to show")
     if args.json:
@@ -214,6 +242,8 @@ def pricing(args) -> int:
                     "url": prices.url, "count": len(rows), "models": rows}
         if prices.source == "snapshot":
             document["source_words"] = describe_source(prices)
+        if router is not None:
+            document["router"] = args.model
         emit_json(document)
     elif rows:
         log(f"prices: {describe_source(prices)}" + (f" ({prices.url})" if prices.url else ""))
