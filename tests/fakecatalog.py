@@ -64,13 +64,17 @@ CARDS = {
         "intervals": [{"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T12:00:00Z", "prices": LLAMA_NIGHT},
                       {"start_time": "2026-01-01T12:00:00Z", "end_time": "2026-01-02T00:00:00Z", "prices": LLAMA_DAY}]})],
 }
-PAGE_SIZE = 4
+PAGE_SIZE = 4  # what the fake serves a page when per_page (or limit) asks for more
+# The catalog's model_type word of each entry's type, for the model_type filter (OR semantics)
+MODEL_TYPES = {"text-to-text": "chat", "text-to-image": "image", "text-to-speech": "audio", "embedding": "embedding"}
 
 
-def list_page(page: int) -> dict:
-    pages = -(-len(ENTRIES) // PAGE_SIZE)
-    return {"data": ENTRIES[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], "meta": {"page": page, "pages": pages,
-                                                                               "total": len(ENTRIES)}}
+def list_page(page: int, model_types=(), per_page: int = PAGE_SIZE) -> dict:
+    found = [e for e in ENTRIES if not model_types or MODEL_TYPES[e["type"]] in model_types]
+    size = min(per_page, PAGE_SIZE)
+    pages = max(-(-len(found) // size), 1)
+    return {"data": found[(page - 1) * size: page * size], "meta": {"page": page, "pages": pages, "total": len(found)},
+            "available_model_types": sorted(set(MODEL_TYPES.values()))}
 
 
 def card(uuid: str) -> dict:
@@ -84,8 +88,9 @@ def card(uuid: str) -> dict:
 def install(api, monkeypatch=None, card_reply=None) -> None:
     """Serve the catalog from the fake API; with monkeypatch, point the scripts at it with a token."""
     def listing(seen):
-        page = int(parse_qs(seen.query).get("page", ["1"])[0])
-        return Reply(json=list_page(page))
+        query = parse_qs(seen.query)
+        per_page = int((query.get("per_page") or query.get("limit") or [PAGE_SIZE])[0])
+        return Reply(json=list_page(int(query.get("page", ["1"])[0]), query.get("model_type", []), per_page))
 
     api.add("GET", LIST, Reply(dynamic=listing))
     for uuid in (e["id"] for e in ENTRIES):

@@ -192,3 +192,20 @@ def test_speech_bodies_fit_the_additions(check_additions):
     check_additions("create_speech_request", media_run_audio.speech_body("qwen3-tts-voicedesign", "Hi", "alloy", "mp3",
                                                                         "a calm voice"))
     check_additions("create_speech_request", media_run_audio.speech_body("tts-1", "Hi", "alloy", "wav"))
+
+
+def test_catalog_list_queries_use_the_additions_parameters():
+    from urllib.parse import parse_qs
+
+    import yaml
+
+    from gradient_inference.models import catalog
+
+    spec = yaml.safe_load(DO_ADDITIONS.read_text())
+    parameters = {p["name"]: p for p in spec["paths"]["/v2/gen-ai/models/catalog"]["get"]["parameters"]}
+    documented_types = {word.strip(" .") for word in parameters["model_type"]["description"].split(".", 1)[1].split(",")}
+    for types in ([], ["embedding"], ["chat", "speech"], ["image", "reranking", "transcription"]):
+        query = parse_qs(catalog.list_query(2, catalog.model_type_filter(types)))
+        assert set(query) <= set(parameters) and "limit" not in query  # limit is deprecated
+        assert set(query.get("model_type", [])) <= documented_types
+    assert all(set(words) <= documented_types for words in catalog.CATALOG_MODEL_TYPES.values())

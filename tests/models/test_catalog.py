@@ -3,6 +3,8 @@ commands that use them (pricing, models, chat's vision warning, per-unit costs).
 from __future__ import annotations
 
 import json
+import os
+from urllib.parse import parse_qs
 import threading
 import time
 from pathlib import Path
@@ -62,7 +64,7 @@ def test_every_page_and_every_card_is_read_with_the_token(served):
     rows = models_catalog.fetch_catalog(10, 0, False, now=NOON)
     assert sorted(rows_by_id(rows)) == sorted(e["model_id"] for e in fakecatalog.ENTRIES)
     pages = [c.query for c in served.calls("GET", fakecatalog.LIST)]
-    assert pages == ["page=1&limit=100", "page=2&limit=100"]
+    assert pages == ["page=1&per_page=100", "page=2&per_page=100"]
     cards = [c for c in served.calls() if c.path.startswith(fakecatalog.LIST + "/")]
     assert len(cards) == len(fakecatalog.ENTRIES)
     assert all(c.headers["Authorization"] == f"Bearer {fakecatalog.TOKEN}" for c in served.calls())
@@ -156,6 +158,51 @@ def test_models_get_types_from_the_catalog_when_a_token_is_set(served, keyed, ca
     assert (models["anthropic-claude-sonnet-4"]["name"], models["anthropic-claude-sonnet-4"]["context_window"]) == (
         "Claude Sonnet 4", 131072)
     assert models["gte-large-en-v1.5"]["type"] == "embedding" and models["brand-new-model"]["type"] == "unknown"
+
+
+def catalog_requests(api) -> list:
+    return [call for call in api.calls("GET") if call.path.startswith(fakecatalog.LIST)]
+
+
+def test_type_embedding_with_a_token_asks_the_catalog_filtered_in_at_most_3_requests(served, keyed, capsys):
+    served.json("GET", "/v1/models", {"data": [{"id": e["model_id"]} for e in fakecatalog.ENTRIES]})
+    before = len(served.calls())
+    assert gradient_models.main(["--base-url", served.url, "--type", "embedding", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [m["id"] for m in document["models"]] == ["gte-large-en-v1.5"] and document["types_source"] == "catalog"
+    assert len(served.calls()) - before <= 3
+    (listing,) = catalog_requests(served)  # one page, no cards
+    assert parse_qs(listing.query) == {"page": ["1"], "per_page": ["100"], "model_type": ["embedding"]}
+
+
+def test_type_filters_map_to_the_catalogs_words_and_a_type_without_one_asks_for_all(served, keyed, capsys):
+    served.json("GET", "/v1/models", {"data": [{"id": e["model_id"]} for e in fakecatalog.ENTRIES]})
+    assert gradient_models.main(["--base-url", served.url, "--type", "chat", "--type", "speech", "--ids"]) == 0
+    assert sorted(capsys.readouterr().out.split()) == ["anthropic-claude-sonnet-4", "fal-ai/elevenlabs/tts/multilingual-v2",
+                                                       "llama3.3-70b-instruct", "openai-gpt-oss-120b"]
+    assert sorted(parse_qs(catalog_requests(served)[0].query)["model_type"]) == ["audio", "chat", "coding", "reasoning"]
+    served.requests.clear()
+    assert gradient_models.main(["--base-url", served.url, "--type", "video", "--ids"]) == 0
+    assert all("model_type" not in call.query for call in catalog_requests(served))
+    assert not any(call.path.startswith(fakecatalog.LIST + "/") for call in served.calls())  # never a card
+
+
+def test_types_come_from_a_fresh_catalog_cache_without_asking(served, keyed, capsys):
+    import gradient_pricing
+
+    assert gradient_pricing.main(["--json"]) == 0  # fills the cache from the catalog, with its cards
+    capsys.readouterr()
+    served.json("GET", "/v1/models", {"data": [{"id": "gte-large-en-v1.5"}]})
+    served.requests.clear()
+    assert gradient_models.main(["--base-url", served.url, "--type", "embedding", "--ids"]) == 0
+    assert capsys.readouterr().out == "gte-large-en-v1.5\n"
+    assert catalog_requests(served) == []
+
+
+def test_types_do_not_overwrite_the_price_cache(served, keyed, capsys):
+    served.json("GET", "/v1/models", {"data": [{"id": "gte-large-en-v1.5"}]})
+    assert gradient_models.main(["--base-url", served.url, "--type", "embedding", "--ids"]) == 0
+    assert not os.path.exists(os.environ["GRADIENT_PRICING_CACHE"])
 
 
 def test_type_filters_repeatably_and_the_table_shows_it(api, keyed, capsys):

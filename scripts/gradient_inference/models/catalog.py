@@ -14,7 +14,7 @@ import re
 import time
 
 from gradient_inference.api.client import Client
-from gradient_inference.core.clock import iso_utc, parse_time
+from gradient_inference.core.clock import parse_time
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
@@ -22,12 +22,16 @@ from gradient_inference.core.settings import Settings, check_base_url, check_key
 from gradient_inference.core.urls import is_loopback_url, target
 from gradient_inference.core.text import one_line
 from gradient_inference.models.known import catalog_capabilities, catalog_type
-from gradient_inference.models.prices import (TOKEN_UNIT, PriceSet, cache_path, check_row_count, is_fresh, make_row,
-                                              read_cache, write_cache)
+from gradient_inference.models.prices import TOKEN_UNIT, cache_path, is_fresh, make_row, read_cache
 
 DEFAULT_API = "https://api.digitalocean.com"
 CATALOG_PATH = "v2/gen-ai/models/catalog"
-PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4
+PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4  # PAGE_LIMIT is sent as per_page (limit is deprecated)
+# The catalog's model_type filter values (OR semantics) for each of our types; a type without one
+# (video, router, unknown) is asked of the whole list.
+CATALOG_MODEL_TYPES = {"chat": ("chat", "reasoning", "coding"), "embedding": ("embedding",), "image": ("image",),
+                       "reranking": ("reranking",), "speech": ("audio",), "transcription": ("audio",),
+                       "audio": ("audio",)}
 MAX_MODELS = 2000  # a catalog announcing more is not believed past this
 MAX_PRICE = 10_000.0  # USD per unit: a larger price is a server's nonsense, not a price
 CARDS_DEADLINE = 60.0  # at most, for all the cards together (else --timeout); those not begun keep their list prices
@@ -177,13 +181,26 @@ def catalog_client(timeout: float, max_retries: int, verbose: bool):
     return Client(settings)
 
 
-def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | None = None) -> list:
-    """Every page of the catalog, then each model's card (CARD_WORKERS at a time), as price rows.
-    A card that cannot be had leaves that model with its list prices and a warning."""
-    client = catalog_client(timeout, max_retries, verbose)
+def model_type_filter(types) -> list:
+    """The catalog's model_type values that cover our `types`, or [] (ask for every model) when
+    there are none or one has no catalog word."""
+    if not types or any(kind not in CATALOG_MODEL_TYPES for kind in types):
+        return []
+    return sorted({word for kind in types for word in CATALOG_MODEL_TYPES[kind]})
+
+
+def list_query(page: int, model_types=()) -> str:
+    """The query of one catalog page: per_page, and model_type repeated (form, explode) for a filter."""
+    from urllib.parse import urlencode  # here: the cached-price path never lists the catalog
+
+    return urlencode([("page", page), ("per_page", PAGE_LIMIT)] + [("model_type", word) for word in model_types])
+
+
+def list_entries(client, model_types=()) -> list:
+    """The catalog's entries, page by page (the filter asked of the server), believed up to MAX_MODELS."""
     entries, page, pages, announced, seen = [], 1, 1, None, set()
     while page <= min(pages, MAX_PAGES) and len(entries) < min(announced or MAX_MODELS, MAX_MODELS):
-        document, _ = client.get_json(f"{CATALOG_PATH}?page={page}&limit={PAGE_LIMIT}")
+        document, _ = client.get_json(f"{CATALOG_PATH}?{list_query(page, model_types)}")
         data = document.get("data") if isinstance(document, dict) else None
         if not isinstance(data, list):
             raise GradientError("invalid_response", "the model catalog has no data list")
@@ -196,7 +213,15 @@ def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | 
         pages = whole(meta.get("pages")) or page
         announced = announced or whole(meta.get("total"))
         page += 1
-    entries = entries[:min(announced or MAX_MODELS, MAX_MODELS)]
+    return entries[:min(announced or MAX_MODELS, MAX_MODELS)]
+
+
+def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | None = None) -> list:
+    """Every page of the catalog, then each model's card (CARD_WORKERS at a time), as price rows:
+    the prices every command reads from the cache need the cards' variants (batch prices, prices
+    by the hour). A card that cannot be had leaves that model with its list prices and a warning."""
+    client = catalog_client(timeout, max_retries, verbose)
+    entries = list_entries(client)
     if not entries:
         raise GradientError("invalid_response", "the model catalog is empty")
 
@@ -221,21 +246,22 @@ def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | 
     return [row for row in rows if row is not None]
 
 
-def catalog_rows(timeout: float, max_retries: int, verbose: bool) -> list | None:
-    """Catalog rows for model types when a DigitalOcean API token is set: from the pricing cache
-    when it is fresh and came from the catalog, else fetched (and cached). None without a token,
-    or with a warning when the catalog cannot be had."""
+def catalog_rows(timeout: float, max_retries: int, verbose: bool, types=()) -> list | None:
+    """Catalog rows for model types and capabilities when a DigitalOcean API token is set: from
+    the pricing cache when it is fresh and came from the catalog, else the catalog's list asked
+    with its model_type filter for `types` (no cards: types need none; and not cached, since the
+    price cache needs the cards). None without a token, or with a warning when the catalog cannot
+    be had."""
     if catalog_token() is None:
         return None
     cached = read_cache(cache_path(), quiet=True)
     if cached is not None and is_fresh(cached) and any(r.get("source") == "catalog" for r in cached.models):
         return cached.models
     try:
-        rows = fetch_catalog(timeout, max_retries, verbose)
-        check_row_count(rows, cached, "DigitalOcean's model catalog")
+        entries = list_entries(catalog_client(timeout, max_retries, verbose), model_type_filter(types))
     except GradientError as error:
         warn(f"the model catalog is unavailable ({error.message}); types come from "
              + ("the cached catalog" if cached is not None and error.type == "parse" else "the bundled table"))
         return cached.models if cached is not None and error.type == "parse" else None
-    write_cache(cache_path(), PriceSet("catalog", iso_utc(time.time()), None, rows))
-    return rows
+    rows = [catalog_row(entry) for entry in entries]
+    return [row for row in rows if row is not None]

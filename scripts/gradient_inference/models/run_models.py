@@ -70,13 +70,14 @@ def attach_prices(models: list) -> str:
     return f"prices: {describe_source(prices)}" if prices else "prices: none cached"
 
 
-def attach_types(models: list, timeout: float, max_retries: int, verbose: bool) -> str:
-    """Each model's type and capabilities: from DigitalOcean's catalog when an API token is set,
-    else the bundled table of known ids and the rules for fal ids, else unknown. Returns the source."""
-    rows = catalog_rows(timeout, max_retries, verbose)
+def attach_types(models: list, timeout: float, max_retries: int, verbose: bool, types=()) -> str:
+    """Each model's type and capabilities: from DigitalOcean's catalog when an API token is set
+    (asked only for `types` when --type gives them), else the bundled table of known ids and the
+    rules for fal ids, else unknown. Returns the source."""
+    rows = catalog_rows(timeout, max_retries, verbose, types)
     for model in models:
         model.update(describe_model(model["id"], rows))
-    return "catalog" if rows else "bundled table"
+    return "catalog" if rows is not None else "bundled table"
 
 
 def attach_candidates(models: list, timeout: float, max_retries: int, verbose: bool) -> None:
@@ -113,7 +114,7 @@ def list_models(args) -> int:
     remember(client.settings.base_url, served)  # the list that defaults are checked against
     wanted = words(args.filter)  # --filter "meta 70b" means --filter meta 70b
     models = [model for model in served if matches(model, wanted)]
-    types_source = attach_types(models, args.timeout, args.max_retries, args.verbose)
+    types_source = attach_types(models, args.timeout, args.max_retries, args.verbose, args.types)
     listed = models
     models = [model for model in models if (not args.types or model["type"] in args.types)
               and all(c in model["capabilities"] for c in args.capabilities)]
