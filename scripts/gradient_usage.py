@@ -12,6 +12,8 @@ examples:
   gradient_usage.py --today --by script --json | jq .total.cost_usd
   gradient_usage.py --since 2026-11-01 --until 2026-11-30 --csv > november.csv
   gradient_usage.py --conversations              ids for gradient_chat.py --conversation ID
+  gradient_usage.py --balance                    DigitalOcean's prepaid balance beside this month's ledger
+  gradient_usage.py --balance --json | jq .blocked       true once serving stops (the balance reached $0)
 """
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--until", type=moment, metavar="WHEN", help="to a date (the whole day), a time or an age")
     parser.add_argument("--today", action="store_true", help="only today (UTC)")
     parser.add_argument("--conversations", action="store_true", help="list the conversations chat can continue")
+    parser.add_argument("--balance", action="store_true",
+                        help="DigitalOcean's prepaid balance, month-to-date spend, whether serving is blocked and the "
+                             "spend limit, beside the ledger's month-to-date total (needs DIGITALOCEAN_ACCESS_TOKEN)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--version", action="version", version=f"gradient-inference {__version__}")

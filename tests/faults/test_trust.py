@@ -160,15 +160,15 @@ def test_an_empty_conversation_id_is_a_usage_error(api, capsys):
 
 def test_the_digitalocean_token_goes_only_over_https_or_to_this_machine(monkeypatch):
     from gradient_inference.core.errors import GradientError
-    from gradient_inference.models.catalog import catalog_client
+    from gradient_inference.api.control import control_client
 
     monkeypatch.setenv("DIGITALOCEAN_ACCESS_TOKEN", "dop_v1_" + "a" * 40)
     monkeypatch.setenv("DIGITALOCEAN_API_URL", "http://api.example.com")
     with pytest.raises(GradientError, match="DIGITALOCEAN_API_URL is plain http") as caught:
-        catalog_client(5, 0, False)
+        control_client(5, 0, False)
     assert caught.value.type == "config"
     monkeypatch.setenv("DIGITALOCEAN_API_URL", "http://127.0.0.1:9")
-    assert catalog_client(5, 0, False).settings.base_url == "http://127.0.0.1:9"
+    assert control_client(5, 0, False).settings.base_url == "http://127.0.0.1:9"
 
 
 @pytest.mark.parametrize("state, words", [("not sqlite", "not a usage ledger"), ("newer", "schema version 99, newer"),

@@ -18,10 +18,14 @@ from gradient_inference.core.providers import DO_KEY_HELP
 from gradient_inference.core.text import one_line
 
 
+# Words of a refusal that is about the account's money rather than the key (a 403 may be either)
+BLOCKED_WORDS = r"prepa(id|y)|balance|insufficient (funds|credit)|payment required|billing|blocked|suspended"
+
+
 def error_type_for_status(status: int) -> str:
     if status == 401:
         return "auth"
-    if status == 403:
+    if status in (402, 403):
         return "permission"
     if status == 404:
         return "not_found"
@@ -102,6 +106,10 @@ def http_error(status: int, reason: str, headers, body: bytes, retries: int,
         if said.lower().rstrip(".") == reason.lower():  # "HTTP 401 Unauthorized: Unauthorized" says it twice
             said = ""
         message = f"HTTP {status} {reason}".rstrip() + (f": {said}" if said else "")
+    if status == 402 or (status == 403 and re.search(BLOCKED_WORDS, message, re.I)):
+        message = "the account is blocked from serving: " + message
+        hint = ("DigitalOcean stops serving when the prepaid balance reaches $0: gradient_usage.py --balance shows "
+                "it; add funds in the control panel")
     if status == 429:
         wait = parse_retry_after(headers)
         if wait is not None and wait > MAX_RETRY_AFTER:

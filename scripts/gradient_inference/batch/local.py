@@ -26,9 +26,9 @@ from gradient_inference.core.output import log, out
 from gradient_inference.core.runner import HeldSignals
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry, record
-from gradient_inference.models.budget import Reservations, assumed_words, is_set, item_worst_case, router_worst_case
+from gradient_inference.models.budget import Reservations, assumed_words, is_set, item_worst_case, worst_for
 from gradient_inference.models.prices import cost_usd, describe_source, match_price, offline_prices
-from gradient_inference.models.routers import candidates_of, is_router, picked_model
+from gradient_inference.models.routers import KnownCandidates, picked_model
 
 MAX_PAUSE = 900.0  # a server asking for a longer pause (a daily quota) ends the run: resume later
 FATAL_STATUSES = (401, 403)  # no item can succeed: the key is wrong or lacks the right
@@ -56,7 +56,7 @@ class LocalRun:
         self.finished, self.total = finished, total
         self.prices = offline_prices()
         self.price_rows, self.schemas, self.lock = {}, {}, threading.Lock()
-        self.router_candidates = {}
+        self.candidates = KnownCandidates(client.settings, is_set(options.budget))  # routers', read once a run
         self.rows_kept, self.kept_at = deque(), time.monotonic()  # ledger rows, written many at a time
         self.announced_until = 0.0  # the end of the last pause said on stderr
         self.tally = new_tally()
@@ -74,25 +74,10 @@ class LocalRun:
         return self.price_rows[model]
 
     def estimate(self, model: str, body: dict) -> tuple:
-        """(the item's worst case or None, the answer limit it assumed in words, why it is unknown);
-        a router's item at its most expensive candidate."""
-        def one(name):
-            return item_worst_case(name, self.row(name), text_chars(body), body.get(self.client.settings.max_tokens_field))
-
-        if is_router(model):
-            estimate, limit, why, _ = router_worst_case(model, self.candidates(model), one)
-        else:
-            estimate, limit, why = one(model)
+        """(the item's worst case or None, the answer limit it assumed in words, why it is unknown)."""
+        estimate, limit, why = worst_for(model, lambda name: item_worst_case(
+            name, self.row(name), text_chars(body), body.get(self.client.settings.max_tokens_field)), self.candidates)
         return estimate, assumed_words({limit} if limit else set()), why
-
-    def candidates(self, model: str) -> list | None:
-        """A router's candidate models, read once a run (only under a budget: nothing else needs them)."""
-        with self.lock:
-            if model not in self.router_candidates:
-                settings = self.client.settings
-                self.router_candidates[model] = candidates_of(model, settings.timeout, settings.max_retries,
-                                                              settings.verbose) if is_set(self.options.budget) else None
-            return self.router_candidates[model]
 
     # -------------------------------------------------------------- one item, in a worker
 

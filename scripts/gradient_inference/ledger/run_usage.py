@@ -12,9 +12,11 @@ import os
 import sys
 import time
 
+from gradient_inference.core import defaults
 from gradient_inference.core.errors import EXIT_OK
 from gradient_inference.core.output import emit_json, isatty, log, out, warn
 from gradient_inference.core.text import one_line
+from gradient_inference.ledger.balance import fetch_balance
 from gradient_inference.ledger.reports import COUNTS, conversations, report, until_bound
 from gradient_inference.ledger.reservations import pending, possibly_billed
 from gradient_inference.ledger.store import ledger_path
@@ -82,7 +84,52 @@ def csv_text(rows: list, columns: list) -> str:
     return buffer.getvalue()
 
 
+def money(value) -> str:
+    """Dollars in cents when that is exact, else to the millionth; a minus before the sign."""
+    if value is None:
+        return "unknown"
+    sign, value = ("-" if value < 0 else ""), abs(value)
+    return sign + (f"${value:,.2f}" if round(value, 2) == round(value, 6) else number(value, True))
+
+
+def render_balance(found: dict) -> str:
+    """The balance as aligned lines: DigitalOcean's figures, then the ledger's and the difference."""
+    serving = {True: "blocked (the prepaid balance is used up: add funds in the control panel)", False: "open",
+               None: "unknown"}[found["blocked"]]
+    auto = ("off" if found["auto_prepay"] is False else "unknown" if found["auto_prepay"] is None else
+            f"{money(found['prepay_amount_usd'])} when under {money(found['prepay_threshold_usd'])}")
+    unpriced = found["ledger_unpriced_calls"]
+    lines = [("prepaid balance", money(found["balance_usd"])),
+             ("month-to-date balance", money(found["month_to_date_balance_usd"]) + " (DigitalOcean's, with this "
+              "month's usage)"),
+             ("month-to-date spend", money(found["month_to_date_spend_usd"]) + (
+                 " (the balance less the month-to-date balance)" if found["month_to_date_spend_usd"] is not None else
+                 " (DigitalOcean's figures do not give it)")),
+             ("serving", serving), ("spend limit", money(found["spend_limit_usd"])), ("auto top-up", auto),
+             ("ledger, this month", f"{'≥ ' if unpriced else ''}{money(found['ledger_month_to_date_usd'])} "
+              f"({found['ledger_calls']:,} calls recorded here since {found['ledger_since']}"
+              + (f"; {unpriced} unpriced" if unpriced else "") + ")"),
+             ("difference", money(found["difference_usd"]) + (
+                 " (spend the ledger does not know: other machines, other tools, --no-log, unpriced calls)"
+                 if found["difference_usd"] is not None else ""))]
+    width = max(len(name) for name, _ in lines)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in lines)
+
+
+def balance(args) -> int:
+    found = fetch_balance(defaults.PRICING_TIMEOUT, defaults.MAX_RETRIES, False)
+    if args.json:
+        emit_json(found)
+    else:
+        out(render_balance(found))
+    if found["blocked"]:
+        warn("DigitalOcean is not serving inference for this account: its prepaid balance is used up")
+    return EXIT_OK
+
+
 def usage(args) -> int:
+    if getattr(args, "balance", False):
+        return balance(args)
     if ledger_path() is None:
         warn("GRADIENT_NO_LOG is set: no calls are being recorded")
     if args.conversations:

@@ -64,6 +64,14 @@ def chat_worst_case(model_id: str, text_chars: int, max_tokens: int | None, cand
     return estimate, why, assumed_words({limit} if limit else set())
 
 
+def worst_for(model_id: str, worst_of, candidates) -> tuple:
+    """(worst case, limit assumed, why unknown) of a call to a model, or to a router at its most
+    expensive candidate (`candidates(model_id)` gives them, or None)."""
+    if is_router(model_id):
+        return router_worst_case(model_id, candidates(model_id), worst_of)[:3]
+    return worst_of(model_id)
+
+
 def router_worst_case(model_id: str, candidates: list | None, worst_of) -> tuple:
     """(worst case, the limit it assumed, why it is unknown, the candidate it is priced at) of a
     router's call: the largest of its candidates' worst cases (worst_of(model) gives each as

@@ -9,22 +9,17 @@ or any command's output.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 
-from gradient_inference.api.client import Client
+from gradient_inference.api.control import control_client, control_token
 from gradient_inference.core.clock import parse_time
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
-from gradient_inference.core.providers import DEFAULT_PROVIDER, PROVIDERS, TOKEN_VARS
-from gradient_inference.core.settings import Settings, check_base_url, check_key
-from gradient_inference.core.urls import is_loopback_url, target
 from gradient_inference.core.text import one_line
 from gradient_inference.models.known import catalog_capabilities, catalog_type
 from gradient_inference.models.prices import TOKEN_UNIT, cache_path, is_fresh, make_row, read_cache
 
-DEFAULT_API = "https://api.digitalocean.com"
 CATALOG_PATH = "v2/gen-ai/models/catalog"
 PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4  # PAGE_LIMIT is sent as per_page (limit is deprecated)
 # The catalog's model_type filter values (OR semantics) for each of our types; a type without one
@@ -158,29 +153,6 @@ def entry_key(entry: dict) -> str:
     return str(entry.get("id") or entry.get("model_id"))
 
 
-def catalog_token(environ=None) -> str | None:
-    environ = os.environ if environ is None else environ
-    return next((environ[name].strip() for name in TOKEN_VARS if environ.get(name, "").strip()), None)
-
-
-def catalog_client(timeout: float, max_retries: int, verbose: bool):
-    """A client for the DigitalOcean API (DIGITALOCEAN_API_URL in tests) with the API token."""
-    token = catalog_token()
-    if token is None:
-        raise GradientError("config", f"no DigitalOcean API token: set {TOKEN_VARS[0]} (scope genai:read)")
-    try:
-        base = check_base_url(os.environ.get("DIGITALOCEAN_API_URL", "").strip() or DEFAULT_API)
-    except ValueError as exc:
-        raise GradientError("config", f"DIGITALOCEAN_API_URL: {exc}") from None
-    if target(base).scheme == "http" and not is_loopback_url(base):
-        raise GradientError("config", "DIGITALOCEAN_API_URL is plain http to another host: the DigitalOcean API "
-                            "token (which can do far more than inference) goes only over https, or to this machine",
-                            hint="use an https:// URL, or unset DIGITALOCEAN_API_URL")
-    settings = Settings(base, check_key(token, TOKEN_VARS[0] if os.environ.get(TOKEN_VARS[0]) else TOKEN_VARS[1]),
-                        DEFAULT_PROVIDER, PROVIDERS[DEFAULT_PROVIDER], timeout, max_retries, verbose)
-    return Client(settings)
-
-
 def model_type_filter(types) -> list:
     """The catalog's model_type values that cover our `types`, or [] (ask for every model) when
     there are none or one has no catalog word."""
@@ -220,7 +192,7 @@ def fetch_catalog(timeout: float, max_retries: int, verbose: bool, now: float | 
     """Every page of the catalog, then each model's card (CARD_WORKERS at a time), as price rows:
     the prices every command reads from the cache need the cards' variants (batch prices, prices
     by the hour). A card that cannot be had leaves that model with its list prices and a warning."""
-    client = catalog_client(timeout, max_retries, verbose)
+    client = control_client(timeout, max_retries, verbose)
     entries = list_entries(client)
     if not entries:
         raise GradientError("invalid_response", "the model catalog is empty")
@@ -252,13 +224,13 @@ def catalog_rows(timeout: float, max_retries: int, verbose: bool, types=()) -> l
     with its model_type filter for `types` (no cards: types need none; and not cached, since the
     price cache needs the cards). None without a token, or with a warning when the catalog cannot
     be had."""
-    if catalog_token() is None:
+    if control_token() is None:
         return None
     cached = read_cache(cache_path(), quiet=True)
     if cached is not None and is_fresh(cached) and any(r.get("source") == "catalog" for r in cached.models):
         return cached.models
     try:
-        entries = list_entries(catalog_client(timeout, max_retries, verbose), model_type_filter(types))
+        entries = list_entries(control_client(timeout, max_retries, verbose), model_type_filter(types))
     except GradientError as error:
         warn(f"the model catalog is unavailable ({error.message}); types come from "
              + ("the cached catalog" if cached is not None and error.type == "parse" else "the bundled table"))

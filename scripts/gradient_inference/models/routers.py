@@ -9,10 +9,13 @@ Does not belong here: the worst case of a call (models.budget) or prices (models
 from __future__ import annotations
 
 import re
+import threading
 
+from gradient_inference.api.control import control_client, control_token
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.text import one_line
+from gradient_inference.models.served import whole
 
 PREFIX = "router:"
 PICK_HEADER = "x-model-router-selected-route"
@@ -74,9 +77,7 @@ def parse_routers(document) -> list:
 
 def fetch_routers(timeout: float, max_retries: int, verbose: bool) -> list:
     """Every router of the account (pages of PER_PAGE), with a DigitalOcean API token."""
-    from gradient_inference.models.catalog import catalog_client, whole  # here: only router questions need it
-
-    client = catalog_client(timeout, max_retries, verbose)
+    client = control_client(timeout, max_retries, verbose)
     routers, page, pages = [], 1, 1
     while page <= min(pages, MAX_PAGES):
         document, _ = client.get_json(f"{ROUTERS_PATH}?page={page}&per_page={PER_PAGE}")
@@ -93,9 +94,7 @@ def fetch_routers(timeout: float, max_retries: int, verbose: bool) -> list:
 def candidates_of(model_id: str, timeout: float, max_retries: int, verbose: bool) -> list | None:
     """A router's candidate models, or None when they cannot be read (no token: quietly; a failure
     or an unknown router: with a warning)."""
-    from gradient_inference.models.catalog import catalog_token  # here: only router questions need it
-
-    if catalog_token() is None:
+    if control_token() is None:
         return None
     try:
         routers = fetch_routers(timeout, max_retries, verbose)
@@ -108,3 +107,18 @@ def candidates_of(model_id: str, timeout: float, max_retries: int, verbose: bool
              f"{model_id} names no candidate models")
         return None
     return router["candidates"]
+
+
+class KnownCandidates:
+    """Routers' candidates for a run of many calls (a batch): each router read once, and only when
+    `wanted` (under a budget: nothing else needs them). Called with a model id from any thread."""
+
+    def __init__(self, settings, wanted: bool):
+        self.settings, self.wanted, self.found, self.lock = settings, wanted, {}, threading.Lock()
+
+    def __call__(self, model_id: str) -> list | None:
+        with self.lock:
+            if model_id not in self.found:
+                self.found[model_id] = candidates_of(model_id, self.settings.timeout, self.settings.max_retries,
+                                                     self.settings.verbose) if self.wanted else None
+            return self.found[model_id]

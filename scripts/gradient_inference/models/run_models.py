@@ -15,7 +15,8 @@ from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.store import Entry
-from gradient_inference.models.catalog import catalog_rows, catalog_token
+from gradient_inference.api.control import control_token
+from gradient_inference.models.catalog import catalog_rows
 from gradient_inference.models.known import KNOWN_AS_OF, describe_model
 from gradient_inference.models.prices import describe_source, match_price, offline_prices
 from gradient_inference.models.routers import fetch_routers, is_router
@@ -87,7 +88,7 @@ def attach_candidates(models: list, timeout: float, max_retries: int, verbose: b
     if not listed:
         return
     found = None
-    if catalog_token() is not None:
+    if control_token() is not None:
         try:
             found = {router["id"]: router["candidates"] for router in fetch_routers(timeout, max_retries, verbose)}
         except GradientError as error:

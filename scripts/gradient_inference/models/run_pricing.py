@@ -15,7 +15,8 @@ from gradient_inference.core.errors import EXIT_OK, GradientError, UsageError
 from gradient_inference.core.output import emit_json, log, out, warn
 from gradient_inference.core.settings import resolve_settings
 from gradient_inference.core.text import one_line
-from gradient_inference.models.catalog import catalog_token, fetch_catalog
+from gradient_inference.api.control import control_token
+from gradient_inference.models.catalog import fetch_catalog
 from gradient_inference.models.known import attach_known_ids, batch_provider, describe_model
 from gradient_inference.models.price_page import PRICING_URLS, fetch_live
 from gradient_inference.models.routers import candidates_of, is_router
@@ -117,7 +118,7 @@ def fetch_fresh(url: str | None, timeout: float, max_retries: int, verbose: bool
     """The catalog when a DigitalOcean API token is set (prices by API id), else or when it fails
     the docs page (`url`, else the known ones); a page giving under half the cached prices is a
     layout problem."""
-    if catalog_token() is not None:
+    if control_token() is not None:
         try:
             rows = fetch_catalog(timeout, max_retries, verbose)
             check_row_count(rows, cached, "DigitalOcean's model catalog")
