@@ -14,6 +14,8 @@ examples:
   gradient_chat.py --model openai-gpt-5-mini --image chart.png --prompt "What does this chart show?"
   gradient_chat.py --responses-api --prompt "Explain prompt caching" --usage
   gradient_chat.py --messages-api --model anthropic-claude-sonnet-4 --cache --system "$(cat rules.md)" --prompt "Q"
+  gradient_chat.py --model anthropic-claude-4.6-sonnet --reasoning-tokens 4000 --max-tokens 8000 "Prove it"
+  gradient_chat.py --model openai-gpt-5.5 --cache-retention 24h --system "$(cat rules.md)" "Q"
   gradient_chat.py --json --prompt "2+2?" | jq -r .content
   gradient_chat.py --tool weather.json --prompt "Weather in Paris?" --json | jq '.tool_calls'
   gradient_chat.py -c --tool-result call_1='{"temp_c": 18}'      answer the call; the tools are offered again
@@ -61,8 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ask for repeatable sampling (best effort; chat completions only)")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="stop generating at this text (repeatable, up to 4)")
-    parser.add_argument("--reasoning-effort", choices=("none", "minimal", "low", "medium", "high", "xhigh"),
+    parser.add_argument("--reasoning-effort", choices=("none", "minimal", "low", "medium", "high", "xhigh", "max"),
                         help="how hard a reasoning model thinks (Responses API: reasoning.effort)")
+    parser.add_argument("--reasoning-tokens", type=cli.int_in_range(1), metavar="N",
+                        help="anthropic-* models on chat completions: at most N tokens of reasoning, sent as "
+                             "reasoning.max_tokens (with --reasoning-effort as reasoning.effort); less than --max-tokens")
+    parser.add_argument("--cache-retention", choices=("in_memory", "24h"),
+                        help="OpenAI's own models: how long a prompt's cache is kept (prompt_cache_retention)")
     parser.add_argument("--max-tokens", type=cli.int_in_range(1), metavar="N",
                         help="answer length limit, sent as max_completion_tokens (the provider's field, and "
                              "max_tokens to a local server; Responses API: max_output_tokens)")

@@ -554,7 +554,7 @@ def test_controls_on_the_responses_api(api, no_stdin):
     assert (body["reasoning"], body["top_p"], body["stop"]) == ({"effort": "low"}, 0.5, "END")
 
 
-@pytest.mark.parametrize("argv", [["--top-p", "1.5"], ["--top-p", "nan"], ["--reasoning-effort", "max"],
+@pytest.mark.parametrize("argv", [["--top-p", "1.5"], ["--top-p", "nan"], ["--reasoning-effort", "maximum"],
                                   ["--seed", "x"], ["--stop", "a", "--stop", "b", "--stop", "c", "--stop", "d",
                                                     "--stop", "e"], ["--stop", ""],
                                   ["--responses-api", "--seed", "1"]])

@@ -24,15 +24,15 @@ from gradient_inference.core.inputs import STDIN_WAIT, read_local_file, read_std
 from gradient_inference.core.clock import parse_time
 from gradient_inference.core.output import log, warn
 from gradient_inference.ledger.reports import conversation, first_words
-from gradient_inference.models.known import lacks_vision, vision_models
+from gradient_inference.models.known import lacks_vision, own_vendor, vision_models
 from gradient_inference.models.prices import describe_age, offline_prices
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # What the flags ask of a request, built by the chat command's run module from its flags.
 ChatRequest = namedtuple("ChatRequest", "model system image responses_api messages_api cache temperature top_p seed stop "
-                                        "reasoning_effort max_tokens tool tool_choice web_search web_search_max "
-                                        "mcp mcp_allow mcp_auth_env")
+                                        "reasoning_effort reasoning_tokens cache_retention max_tokens tool tool_choice "
+                                        "web_search web_search_max mcp mcp_allow mcp_auth_env")
 
 
 def check_tool_turn(message: dict, where: str) -> None:
@@ -192,6 +192,33 @@ def check_messages_api(request: ChatRequest, schema_mode: str | None) -> None:
         raise UsageError("the Messages API takes --temperature from 0 to 1")
 
 
+def check_fields(request: ChatRequest) -> None:
+    """The fields only some models and APIs take, refused before anything is sent where they do not
+    apply: reasoning.max_tokens goes to Anthropic's models on chat completions, and
+    prompt_cache_retention to OpenAI's own models (do-platform-2026-12.md, request fields)."""
+    api = api_of(request)
+    if request.reasoning_tokens is not None:
+        if api != "chat" or own_vendor(request.model) != "anthropic":
+            raise UsageError("--reasoning-tokens (reasoning.max_tokens) goes to anthropic-* models on chat completions"
+                             + ("; drop --messages-api or --responses-api" if api != "chat" else
+                                f", not to {request.model}"))
+        if request.max_tokens is not None and request.reasoning_tokens >= request.max_tokens:
+            raise UsageError(f"--reasoning-tokens ({request.reasoning_tokens:,}) must be less than --max-tokens "
+                             f"({request.max_tokens:,}): the reasoning is part of the answer")
+    if request.cache_retention is not None and (api == "messages" or own_vendor(request.model) != "openai"):
+        raise UsageError("--cache-retention (prompt_cache_retention) goes to OpenAI's own models (openai-gpt-5...) on "
+                         "chat completions or the Responses API" + (f", not to {request.model}"
+                                                                   if api != "messages" else "; drop --messages-api"))
+
+
+def reasoning_fields(request: ChatRequest) -> dict:
+    """reasoning: {effort, max_tokens} when --reasoning-tokens is given, else reasoning_effort alone."""
+    if request.reasoning_tokens is None:
+        return {"reasoning_effort": request.reasoning_effort}
+    return {"reasoning": dict({"effort": request.reasoning_effort} if request.reasoning_effort else {},
+                              max_tokens=request.reasoning_tokens)}
+
+
 def request_for(request: ChatRequest, prompt, history: list, streaming: bool, max_tokens_field: str,
                 extra: dict | None = None) -> tuple:
     """(API path, request body) for the chosen API."""
@@ -213,7 +240,8 @@ def request_for(request: ChatRequest, prompt, history: list, streaming: bool, ma
             raise UsageError("tool turns in --messages go to chat completions; drop --responses-api")
         effort = {"effort": request.reasoning_effort} if request.reasoning_effort else None
         return "responses", responses_body(request.model, request.system, history, prompt, images, reasoning=effort,
-                                           **options)
+                                           prompt_cache_retention=request.cache_retention, **options)
     return "chat/completions", chat_body(request.model, request.system, history, prompt, images,
-                                         max_tokens_field=max_tokens_field, reasoning_effort=request.reasoning_effort,
-                                         seed=request.seed, **options)
+                                         max_tokens_field=max_tokens_field, seed=request.seed,
+                                         prompt_cache_retention=request.cache_retention, **reasoning_fields(request),
+                                         **options)

@@ -15,8 +15,8 @@ from gradient_inference.api.client import Client, request_id_of
 from gradient_inference.api.usage import normalize_usage
 from gradient_inference.chat import schema as structured
 from gradient_inference.chat.answers import Answer, check_answer
-from gradient_inference.chat.inputs import ChatRequest, api_of, check_messages_api, check_stop, continue_from, \
-    gather_inputs, request_for, text_chars, warn_without_vision
+from gradient_inference.chat.inputs import ChatRequest, api_of, check_fields, check_messages_api, check_stop, \
+    continue_from, gather_inputs, request_for, text_chars, warn_without_vision
 from gradient_inference.chat.messages import ANTHROPIC_VERSION
 from gradient_inference.chat.stream import WHOLE, stream_to
 from gradient_inference.chat.tools import answer_calls, assistant_turn, calls_out, functions_of, search_cost, \
@@ -132,6 +132,7 @@ def gather(args) -> Gathered:
             raise UsageError("--schema asks for one answer; --tool offers actions: use one of them")
         schema = structured.load_schema(args.schema or args.schema_multi, multi=bool(args.schema_multi))
     api = api_of(request)
+    check_fields(request)
     if request.messages_api:
         check_messages_api(request, args.schema_mode)
     tools = tool_extra(request.tool, request.tool_choice, "responses" if api == "responses" else "chat",
@@ -143,6 +144,7 @@ def ready_request(client, call: Gathered):
     """The request with its model (the default only while the server lists it) and, for the
     Messages API, which requires it, its max_tokens; a warning for images sent to a text model."""
     request = call.request._replace(model=served.choose_default(client, "chat", call.request.model, call.pinned))
+    check_fields(request)  # again, for a stand-in default
     if request.image:
         warn_without_vision(request.model)
     if request.messages_api and request.max_tokens is None:

@@ -163,6 +163,16 @@ def retired_on(model_id: str | None, name: str = "") -> str | None:
                  if folded and sorted(page_name(retired.split("-", 1)[1]).split()) == sorted(folded.split())), None)
 
 
+def own_vendor(model_id: str | None) -> str | None:
+    """"anthropic" or "openai" for a model of the vendor's own (its fields, its Batch API format);
+    None for others, the open-weight gpt-oss that DigitalOcean serves itself among them."""
+    if not model_id:
+        return None
+    if model_id.startswith("anthropic-"):
+        return "anthropic"
+    return "openai" if model_id.startswith("openai-") and not model_id.startswith("openai-gpt-oss") else None
+
+
 def batch_provider(model_id: str | None, row: dict | None = None) -> str | None:
     """The one answer on what the Batch API takes: "openai" or "anthropic" (the format its lines
     take) for a model it takes, else None. The catalog's word where a catalog row is known (batch
@@ -175,12 +185,7 @@ def batch_provider(model_id: str | None, row: dict | None = None) -> str | None:
     if row is not None and row.get("source") == "catalog":
         taken = row.get("batch_input_price") is not None or "batch" in (row.get("capabilities") or ())
         return family if taken else None
-    kind = known_model(model_id)[0]
-    if model_id.startswith("anthropic-") and kind in ("chat", "unknown"):
-        return "anthropic"
-    if model_id.startswith("openai-") and not model_id.startswith("openai-gpt-oss") and kind in ("chat", "unknown"):
-        return "openai"
-    return None
+    return own_vendor(model_id) if known_model(model_id)[0] in ("chat", "unknown") else None
 
 
 def lacks_vision(model_id: str, rows: list) -> bool:
