@@ -47,7 +47,7 @@ SIMILARITY_TARGET_MS = 2000.0  # 2,000 x 1,024 ranked against a query, CPU time
 BUSY_SPREAD = 0.15  # how far the baseline's fastest runs may differ between the halves of a figure
 SLOW_MODULES = ("requests", "bs4", "urllib3", "typing", "datetime", "urllib.parse", "shutil", "textwrap")
 SCRIPT_NAMES = ("gradient_models", "gradient_chat", "gradient_image", "gradient_pricing", "gradient_embed", "gradient_usage",
-                "gradient_audio", "gradient_batch")
+                "gradient_audio", "gradient_batch", "gradient_video")
 MODELS = {"object": "list", "data": [{"id": f"model-{i}" if i else "openai-gpt-oss-120b", "object": "model",
                                       "created": 1752255238, "owned_by": "digitalocean"} for i in range(40)]}
 # The model lists the commands check their defaults against, kept a day like a user's (not /tmp's shared default)

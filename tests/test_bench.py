@@ -15,8 +15,8 @@ def test_bench_quick_produces_every_figure():
     assert done.returncode in (0, 1, 3), done.stderr.decode()[-2000:]
     report = json.loads(done.stdout)
     figures = [r["figure"] for r in report["results"]]
-    assert len(figures) == 21
-    assert sum(f.endswith("--help") for f in figures) == 8
+    assert len(figures) == 22
+    assert sum(f.endswith("--help") for f in figures) == 9
     for name in ("fresh cache", "gradient_models.py --json", "gradient_chat.py --json", "streaming delay",
                  "pricing page", "peak memory", "without a newline", "deltas into one answer",
                  "requests/min", "no limit", "ranked against a query", "to a terminal", "usage report by day"):
@@ -27,7 +27,7 @@ def test_bench_quick_produces_every_figure():
             assert 0 < result["cpu"]["min"] <= result["cpu"]["median"] <= result["cpu"]["max"]
             assert result["baseline_cpu"]["min"] > 0 and result["wall"]["median"] > 0
     assert report["machine"]["cores"] >= 1
-    assert sum("cpu" in r for r in report["results"]) == 11
+    assert sum("cpu" in r for r in report["results"]) == 12
     assert "imports: none of requests, bs4" in next(r["note"] for r in report["results"] if "fresh cache" in r["figure"])
     # the README table renders from the same figures (it once failed on the batch figures' missing baseline name)
     sys.path.insert(0, str(ROOT / "bench"))
