@@ -291,3 +291,39 @@ def test_status_and_fetch_help_are_their_own(script):
     assert result.returncode == 0 and b"--max-wait" in result.stdout and b"ID" in result.stdout
     result = script("gradient_video", "status", "--help")
     assert result.returncode == 0 and b"--output" not in result.stdout
+
+
+def test_ctrl_c_while_waiting_says_the_id_and_exits_130(api, workdir, capsys, monkeypatch):
+    serve_job(api, "processing")
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_video.time, "sleep", interrupt)
+    assert run(api, "x", "-o", "v.mp4") == 130
+    assert f"gradient_video.py fetch {JOB} -o FILE" in capsys.readouterr().err
+    assert os.listdir(workdir) == [] and ledger_rows()[0][3] == "interrupted"
+
+
+def test_unknown_and_hostile_status_words_mean_not_finished(api, workdir, capsys):
+    serve_job(api, "RUN\x1b[2JNING", "warming_up", "completed")
+    assert run(api, "x", "-o", "v.mp4") == 0
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "status: warming_up" in err
+    assert (workdir / "v.mp4").read_bytes() == MP4
+
+
+@pytest.mark.parametrize("answer", [["a", "list"], {"id": 5, "status": "queued"}, {"id": "../../etc", "status": "x"},
+                                    "text"])
+def test_a_submit_answer_without_a_usable_job_id_is_invalid(api, workdir, capsys, answer):
+    api.json("POST", "/v1/videos", answer)
+    assert run(api, "x", "--json") == 1
+    assert json.loads(capsys.readouterr().err)["error"]["type"] == "invalid_response"
+    assert [call.path for call in api.calls()] == ["/v1/videos"]  # nothing fetched on a server's say-so
+
+
+def test_a_480p_video_is_counted_at_the_720p_price_and_says_so(api, workdir, capsys):
+    serve_job(api, "completed")
+    assert run(api, "x", "--size", "832x480", "-o", "v.mp4", "--usage") == 0
+    assert "the 720p price, as none is published for other sizes" in capsys.readouterr().err
+    assert "the 720p price" in ledger_rows()[0][5]

@@ -25,7 +25,7 @@ from gradient_inference.core.urls import presigned_url
 from gradient_inference.ledger.store import Entry
 from gradient_inference.media.jobs import failure_reason
 from gradient_inference.models import budget, served
-from gradient_inference.models.prices import unit_cost_for
+from gradient_inference.models.prices import offline_row, unit_cost_for
 
 PATHS = ("videos", "video/generations")  # the SDK's path (Nov 2026), then the June 2026 blog's
 DONE = frozenset({"completed", "succeeded", "success", "done"})
@@ -104,6 +104,14 @@ def job_summary(job, job_id: str, path: str) -> dict:
             and not isinstance(job.get("created_at"), bool) else None,
             "completed_at": done_at,
             "expires_at": done_at + defaults.VIDEO_KEPT_HOURS * 3600 if done_at else None, "path": path}
+
+
+def size_note(model: str, size: str | None) -> str:
+    """Where the known price is for 720p (DigitalOcean's) and another size was asked for, the words that say so."""
+    row = offline_row(model)
+    priced_at_720p = row is not None and "720p" in str(row.get("model") or "")
+    return "; the 720p price, as none is published for other sizes" \
+        if priced_at_720p and size not in (None, "1280x720", "720x1280") else ""
 
 
 def expired_words(job_id: str, job, now: float) -> str:
@@ -236,6 +244,7 @@ def generate(args) -> int:
     client = client_for(args)
     args.model = served.choose_default(client, "video", *defaults.model_choice("video", args.model))
     cost, price_source = unit_cost_for(args.model, {"per video": 1})
+    price_source += size_note(args.model, args.size) if cost is not None else ""
     reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), cost,
                                f"a video from {args.model}")
     with Entry("video", args.model, "videos", client.settings, args.no_log, reservation=reservation) as entry, \

@@ -9,19 +9,17 @@ Does not belong here: the worst case of a call (models.budget) or prices (models
 from __future__ import annotations
 
 import re
-import threading
 
 from gradient_inference.api.control import control_client, control_token
 from gradient_inference.core.errors import GradientError
 from gradient_inference.core.output import warn
 from gradient_inference.core.text import one_line
-from gradient_inference.models.served import whole
 
 PREFIX = "router:"
 PICK_HEADER = "x-model-router-selected-route"
 ROUTERS_PATH = "v2/gen-ai/models/routers"
 PER_PAGE, MAX_PAGES = 100, 20
-MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")  # what a pick must look like to be believed
+MODEL_ID = r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}"  # what a pick must look like to be believed (compiled on first use)
 NO_CANDIDATES = ("the router's candidate models are not known (DIGITALOCEAN_ACCESS_TOKEN lets the suite read them "
                  "from the control plane)")
 
@@ -31,7 +29,7 @@ def is_router(model_id) -> bool:
 
 
 def plausible(value) -> str | None:
-    return value if isinstance(value, str) and MODEL_ID.fullmatch(value) and not is_router(value) else None
+    return value if isinstance(value, str) and re.fullmatch(MODEL_ID, value) and not is_router(value) else None
 
 
 def picked_model(requested: str, answered, headers) -> str | None:
@@ -78,16 +76,14 @@ def parse_routers(document) -> list:
 def fetch_routers(timeout: float, max_retries: int, verbose: bool) -> list:
     """Every router of the account (pages of PER_PAGE), with a DigitalOcean API token."""
     client = control_client(timeout, max_retries, verbose)
-    routers, page, pages = [], 1, 1
-    while page <= min(pages, MAX_PAGES):
+    routers = []
+    for page in range(1, MAX_PAGES + 1):  # until a page is short, or adds nothing new
         document, _ = client.get_json(f"{ROUTERS_PATH}?page={page}&per_page={PER_PAGE}")
         found = parse_routers(document)
-        if not found:
+        fresh = [r for r in found if r["id"] not in {seen["id"] for seen in routers}]
+        routers += fresh
+        if len(found) < PER_PAGE or not fresh:
             break
-        routers += [r for r in found if r["id"] not in {seen["id"] for seen in routers}]
-        meta = document.get("meta") if isinstance(document.get("meta"), dict) else {}
-        pages = whole(meta.get("pages")) or page
-        page += 1
     return routers
 
 
@@ -114,6 +110,8 @@ class KnownCandidates:
     `wanted` (under a budget: nothing else needs them). Called with a model id from any thread."""
 
     def __init__(self, settings, wanted: bool):
+        import threading  # here: only a batch shares one among threads, and the pricing command never does
+
         self.settings, self.wanted, self.found, self.lock = settings, wanted, {}, threading.Lock()
 
     def __call__(self, model_id: str) -> list | None:
