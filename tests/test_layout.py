@@ -17,9 +17,10 @@ PACKAGE = SCRIPTS / "gradient_inference"
 # An area imports only areas after it in this order (chat and media share a rank: neither imports the other).
 AREAS = {"batch": 0, "chat": 1, "media": 1, "models": 2, "ledger": 3, "api": 4, "core": 5}
 LAZY = {"requests", "urllib3", "bs4", "sqlite3", "tempfile", "ipaddress", "socket", "urllib", "random", "email",
-        "datetime", "concurrent"}  # requests with its urllib3;
+        "datetime", "concurrent", "threading"}  # requests with its urllib3;
 # tempfile brings shutil and random; ipaddress, socket and urllib.parse only where a URL is judged;
-# random (jitter), email.utils with datetime (HTTP dates) and concurrent.futures (catalog cards) where needed
+# random (jitter), email.utils with datetime (HTTP dates) and concurrent.futures (catalog cards) where needed;
+# threading where threads share a lock (a batch's router candidates), never on the pricing command's path
 OPTIONAL = {"jsonschema"}
 MAX_MODULE_LINES, MAX_COMMAND_LINES = 350, 150
 MODULES = sorted(path for path in PACKAGE.rglob("*.py"))
