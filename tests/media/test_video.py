@@ -327,3 +327,12 @@ def test_a_480p_video_is_counted_at_the_720p_price_and_says_so(api, workdir, cap
     assert run(api, "x", "--size", "832x480", "-o", "v.mp4", "--usage") == 0
     assert "the 720p price, as none is published for other sizes" in capsys.readouterr().err
     assert "the 720p price" in ledger_rows()[0][5]
+
+
+def test_a_403_from_the_api_is_about_the_key_not_expiry(api, workdir, capsys):
+    api.json("GET", f"/v1/videos/{JOB}", job("completed", output={"url": api.origin + "/files/v.mp4"}))
+    api.add("GET", f"/v1/videos/{JOB}/content", Reply(403, json={"error": {"message": "key lacks access"}}))
+    assert gradient_video.main(["fetch", JOB, "--base-url", api.url]) == 1
+    err = capsys.readouterr().err
+    assert "key lacks access" in err and "no longer there" not in err
+    assert api.calls("GET", "/files/v.mp4") == []

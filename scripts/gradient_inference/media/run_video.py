@@ -33,7 +33,7 @@ FAILED = frozenset({"failed", "error", "cancelled", "canceled", "expired"})
 # any other word (queued, processing, in_progress, one not seen yet) means the job is not finished
 MAX_VIDEO_BYTES = 500 * 1024 * 1024
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+~-]{0,199}")  # a path segment, never a path
-EXPIRED_STATUSES = (403, 404, 410)  # a presigned URL past its time answers 403; the API 404 or 410
+GONE = (404, 410)  # the API's answers for a finished video it no longer keeps
 NOT_BILLED_FAILED = "not billed: the job failed"
 
 
@@ -187,16 +187,18 @@ def save_video(client, job_id: str, family: str, job: dict, output) -> dict:
     """The MP4, from GET {family}/{id}/content, else (when that is missing) from the job's
     output.url, a presigned URL that never gets the key. A file past its keeping time says so."""
     url = output_url(job)
+    gone = GONE  # the API's words for a file no longer kept; a presigned URL past its time also answers 403
     try:
         try:
             response = client.send("GET", client.url(f"{family}/{job_id}/content"))
         except GradientError as error:
-            if error.status not in EXPIRED_STATUSES or url is None:
+            if error.status not in GONE or url is None:
                 raise
+            gone = GONE + (403,)
             response = client.send("GET", presigned_url(url, "video URL"), authorized=False, checked=True)
         return client.save(response, output)
     except GradientError as error:
-        if error.status in EXPIRED_STATUSES:
+        if error.status in gone:
             raise GradientError("not_found", expired_words(job_id, job, time.time()), status=error.status,
                                 hint="submit the prompt again") from None
         raise
