@@ -135,3 +135,11 @@ def test_a_403_about_the_model_keeps_its_own_hint(api, capsys):
     api.add("POST", "/v1/chat/completions", Reply(403, json={"error": {"message": "model not allowed for this key"}}))
     assert gradient_chat.main(["--base-url", api.url, "--prompt", "hi", "--json"]) == 1
     assert "--balance" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--csv"], ["--conversations"], ["--since", "7d"], ["--by", "model"], ["--today"]])
+def test_balance_with_a_report_flag_is_a_usage_error(account, capsys, extra):
+    with pytest.raises(SystemExit) as exit_:
+        gradient_usage.main(["--balance", *extra])
+    assert exit_.value.code == 2 and "--balance shows this month" in capsys.readouterr().err
+    assert account.calls("GET", "/" + balance.STATUS_PATH) == []

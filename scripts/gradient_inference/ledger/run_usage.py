@@ -13,7 +13,7 @@ import sys
 import time
 
 from gradient_inference.core import defaults
-from gradient_inference.core.errors import EXIT_OK
+from gradient_inference.core.errors import EXIT_OK, UsageError
 from gradient_inference.core.output import emit_json, isatty, log, out, warn
 from gradient_inference.core.text import one_line
 from gradient_inference.ledger.balance import fetch_balance
@@ -117,6 +117,11 @@ def render_balance(found: dict) -> str:
 
 
 def balance(args) -> int:
+    mixed = [flag for flag, given in (("--conversations", args.conversations), ("--csv", args.csv),
+                                      ("--since", args.since), ("--until", args.until), ("--today", args.today),
+                                      ("--by", args.by != "day")) if given]
+    if mixed:
+        raise UsageError(f"--balance shows this month beside DigitalOcean's figures: drop {', '.join(mixed)}")
     found = fetch_balance(defaults.PRICING_TIMEOUT, defaults.MAX_RETRIES, False)
     if args.json:
         emit_json(found)
