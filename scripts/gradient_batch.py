@@ -97,15 +97,9 @@ def build_subparser(name: str) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in SUBCOMMANDS:
-        parser = build_subparser(argv[0])
-        args = parser.parse_args(argv[1:])
-        args.command = argv[0]
-        args.no_log = getattr(args, "no_log", False)
-    else:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+    parser, args, command = cli.parse_command(argv, SUBCOMMANDS, build_subparser, build_parser)
+    if command:
+        args.command, args.no_log = command, getattr(args, "no_log", False)
     from gradient_inference.batch.run_batch import batch
 
     return run(lambda: batch(args), args.json, parser)

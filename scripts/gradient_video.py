@@ -65,19 +65,12 @@ def build_action_parser(action: str) -> argparse.ArgumentParser:
     if action == "fetch":
         add_waiting_args(parser)
     cli.add_common_args(parser, default_timeout=defaults.MEDIA_TIMEOUT)
-    parser.set_defaults(action=action)
     return parser
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ACTIONS:
-        parser = build_action_parser(argv[0])
-        args = parser.parse_args(argv[1:])
-    else:
-        parser = build_parser()
-        args = cli.parse_args(parser, argv)
-        args.action = "generate"
+    parser, args, action = cli.parse_command(argv, ACTIONS, build_action_parser, build_parser)
+    args.action = action or "generate"
     from gradient_inference.media import run_video
 
     return run(lambda: getattr(run_video, args.action)(args), args.json, parser)

@@ -126,6 +126,17 @@ def parse_args(parser: argparse.ArgumentParser, argv=None):
     return args
 
 
+def parse_command(argv, actions: tuple, action_parser, main_parser) -> tuple:
+    """(parser, args, the action or None) of a command with actions (`status ID`, `fetch ID`...):
+    a first argument naming one is parsed by action_parser(name); anything else by main_parser()."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in actions:
+        parser = action_parser(argv[0])
+        return parser, parser.parse_args(argv[1:]), argv[0]
+    parser = main_parser()
+    return parser, parse_args(parser, argv), None
+
+
 def add_common_args(parser: argparse.ArgumentParser, default_timeout: float = defaults.TIMEOUT,
                     needs_key: bool = True, budget: bool = False) -> None:
     """The flags every script shares, and with `budget` those of the scripts whose calls cost
