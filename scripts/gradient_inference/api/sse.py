@@ -42,8 +42,11 @@ class SSEParser:
         for match in self._line_end.finditer(text):
             if match.group() == "\r" and match.end() == len(text):
                 self._skip_lf = True  # the LF of this CRLF may come with the next read
-            self._pieces.append(text[start:match.start()])
-            line, self._pieces, self._pending = "".join(self._pieces), [], 0
+            if self._pieces:  # the line began in an earlier read
+                self._pieces.append(text[start:match.start()])
+                line, self._pieces, self._pending = "".join(self._pieces), [], 0
+            else:
+                line = text[start:match.start()]
             event = self._line(line)
             if event:
                 events.append(event)

@@ -181,22 +181,28 @@ def apply_chat_chunk(answer: Answer, chunk: dict) -> tuple:
     """Fold one chat.completion.chunk into the answer; return its (text, reasoning) deltas."""
     if "error" in chunk:
         raise stream_error(chunk)
-    answer.id = answer.id or chunk.get("id")
-    answer.model = chunk.get("model") or answer.model
+    if chunk.get("id") and answer.id is None:  # each field set only when the chunk has it: a stream is 100,000s of them
+        answer.id = chunk["id"]
+    if chunk.get("model"):
+        answer.model = chunk["model"]
     if chunk.get("usage"):
         answer.usage, answer.raw_usage = normalize_usage(chunk["usage"]), chunk["usage"]
     choices = chunk.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return "", ""
-    delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
+    delta = choices[0].get("delta")
+    delta = delta if isinstance(delta, dict) else {}
     text = text_of(delta.get("content"))
-    thought = text_of(delta.get("reasoning_content") or delta.get("reasoning"))
+    thinking = delta.get("reasoning_content") or delta.get("reasoning")
+    thought = text_of(thinking) if thinking else ""
     answer.add(text, thought)
-    for position, call in enumerate(delta.get("tool_calls") or [] if isinstance(delta.get("tool_calls"), list) else []):
+    calls = delta.get("tool_calls")
+    for position, call in enumerate(calls if calls and isinstance(calls, list) else ()):
         if isinstance(call, dict):
             function = call.get("function") if isinstance(call.get("function"), dict) else {}
             answer.call(call.get("index", position), call.get("id"), function.get("name"), function.get("arguments"))
-    answer.finish_reason = choices[0].get("finish_reason") or answer.finish_reason
+    if choices[0].get("finish_reason"):
+        answer.finish_reason = choices[0]["finish_reason"]
     return text, thought
 
 

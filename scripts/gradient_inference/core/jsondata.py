@@ -52,9 +52,12 @@ def loads(text, limit: int = MAX_DEPTH):
     UTF-8), too large to unpack (TooLarge) or nested too deeply (TooDeep)."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode(json.detect_encoding(text))  # UnicodeDecodeError is a ValueError
-    containers = text.count("{") + text.count("[")  # an upper bound: brackets inside strings count too
-    if containers > MAX_CONTAINERS or containers + text.count(",") > MAX_VALUES:
-        raise TooLarge(f"it would unpack to more than {MAX_VALUES:,} values or {MAX_CONTAINERS:,} lists and objects")
+    containers = 0
+    if len(text) > limit:  # shorter text cannot hold more brackets than the limit, nor reach the caps
+        containers = text.count("{") + text.count("[")  # an upper bound: brackets inside strings count too
+        if containers > MAX_CONTAINERS or containers + text.count(",") > MAX_VALUES:
+            raise TooLarge(f"it would unpack to more than {MAX_VALUES:,} values or {MAX_CONTAINERS:,} lists and "
+                           "objects")
     try:
         value = DECODER.decode(text)
     except RecursionError:
