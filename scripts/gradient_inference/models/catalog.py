@@ -22,8 +22,9 @@ from gradient_inference.models.prices import TOKEN_UNIT, cache_path, is_fresh, m
 
 CATALOG_PATH = "v2/gen-ai/models/catalog"
 PAGE_LIMIT, MAX_PAGES, CARD_WORKERS = 100, 100, 4  # PAGE_LIMIT is sent as per_page (limit is deprecated)
-# The catalog's model_type filter values (OR semantics) for each of our types; a type without one
-# (video, router, unknown) is asked of the whole list.
+# The catalog's model_type filter values (OR semantics) for each of our types, as pydo 0.44.0 lists
+# them (do-platform-2026-12.md, "Model catalog list"); a type without one (video, router, unknown)
+# is asked of the whole list.
 CATALOG_MODEL_TYPES = {"chat": ("chat", "reasoning", "coding"), "embedding": ("embedding",), "image": ("image",),
                        "reranking": ("reranking",), "speech": ("audio",), "transcription": ("audio",),
                        "audio": ("audio",)}
