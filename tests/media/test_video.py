@@ -336,3 +336,24 @@ def test_a_403_from_the_api_is_about_the_key_not_expiry(api, workdir, capsys):
     err = capsys.readouterr().err
     assert "key lacks access" in err and "no longer there" not in err
     assert api.calls("GET", "/files/v.mp4") == []
+
+
+def test_a_404_for_the_file_keeps_its_words_when_the_server_does_not_list_the_model(api, workdir, capsys):
+    from conftest import seed_model_list
+
+    seed_model_list(api.url, ["wan2-2-t2v-a14b", "openai-gpt-oss-120b"])
+    serve_job(api, "completed", content=None)
+    api.add("GET", f"/v1/videos/{JOB}/content", Reply(404))
+    assert run(api, "x", "--model", "some-other-video-model", "--json") == 1
+    error = json.loads(capsys.readouterr().err.splitlines()[-1])["error"]  # after the progress lines
+    assert "no longer there" in error["message"] and error["hint"] == "submit the prompt again"
+
+
+def test_a_404_on_submit_for_an_unlisted_model_names_the_current_ones(api, workdir, capsys):
+    from conftest import seed_model_list
+
+    seed_model_list(api.url, ["wan2-2-t2v-a14b"])
+    api.add("POST", "/v1/videos", Reply(404))
+    api.add("POST", "/v1/video/generations", Reply(404))
+    assert run(api, "x", "--model", "gone-video-model", "--json") == 1
+    assert "wan2-2-t2v-a14b" in json.loads(capsys.readouterr().err.splitlines()[-1])["error"]["hint"]

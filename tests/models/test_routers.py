@@ -222,3 +222,12 @@ def test_pricing_of_a_router_without_a_token_says_how_to_get_its_candidates(api,
 
     assert gradient_pricing.main(["--model", ROUTER, "--estimate", "1000", "100"]) == 1
     assert "DIGITALOCEAN_ACCESS_TOKEN" in capsys.readouterr().err
+
+
+def test_pricing_of_an_unknown_router_with_a_token_points_at_the_listing(token, capsys):
+    import gradient_pricing
+
+    assert gradient_pricing.main(["--model", "router:nope", "--estimate", "1000", "100"]) == 1
+    err = capsys.readouterr().err
+    assert "router:nope is not among the account's routers" in err and "--type router" in err
+    assert "set DIGITALOCEAN_ACCESS_TOKEN" not in err

@@ -249,9 +249,9 @@ def generate(args) -> int:
     price_source += size_note(args.model, args.size) if cost is not None else ""
     reservation = budget.check(budget.Budget(args.max_cost, args.daily_budget, args.allow_unpriced), cost,
                                f"a video from {args.model}")
-    with Entry("video", args.model, "videos", client.settings, args.no_log, reservation=reservation) as entry, \
-            served.unknown_model_hint(client, "video", args.model):
-        job, family, request_id = submit(client, video_body(args.model, prompt, args.size, args.fps))
+    with Entry("video", args.model, "videos", client.settings, args.no_log, reservation=reservation) as entry:
+        with served.unknown_model_hint(client, "video", args.model):  # the submit's 404, not a later one's
+            job, family, request_id = submit(client, video_body(args.model, prompt, args.size, args.fps))
         job_id = checked_id(job.get("id") if isinstance(job, dict) else None, given_by_user=False)
         # billed once the job runs: recorded now, so a run stopped while waiting still counts it
         entry.update(request_id=request_id or job_id, cost_usd=cost, price_source=price_source)

@@ -174,11 +174,13 @@ def available_rows(settings, rows: list) -> list:
 
 def router_rows(args, rows: list) -> list:
     """--model router:NAME: the price rows of the router's candidate models (a call costs what the
-    model it picks costs), read with a DigitalOcean API token; a usage error without one."""
+    model it picks costs), read with a DigitalOcean API token; an error without one, or when the
+    routers cannot be read or do not name this one's candidates (stderr has said which)."""
     candidates = candidates_of(args.model, args.timeout, args.max_retries, args.verbose)
     if candidates is None:
         raise GradientError("config", f"the candidate models of {args.model} are not known",
-                            hint="set DIGITALOCEAN_ACCESS_TOKEN to read the account's routers")
+                            hint="set DIGITALOCEAN_ACCESS_TOKEN to read the account's routers" if control_token() is None
+                            else "gradient_models.py --type router lists the account's routers and their candidates")
     found = [match_price(model_id, rows) for model_id in candidates]
     unknown = [model_id for model_id, row in zip(candidates, found) if row is None]
     if unknown:
